@@ -1,0 +1,253 @@
+"""The command line: parses options and calls the stage modules; no logic of its own."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from bench import data, env, plan, presets
+from bench.errors import BenchError
+
+LISTS = {  # option -> (spec field, type of each comma-separated item)
+    "datasets": ("dataset", str), "models": ("model", str), "optimizers": ("optimizer", str),
+    "lr": ("lr", float), "batch_size": ("batch_size", int), "epochs": ("epochs", int),
+}
+
+
+def _parse_list(name: str, text: str, kind):
+    try:
+        return [kind(item.strip()) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise BenchError(f"--{name.replace('_', '-')}: cannot read {text!r} as a list of {kind.__name__}") from None
+
+
+def _overrides(opts: dict) -> dict:
+    out = {}
+    for option, (field, kind) in LISTS.items():
+        if opts.get(option):
+            out[field] = _parse_list(option, opts[option], kind)
+    for field in ("subset", "device", "split", "stem", "amp", "n_train", "data_seed", "seed"):
+        if opts.get(field) is not None:
+            out[field] = opts[field]
+    if opts.get("pin_memory"):
+        out["pin_memory"] = [{"true": True, "false": False}[v] for v in _parse_list("pin_memory",
+                                                                                  opts["pin_memory"], str)]
+    return out
+
+
+def selection_options(fn):
+    """Options shared by `run` and `plan`: which preset, and overrides of any of its fields."""
+    options = [
+        click.option("--preset", default="smoke", show_default=True, envvar="BENCH_PRESET",
+                     help=f"Bundled preset ({', '.join(presets.preset_names())}) or a path to a .toml file."),
+        click.option("--datasets", help="Comma-separated: mnist,fashion."),
+        click.option("--models", help="Comma-separated model names, e.g. resnet18,resnet32."),
+        click.option("--optimizers", help="Comma-separated: sgd,adam."),
+        click.option("--lr", help="Comma-separated learning rates, e.g. 1e-3,1e-4."),
+        click.option("--batch-size", help="Comma-separated batch sizes."),
+        click.option("--epochs", envvar="BENCH_EPOCHS", help="Comma-separated epoch counts."),
+        click.option("--pin-memory", type=click.Choice(["true", "false", "true,false"]), help="pin_memory values."),
+        click.option("--subset", type=int, envvar="BENCH_SUBSET", help="Stratified subset of N images (0: all)."),
+        click.option("--device", type=click.Choice(["cpu", "cuda"]), envvar="BENCH_DEVICE"),
+        click.option("--split", type=click.Choice(["random", "official"]), help="random 70/10/20 or official."),
+        click.option("--stem", type=click.Choice(["standard", "cifar"]), help="Stem of ResNet-18/34/50."),
+        click.option("--amp/--no-amp", default=None, help="Mixed precision (bf16 on CPU)."),
+        click.option("--n-train", type=int, help="SVM training subsample."),
+        click.option("--seed", type=int, help="First seed (weights, shuffling)."),
+        click.option("--data-seed", type=int, help="Seed of the split and subset."),
+        click.option("--repeats", type=int, default=1, show_default=True, help="Seeds per cell."),
+        click.option("--shard", envvar="BENCH_SHARD", help="Run only part K of N, e.g. 2/4."),
+        click.option("--store", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+                     envvar="BENCH_STORE", help="Results store folder."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _planned(opts: dict) -> list[plan.Cell]:
+    specs = presets.expand(presets.load_preset(opts["preset"]), _overrides(opts), opts["repeats"])
+    cells = plan.cells_of(specs)
+    if opts.get("shard"):
+        k, n = plan.parse_shard(_shard_text(opts["shard"]))
+        cells = plan.shard(cells, k, n, plan.work)
+    return cells
+
+
+def _shard_text(text: str) -> str:
+    """K may be `$INDEX` style: `index/N` with K taken from a scheduler's 0-based index variable."""
+    k, _, n = text.partition("/")
+    for var in ("JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"):
+        if k == var and var in os.environ:
+            return f"{int(os.environ[var]) + 1}/{n}"
+    return text
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "BENCH"})
+@click.version_option(package_name="bench")
+def main() -> None:
+    """bench: run the ResNet/SVM benchmark study and publish it as a report."""
+
+
+@main.command()
+@selection_options
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="BENCH_DATA_DIR",
+              help="Folder with the IDX files (default: download with torchvision).")
+@click.option("--artifacts", type=click.Path(path_type=Path), default=Path("artifacts"), show_default=True,
+              envvar="BENCH_ARTIFACTS", help="Where best-val weights go (outside git).")
+@click.option("--force", is_flag=True, help="Redo cells already in the store.")
+@click.option("--retry-failed", is_flag=True, help="Redo only cells stored as diverged or error.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run(**opts) -> None:
+    """Train and evaluate the cells of a preset; store each as it finishes; skip finished ones."""
+    from bench import runner
+    from bench.store import Store
+
+    cells = _planned(opts)
+    store = Store(opts["store"], create=True)
+    if opts["force"]:
+        todo = cells
+    elif opts["retry_failed"]:
+        todo = plan.pending(cells, store.finished(("done",)))
+    else:
+        todo = plan.pending(cells, store.finished())
+    click.echo(f"{len(cells)} cells planned, {len(cells) - len(todo)} already stored, {len(todo)} to run",
+               err=True)
+    if not todo:
+        return
+    try:
+        outcomes = runner.execute(todo, store, opts["data_dir"], opts["artifacts"], opts["preset"],
+                                  progress=not opts["quiet"])
+    except KeyboardInterrupt:
+        raise BenchError("interrupted: finished cells are stored; the running cell was not recorded. "
+                         "Run the same command again to resume.") from None
+    for o in outcomes:
+        acc = "" if o.test_acc is None or o.test_acc != o.test_acc else f"{o.test_acc:.4f}"
+        click.echo(f"{o.run_id}  {o.status:8}  {o.dataset:7}  {o.label:18}  epochs={o.epochs:<3} "
+                   f"test_acc={acc}")
+
+
+@main.command("plan")
+@selection_options
+@click.option("--estimate/--no-estimate", default=True, help="Estimate the time (calibrates once per device).")
+def plan_cmd(**opts) -> None:
+    """List the cells of a preset, which are done, and an estimated time for the rest."""
+    from bench import estimate
+    from bench.store import Store
+
+    cells = _planned(opts)
+    finished = Store(opts["store"]).finished() if (opts["store"] / "manifest.json").exists() else set()
+    seconds = estimate.seconds(cells, calibrate=True) if opts["estimate"] else {}
+    todo = estimate.total(plan.pending(cells, finished), seconds)
+    for c in cells:
+        state = "done" if c.run_id in finished else "todo"
+        secs = seconds.get(c.run_id)
+        s = c.spec
+        hp = (f"{s.optimizer:4} lr={s.lr:g} bs={s.batch_size:<3} ep={s.epochs:<3} pin={s.pin_memory}"
+              if s.kind == "resnet" else f"C={s.C:g} gamma={s.gamma} n_train={s.n_train}")
+        est = f"~{secs:7.0f}s" if secs else ""
+        click.echo(f"{c.run_id}  {state}  {s.device if s.kind == 'resnet' else 'cpu':4} {s.dataset:7} "
+                   f"{s.label:18} {hp}  seed={s.seed} {est}")
+    n_done = sum(c.run_id in finished for c in cells)
+    click.echo(f"{len(cells)} cells, {n_done} done, {len(cells) - n_done} to run"
+               + (f", estimated {estimate.human(todo)} (grouped runs share work)" if seconds else ""))
+
+
+@main.command("ls")
+@click.option("--store", type=click.Path(path_type=Path), default=Path("results"), envvar="BENCH_STORE")
+@click.option("--status", help="Only runs with this status (done, diverged, error).")
+@click.option("--dataset", help="Only this dataset.")
+@click.option("--model", help="Only labels containing this text.")
+def ls_cmd(store: Path, status: str | None, dataset: str | None, model: str | None) -> None:
+    """Stored runs as a table."""
+    from bench.store import Store
+
+    runs = Store(store).runs()
+    if status:
+        runs = runs[runs["status"] == status]
+    if dataset:
+        runs = runs[runs["dataset"] == dataset]
+    if model:
+        runs = runs[runs["label"].str.contains(model, regex=False)]
+    cols = ["run_id", "status", "device", "dataset", "label", "optimizer", "lr", "batch_size", "epochs",
+            "pin_memory", "seed", "test_acc", "val_acc", "train_time_s"]
+    click.echo(runs[cols].to_string(index=False) if len(runs) else "no runs")
+
+
+@main.command("data")
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="BENCH_DATA_DIR")
+def data_cmd(data_dir: Path | None) -> None:
+    """Locate and verify both datasets (sha256 of every file)."""
+    for name in data.FOLDERS:
+        ds = data.load(name, data_dir)
+        click.echo(f"{name}: {len(ds.labels)} images ({ds.n_official_train} official train), verified")
+
+
+@main.command("env")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", envvar="BENCH_DEVICE")
+def env_cmd(device: str) -> None:
+    """What the environment columns of a run on DEVICE will say."""
+    env.require_device(device)
+    import torch
+
+    torch.set_num_threads(env.physical_cores())
+    for key, value in env.describe(device).items():
+        click.echo(f"{key}: {value}")
+
+
+@main.command()
+@click.option("--store", type=click.Path(path_type=Path), default=Path("results"), envvar="BENCH_STORE")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True)
+@click.option("--pdf/--no-pdf", default=True, help="Also write report.pdf (weasyprint).")
+def report(store: Path, out: Path, pdf: bool) -> None:
+    """Rebuild the static site (and PDF) from the store."""
+    from bench.report import build
+
+    written = build(store, out, pdf=pdf)
+    click.echo(f"wrote {len(written)} files to {out}")
+
+
+@main.group("store")
+def store_group() -> None:
+    """Check, repair, migrate and merge stores."""
+
+
+@store_group.command("merge")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--into", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+def merge_cmd(sources: tuple[Path, ...], into: Path) -> None:
+    """Merge SOURCES stores into --into without duplicates; conflicts are reported."""
+    from bench import maintenance
+
+    summary = maintenance.merge(list(sources), into)
+    click.echo(f"merged: {summary.added} runs added, {summary.duplicates} duplicates skipped, "
+               f"{len(summary.conflicts)} conflicts")
+    for conflict in summary.conflicts:
+        click.echo(f"conflict: {conflict}", err=True)
+
+
+@store_group.command("migrate")
+@click.option("--store", type=click.Path(path_type=Path), default=Path("results"), envvar="BENCH_STORE")
+def migrate_cmd(store: Path) -> None:
+    """Upgrade a store written by an older bench to the current schema."""
+    from bench import maintenance
+
+    click.echo(maintenance.migrate(store))
+
+
+@store_group.command("check")
+@click.option("--store", type=click.Path(path_type=Path), default=Path("results"), envvar="BENCH_STORE")
+@click.option("--repair", is_flag=True, help="Move bad lines to quarantine/ (nothing is deleted).")
+def check_cmd(store: Path, repair: bool) -> None:
+    """Find torn lines, duplicates, unknown columns and schema mismatches."""
+    from bench import maintenance
+
+    problems = maintenance.check(store, repair=repair)
+    for problem in problems:
+        click.echo(problem)
+    if problems and not repair:
+        sys.exit(1)
+    click.echo("store is sound" if not problems else "repaired: bad lines are in quarantine/")

@@ -1,0 +1,83 @@
+"""What the environment columns of every stored row say: versions, hardware, threads, git state."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import sklearn
+import torch
+
+import bench
+from bench.errors import BenchError
+
+
+def physical_cores() -> int:
+    """Cores this process may use; torch threads are set to this (no loader workers compete)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def has_cuda() -> bool:
+    return torch.cuda.is_available()
+
+
+def require_device(device: str) -> None:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BenchError("--device cuda was asked for but no CUDA GPU is visible to torch; "
+                         "run on a GPU machine (make bench DEVICE=cuda) or use --device cpu")
+
+
+def device_name(device: str) -> str:
+    return torch.cuda.get_device_name(0) if device == "cuda" else cpu_name()
+
+
+def device_identity(device: str) -> str:
+    """Part of every run id: the same spec on another kind of device is another run."""
+    return f"{device}:{device_name(device)}"
+
+
+def _git(*args: str) -> str:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=5, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+@functools.lru_cache(maxsize=2)
+def describe(device: str) -> dict:
+    """The environment row for runs on `device` (no paths or host names: nothing that leaks a home)."""
+    commit = os.environ.get("BENCH_GIT_COMMIT") or _git("rev-parse", "--short=12", "HEAD")
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no")) if commit and not \
+        os.environ.get("BENCH_GIT_COMMIT") else False
+    cuda = torch.cuda.is_available()
+    return {
+        "bench_version": bench.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda or "" if cuda else "",
+        "cudnn": str(torch.backends.cudnn.version() or "") if cuda else "",
+        "sklearn": sklearn.__version__,
+        "device_name": device_name(device),
+        "cpu_name": cpu_name(),
+        "threads": torch.get_num_threads(),
+        "os": f"{platform.system()} {platform.machine()}",
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "container_image": os.environ.get("BENCH_IMAGE", ""),
+    }

@@ -1,0 +1,81 @@
+"""From specs to cells: run ids, which cells share one computation, cost estimates and shards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench import env
+from bench.errors import BenchError
+from bench.spec import RunSpec, run_id
+from bench.train import group_key
+
+
+@dataclass(frozen=True)
+class Cell:
+    spec: RunSpec
+    run_id: str
+
+
+def cells_of(specs: list[RunSpec]) -> list[Cell]:
+    """Attach run ids; a CUDA cell's id names the GPU, so it is only computable on a GPU machine."""
+    identities = {}
+    for spec in specs:
+        device = spec.device if spec.kind == "resnet" else "cpu"
+        if device not in identities:
+            identities[device] = env.device_identity(device) if device == "cpu" or env.has_cuda() else "cuda:?"
+    return [Cell(s, run_id(s, identities[s.device if s.kind == "resnet" else "cpu"])) for s in specs]
+
+
+def _key(cell: Cell):
+    return group_key(cell.spec) if cell.spec.kind == "resnet" else cell.spec
+
+
+def groups_of(cells: list[Cell]) -> list[list[Cell]]:
+    """Cells computed by one run, in plan order; within a group, by epochs."""
+    groups: dict = {}
+    for cell in cells:
+        groups.setdefault(_key(cell), []).append(cell)
+    return [sorted(g, key=lambda c: (c.spec.epochs, str(c.spec.pin_memory))) for g in groups.values()]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`K/N` with 1 <= K <= N (1-based, as people count shards)."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise BenchError(f"--shard must look like K/N, e.g. 1/4; got {text!r}") from None
+    if not (n >= 1 and 1 <= k <= n):
+        raise BenchError(f"--shard {text}: K must be between 1 and N (N >= 1)")
+    return k, n
+
+
+def shard(cells: list[Cell], k: int, n: int, cost) -> list[Cell]:
+    """The K-th of N disjoint parts, balanced by estimated cost: whole groups are assigned, largest
+    first, each to the currently lightest shard (ties by group id), so the split is stable."""
+    groups = sorted(groups_of(cells), key=lambda g: (-cost(g), min(c.run_id for c in g)))
+    loads = [0.0] * n
+    mine: set[str] = set()
+    for group in groups:
+        target = min(range(n), key=lambda i: (loads[i], i))
+        loads[target] += cost(group)
+        if target == k - 1:
+            mine.update(c.run_id for c in group)
+    return [c for c in cells if c.run_id in mine]
+
+
+def pending(cells: list[Cell], finished: set[str]) -> list[Cell]:
+    return [c for c in cells if c.run_id not in finished]
+
+
+
+def work(group: list[Cell]) -> float:
+    """A machine-independent size of a group's computation, for balancing shards: training MACs
+    for ResNets, the kernel matrix size for SVMs. Calibrated time estimates live in estimate.py."""
+    from bench.cost import model_cost
+
+    spec = group[0].spec
+    if spec.kind == "svm":
+        return float(spec.n_train) ** 2 * 784 * 10
+    macs, _ = model_cost(spec.model, spec.stem)
+    images = (spec.subset or 70_000) * 0.7
+    return 3.0 * macs * images * max(c.spec.epochs for c in group)

@@ -1,0 +1,74 @@
+"""Presets: short TOML files of parameter grids, expanded into RunSpecs with itertools.product."""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import tomllib
+from dataclasses import fields
+from importlib import resources
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.spec import RunSpec
+
+SPEC_FIELDS = tuple(f.name for f in fields(RunSpec))
+SVM_ONLY = {"kernel", "degree", "C", "gamma", "n_train"}
+RESNET_ONLY = {"stem", "optimizer", "lr", "batch_size", "epochs", "pin_memory", "amp", "device"}
+
+
+def preset_names() -> list[str]:
+    files = resources.files("bench.presets").iterdir()
+    return sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml"))
+
+
+def load_preset(name_or_path: str) -> list[dict]:
+    """The grids of a bundled preset (by name) or of a TOML file (by path)."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise BenchError(f"preset file {path} not found")
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    elif name_or_path in preset_names():
+        text = resources.files("bench.presets").joinpath(f"{name_or_path}.toml").read_text("utf-8")
+        source = name_or_path
+    else:
+        raise BenchError(f"unknown preset {name_or_path!r}; choose from {', '.join(preset_names())} "
+                         "or give a path to a .toml file")
+    try:
+        grids = tomllib.loads(text).get("grid")
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchError(f"preset {source} is not valid TOML: {exc}") from None
+    if not isinstance(grids, list) or not grids:
+        raise BenchError(f"preset {source} has no [[grid]] tables")
+    for grid in grids:
+        for key in grid:
+            if key not in SPEC_FIELDS:
+                near = difflib.get_close_matches(key, SPEC_FIELDS, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise BenchError(f"preset {source}: unknown field {key!r}{hint}")
+    return grids
+
+
+def expand(grids: list[dict], overrides: dict | None = None, repeats: int = 1) -> list[RunSpec]:
+    """Every cell of the grids, overrides applied, each repeated with seeds seed..seed+repeats-1."""
+    if repeats < 1:
+        raise BenchError(f"repeats must be >= 1, got {repeats}")
+    specs: list[RunSpec] = []
+    for grid in grids:
+        kind = grid.get("kind", "resnet")
+        grid = dict(grid)
+        if kind == "svm":
+            grid.setdefault("model", "svc")
+        for key, value in (overrides or {}).items():
+            not_for_kind = SVM_ONLY if kind == "resnet" else RESNET_ONLY
+            if key not in not_for_kind and not (key == "model" and kind == "svm"):
+                grid[key] = value
+        axes = {k: v if isinstance(v, list) else [v] for k, v in grid.items()}
+        for values in itertools.product(*axes.values()):
+            try:
+                base = RunSpec(**dict(zip(axes, values, strict=True)))
+            except TypeError as exc:
+                raise BenchError(f"a preset value has the wrong type: {exc}") from None
+            specs.extend(base.replace(seed=base.seed + r) for r in range(repeats))
+    return list(dict.fromkeys(specs))  # drop exact duplicates, keep order

@@ -1,0 +1,109 @@
+"""Run a list of cells: skip what the store already holds, train each group once, store every
+cell as soon as it is finished. A failing cell is stored as `error` and the grid goes on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from bench import data, env
+from bench.errors import BenchError
+from bench.plan import Cell, groups_of
+from bench.spec import SGD_MOMENTUM, RunSpec
+from bench.store import Store
+from bench.svm import run_svm
+from bench.train import CellResult, train_group
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What `bench run` returns per stored cell (the CLI prints it as a table)."""
+
+    run_id: str
+    label: str
+    dataset: str
+    epochs: int
+    status: str
+    test_acc: float | None
+    seconds: float
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _pin_effect(spec: RunSpec) -> str:
+    if spec.kind == "svm":
+        return ""
+    if spec.pin_memory is None:
+        return "not a factor: data resident on the device"
+    if spec.device == "cpu":
+        return "none on CPU: nothing is copied to a device; computed once for both values"
+    return f"DataLoader with pin_memory={str(spec.pin_memory).lower()} and non_blocking copies"
+
+
+def record(cell: Cell, result: CellResult, preset: str, split: data.Split, started: str, record_id: str) -> dict:
+    """The self-describing row of one finished cell: spec, metrics, status, environment."""
+    spec = cell.spec
+    row = {**spec.identity(), **{k: v for k, v in result.metrics.items()}}
+    if spec.kind == "resnet" and spec.optimizer == "sgd":
+        row["momentum"] = SGD_MOMENTUM
+    row.update(
+        run_id=cell.run_id, record_id=record_id, status=result.status, message=result.message,
+        preset=preset, label=spec.label, n_train_images=len(split.train), n_val=len(split.val),
+        n_test=len(split.test), pin_memory_effect=_pin_effect(spec), started_at=started, finished_at=_now(),
+        **env.describe(spec.device if spec.kind == "resnet" else "cpu"),
+    )
+    return row
+
+
+def _failed(cell: Cell, exc: Exception) -> CellResult:
+    return CellResult(cell.spec, status="error", message=f"{type(exc).__name__}: {exc}"[:500])
+
+
+def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: Path | None,
+            preset: str, progress: bool = True) -> list[Outcome]:
+    """Train/fit every cell (grouped so no work is done twice) and store each as it finishes."""
+    torch.set_num_threads(env.physical_cores())
+    for device in sorted({c.spec.device for c in cells if c.spec.kind == "resnet"}):
+        env.require_device(device)
+    for dataset in sorted({c.spec.dataset for c in cells}):
+        data.load(dataset, data_dir)  # fail on missing or corrupt data before any training
+    outcomes: list[Outcome] = []
+    bar = tqdm(total=len(cells), unit="cell", disable=not progress, dynamic_ncols=True)
+    try:
+        for group in groups_of(cells):
+            spec = group[0].spec
+            bar.set_description(f"{spec.label} {spec.dataset} {spec.optimizer if spec.kind == 'resnet' else ''}")
+            dataset = data.load(spec.dataset, data_dir)
+            split = data.split(dataset, spec.split, spec.subset, spec.data_seed)
+            started, clock = _now(), time.perf_counter()
+            try:
+                if spec.kind == "svm":
+                    results = [run_svm(spec, dataset, split)]
+                else:
+                    results = train_group([c.spec for c in group], dataset, split)
+            except BenchError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a crashing cell is stored, the grid goes on
+                results = [_failed(c, exc) for c in group]
+            seconds = time.perf_counter() - clock
+            for cell, result in zip(group, results, strict=True):
+                record_id = uuid.uuid4().hex[:16]
+                curves = [{"run_id": cell.run_id, "record_id": record_id, **row} for row in result.curves]
+                store.append(record(cell, result, preset, split, started, record_id), curves)
+                if artifacts is not None and result.weights is not None:
+                    store.save_weights(artifacts, cell.run_id, result.weights)
+                outcomes.append(Outcome(cell.run_id, cell.spec.label, cell.spec.dataset, cell.spec.epochs,
+                                        result.status, result.metrics.get("test_acc"), seconds))
+                bar.update(1)
+    finally:
+        bar.close()
+    return outcomes
+

@@ -1,0 +1,50 @@
+"""The store's columns and their dtypes (schema version 2), and the forward migrations.
+
+pandas 3 would turn "12.10" into 12.1 and "1e-3" into a float column shared with strings, so
+every column is read with an explicit dtype."""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 2
+
+S, I, F, B = "string", "Int64", "Float64", "boolean"
+RUN_COLUMNS: dict[str, str] = {
+    "run_id": S, "record_id": S, "status": S, "message": S, "preset": S, "label": S,
+    # the spec
+    "kind": S, "dataset": S, "model": S, "stem": S, "optimizer": S, "momentum": F, "lr": F,
+    "batch_size": I, "epochs": I, "pin_memory": B, "amp": B, "device": S, "seed": I, "data_seed": I,
+    "split": S, "subset": I, "kernel": S, "degree": I, "C": F, "gamma": S, "n_train": I,
+    "n_train_images": I, "n_val": I, "n_test": I,
+    # metrics
+    "test_acc": F, "test_precision": F, "test_recall": F, "test_f1": F, "val_acc": F, "val_loss": F,
+    "best_epoch": I, "train_loss": F, "train_time_s": F, "eval_time_s": F, "images_per_s": F,
+    "achieved_flops": F, "macs": I, "params": I, "peak_mem_mb": F, "fit_time_s": F,
+    "predict_time_s": F, "n_support": I, "cache_size_mb": I, "n_train_used": I, "train_mean": F,
+    "train_std": F, "shared_compute": B, "pin_memory_effect": S, "confusion": S,
+    # environment
+    "bench_version": S, "python": S, "torch": S, "cuda": S, "cudnn": S, "sklearn": S,
+    "device_name": S, "cpu_name": S, "threads": I, "os": S, "git_commit": S, "git_dirty": B,
+    "container_image": S, "started_at": S, "finished_at": S,
+}
+EPOCH_COLUMNS: dict[str, str] = {
+    "run_id": S, "record_id": S, "epoch": I, "train_loss": F, "train_acc": F, "val_loss": F,
+    "val_acc": F, "epoch_time_s": F,
+}
+FILES = {"runs.csv": RUN_COLUMNS, "epochs.csv": EPOCH_COLUMNS}
+
+
+def migrate_to_2(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Version 1 keyed curves by run_id alone, so a --force rerun mixed its curves with the old
+    ones. Version 2 gives every stored attempt a record_id; old rows get one derived from their
+    position (curves attach to the last attempt of their run, as version 1 showed them)."""
+    runs = tables["runs.csv"]
+    latest = {}
+    for i, row in enumerate(runs):
+        row["record_id"] = f"v1-{row['run_id']}-{i}"
+        latest[row["run_id"]] = row["record_id"]
+    for row in tables["epochs.csv"]:
+        row["record_id"] = latest.get(row["run_id"], f"v1-{row['run_id']}-orphan")
+    return tables
+
+
+MIGRATIONS = {2: migrate_to_2}  # target version -> step from the version before

@@ -1,0 +1,126 @@
+"""The frozen description of one cell of the study, its validation and its stable run id."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+from bench.errors import BenchError
+
+DATASETS = ("mnist", "fashion")
+OPTIMIZERS = ("sgd", "adam")
+DEVICES = ("cpu", "cuda")
+SPLITS = ("random", "official")
+STEMS = ("standard", "cifar")
+KERNELS = ("poly", "rbf")
+TORCHVISION_RESNETS = ("resnet18", "resnet34", "resnet50")
+CIFAR_RESNETS = ("resnet20", "resnet32", "resnet44", "resnet56")
+RESNETS = TORCHVISION_RESNETS + CIFAR_RESNETS
+SVM_MODELS = ("svc",)
+MODELS = RESNETS + SVM_MODELS
+
+# SGD momentum used for every SGD cell (the study does not vary it; stated in every row).
+SGD_MOMENTUM = 0.9
+
+# Fields that identify a ResNet cell and an SVM cell; everything else is a measurement.
+RESNET_FIELDS = ("kind", "dataset", "model", "stem", "optimizer", "lr", "batch_size", "epochs",
+                 "pin_memory", "amp", "device", "seed", "data_seed", "split", "subset")
+SVM_FIELDS = ("kind", "dataset", "model", "kernel", "degree", "C", "gamma", "n_train",
+              "seed", "data_seed", "split", "subset")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell: what to train, on what data, with which hyperparameters, on which device."""
+
+    kind: str = "resnet"  # "resnet" or "svm"
+    dataset: str = "mnist"
+    model: str = "resnet18"
+    stem: str = "standard"  # torchvision ResNets only; the CIFAR ResNets have their own stem
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    batch_size: int = 32
+    epochs: int = 1
+    pin_memory: bool | None = None  # None: not a factor of this cell (data resident on device)
+    amp: bool = False
+    device: str = "cpu"
+    seed: int = 0  # weights, shuffling; varied by --repeats
+    data_seed: int = 0  # split and subset; fixed so repeats see the same data
+    split: str = "random"  # random 70/10/20 of all 70k, or official 60k/10k with val from train
+    subset: int = 0  # 0: all images; else a stratified subset of this many images first
+    kernel: str = "rbf"
+    degree: int = 3
+    C: float = 1.0
+    gamma: str = "scale"
+    n_train: int = 10_000
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Identity fields; those that cannot matter for this cell are left out."""
+        if self.kind == "svm":
+            return SVM_FIELDS if self.kernel == "poly" else tuple(f for f in SVM_FIELDS if f != "degree")
+        if self.model in CIFAR_RESNETS:
+            return tuple(f for f in RESNET_FIELDS if f != "stem")
+        return RESNET_FIELDS
+
+    def identity(self) -> dict:
+        """The fields that define this cell, as plain JSON-able values."""
+        return {name: getattr(self, name) for name in self.fields}
+
+    @property
+    def label(self) -> str:
+        """The exact model variant, e.g. `resnet18`, `resnet18-cifarstem`, `svc-poly3`."""
+        if self.kind == "svm":
+            return f"svc-{self.kernel}{self.degree}" if self.kernel == "poly" else "svc-rbf"
+        if self.model in TORCHVISION_RESNETS and self.stem == "cifar":
+            return f"{self.model}-cifarstem"
+        return self.model
+
+    def replace(self, **changes) -> RunSpec:
+        return dataclasses.replace(self, **changes)
+
+
+def run_id(spec: RunSpec, device_identity: str) -> str:
+    """A stable id from the spec and the machine's device identity (same in every process)."""
+    payload = json.dumps({"spec": spec.identity(), "device": device_identity}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise BenchError(f"unknown {name} {value!r}; choose from {', '.join(map(str, allowed))}")
+
+
+def validate(spec: RunSpec) -> None:
+    """Raise BenchError for any value a user could have mistyped."""
+    _choice("kind", spec.kind, ("resnet", "svm"))
+    _choice("dataset", spec.dataset, DATASETS)
+    _choice("split", spec.split, SPLITS)
+    if spec.subset < 0:
+        raise BenchError(f"subset must be 0 (all) or a positive number of images, got {spec.subset}")
+    if spec.kind == "svm":
+        _choice("model", spec.model, SVM_MODELS)
+        _choice("kernel", spec.kernel, KERNELS)
+        if spec.C <= 0:
+            raise BenchError(f"C must be > 0, got {spec.C}")
+        if spec.degree < 1:
+            raise BenchError(f"degree must be >= 1, got {spec.degree}")
+        _choice("gamma", spec.gamma, ("scale", "auto"))
+        if spec.n_train < 10:
+            raise BenchError(f"n_train must be at least 10, got {spec.n_train}")
+        return
+    _choice("model", spec.model, RESNETS)
+    _choice("optimizer", spec.optimizer, OPTIMIZERS)
+    _choice("device", spec.device, DEVICES)
+    _choice("stem", spec.stem, STEMS)
+    if not spec.lr > 0:
+        raise BenchError(f"lr must be > 0, got {spec.lr}")
+    if spec.batch_size <= 0:
+        raise BenchError(f"batch size must be > 0, got {spec.batch_size}")
+    if spec.epochs <= 0:
+        raise BenchError(f"epochs must be > 0, got {spec.epochs}")

@@ -1,0 +1,219 @@
+"""Train one group of ResNet cells and return their results.
+
+A group is the set of cells that would compute the same thing: cells that differ only in
+`epochs` (constant lr, same seed) are trained once to the largest epoch count and measured at
+each requested epoch; on CPU, cells that differ only in `pin_memory` are the same computation
+(nothing is copied to a device), so they share the run too."""
+
+from __future__ import annotations
+
+import copy
+import math
+import resource
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn import metrics
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from bench import cost, models
+from bench.data import Dataset, Split
+from bench.spec import SGD_MOMENTUM, RunSpec
+
+EVAL_BATCH = 512
+
+
+@dataclass
+class CellResult:
+    """What one cell of a group measured: status, metrics, per-epoch curves, best-val weights."""
+
+    spec: RunSpec
+    status: str = "done"
+    message: str = ""
+    metrics: dict = field(default_factory=dict)
+    curves: list[dict] = field(default_factory=list)
+    weights: dict | None = None
+
+
+def group_key(spec: RunSpec) -> RunSpec:
+    """Cells with the same key are computed by one training run."""
+    key = spec.replace(epochs=1)
+    return key.replace(pin_memory=None) if spec.device == "cpu" else key
+
+
+def normalise(x: torch.Tensor, scale: float, shift: float) -> torch.Tensor:
+    """uint8 [B, 28, 28] -> standardised float [B, 1, 28, 28], channels_last, in one pass."""
+    x = x.unsqueeze(1).float()
+    return x.mul_(scale).sub_(shift).contiguous(memory_format=torch.channels_last)
+
+
+class Batches:
+    """Shuffled mini-batches of normalised float images from uint8 tensors.
+
+    cpu, or cuda with pin_memory None: batches sliced from tensors resident on the device.
+    cuda with pin_memory True/False: a real DataLoader whose pinning is the factor under study."""
+
+    def __init__(self, images, labels, spec: RunSpec, mean: float, std: float, generator):
+        self.device = torch.device(spec.device)
+        self.loader_path = spec.device == "cuda" and spec.pin_memory is not None
+        self.pin = bool(spec.pin_memory) and self.loader_path
+        if not self.loader_path:
+            images, labels = images.to(self.device), labels.to(self.device)
+        self.images, self.labels, self.generator = images, labels, generator
+        self.batch_size, self.scale, self.shift = spec.batch_size, 1.0 / (255.0 * std), mean / std
+
+
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return normalise(x.to(self.device, non_blocking=self.pin), self.scale, self.shift)
+
+    def __iter__(self):
+        n = len(self.labels)
+        if self.loader_path:
+            loader = DataLoader(TensorDataset(self.images, self.labels), batch_size=self.batch_size,
+                                shuffle=True, generator=self.generator, pin_memory=self.pin, num_workers=0)
+            for x, y in loader:
+                if len(y) > 1:  # BatchNorm needs two samples in training mode
+                    yield self._prepare(x), y.to(self.device, non_blocking=self.pin)
+            return
+        order = torch.randperm(n, generator=self.generator).to(self.device)
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            if len(idx) > 1:
+                yield self._prepare(self.images[idx]), self.labels[idx]
+
+
+def _autocast(spec: RunSpec):
+    if not spec.amp:
+        return torch.autocast(spec.device, enabled=False)
+    dtype = torch.bfloat16 if spec.device == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(spec.device, dtype=dtype)
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, images, labels, spec: RunSpec, mean: float, std: float):
+    """(mean loss, predictions) over a whole split, without autograd and in large batches."""
+    model.eval()
+    total, preds = 0.0, []
+    for start in range(0, len(labels), EVAL_BATCH):
+        x = normalise(images[start:start + EVAL_BATCH], 1.0 / (255.0 * std), mean / std)
+        y = labels[start:start + EVAL_BATCH]
+        with _autocast(spec):
+            out = model(x)
+        total += nn.functional.cross_entropy(out.float(), y, reduction="sum").item()
+        preds.append(out.argmax(1).cpu())
+    return total / max(len(labels), 1), torch.cat(preds).numpy()
+
+
+def test_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    p, r, f1, _ = metrics.precision_recall_fscore_support(y_true, y_pred, average="macro", zero_division=0)
+    cm = metrics.confusion_matrix(y_true, y_pred, labels=list(range(models.NUM_CLASSES)))
+    return {"test_acc": metrics.accuracy_score(y_true, y_pred), "test_precision": p, "test_recall": r,
+            "test_f1": f1, "confusion": cm.tolist()}
+
+
+def _peak_memory_mb(device: str) -> float:
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS, kB on Linux
+
+
+def train_group(specs: list[RunSpec], data: Dataset, split: Split) -> list[CellResult]:
+    """Train the group's shared run to the largest epoch count; one result per spec."""
+    spec = specs[0]
+    assert all(group_key(s) == group_key(spec) for s in specs)
+    device = torch.device(spec.device)
+    torch.backends.cudnn.benchmark = True
+    torch.manual_seed(spec.seed)
+    model = models.build(spec.model, spec.stem).to(device, memory_format=torch.channels_last)
+    opt = (torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=SGD_MOMENTUM) if spec.optimizer == "sgd"
+           else torch.optim.Adam(model.parameters(), lr=spec.lr))
+    scaler = torch.amp.GradScaler(enabled=spec.amp and spec.device == "cuda" and not torch.cuda.is_bf16_supported())
+    part = {k: (data.images[getattr(split, k)], data.labels[getattr(split, k)]) for k in ("train", "val", "test")}
+    pixels = part["train"][0].float()
+    mean, std = pixels.mean().item() / 255, pixels.std().item() / 255
+    generator = torch.Generator().manual_seed(spec.seed)
+    batches = Batches(*part["train"], spec, mean, std, generator)
+    val_images, val_labels = (t.to(device) for t in part["val"])
+    test_images = part["test"][0].to(device)
+    macs, params = cost.model_cost(spec.model, spec.stem)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    wanted = sorted({s.epochs for s in specs})
+    curves, results_at, best = [], {}, {"val_acc": -1.0}
+    train_time = eval_time = 0.0
+    seen = 0
+    failure = ""
+    for epoch in range(1, wanted[-1] + 1):
+        model.train()
+        loss_sum = correct = count = 0
+        _sync(spec.device)
+        start = time.perf_counter()
+        for x, y in batches:
+            with _autocast(spec):
+                out = model(x)
+                loss = nn.functional.cross_entropy(out.float(), y)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            loss_sum += loss.detach() * len(y)
+            correct += (out.argmax(1) == y).sum()
+            count += len(y)
+        _sync(spec.device)
+        epoch_time = time.perf_counter() - start
+        train_loss = float(loss_sum) / count
+        if not math.isfinite(train_loss):
+            failure = f"training loss became {train_loss} in epoch {epoch}"
+            break
+        train_time += epoch_time
+        seen += count
+        start = time.perf_counter()
+        val_loss, val_pred = predict(model, val_images, val_labels, spec, mean, std)
+        val_acc = float((val_pred == part["val"][1].numpy()).mean())
+        curves.append({"epoch": epoch, "train_loss": train_loss, "train_acc": float(correct) / count,
+                       "val_loss": val_loss, "val_acc": val_acc, "epoch_time_s": epoch_time})
+        if val_acc > best["val_acc"]:
+            best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch,
+                    "weights": copy.deepcopy(model.state_dict())}
+        if epoch in wanted:
+            results_at[epoch] = _measure(model, best, test_images, part["test"][1], spec, mean, std)
+        eval_time += time.perf_counter() - start
+        if epoch in wanted:
+            results_at[epoch].update(train_time_s=train_time, eval_time_s=eval_time, images_per_s=seen / train_time,
+                                     achieved_flops=cost.TRAIN_FLOPS_PER_MAC * macs * seen / train_time)
+
+    common = {"macs": macs, "params": params, "peak_mem_mb": _peak_memory_mb(spec.device),
+              "train_mean": mean, "train_std": std, "shared_compute": len(specs) > 1}
+    out = []
+    for s in specs:
+        done = results_at.get(s.epochs)
+        cell = CellResult(s, curves=curves[: s.epochs])
+        if done is None:
+            cell.status, cell.message = "diverged", failure
+            last = curves[-1] if curves else {}
+            cell.metrics = {**common, "val_acc": last.get("val_acc"), "train_loss": last.get("train_loss"),
+                            "train_time_s": train_time}
+        else:
+            cell.weights = done.pop("weights")
+            cell.metrics = {**common, **done, "train_loss": curves[s.epochs - 1]["train_loss"]}
+        out.append(cell)
+    return out
+
+
+def _measure(model, best, test_images, test_labels, spec, mean, std) -> dict:
+    """Test metrics of the best-val weights seen so far (model selection on val, never on test)."""
+    scratch = copy.deepcopy(model)
+    scratch.load_state_dict(best["weights"])
+    _, pred = predict(scratch, test_images, test_labels.to(spec.device), spec, mean, std)
+    return {**test_metrics(test_labels.numpy(), pred), "val_acc": best["val_acc"], "val_loss": best["val_loss"],
+            "best_epoch": best["epoch"], "weights": best["weights"]}
