@@ -101,6 +101,7 @@ def main() -> None:
 @click.option("--force", is_flag=True, help="Redo cells already in the store.")
 @click.option("--retry-failed", is_flag=True, help="Redo only cells stored as diverged or error.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--tag", default="", help="Free text stored with every run of this invocation.")
 def run(**opts) -> None:
     """Train and evaluate the cells of a preset; store each as it finishes; skip finished ones."""
     from bench import runner
@@ -120,7 +121,7 @@ def run(**opts) -> None:
         return
     try:
         outcomes = runner.execute(todo, store, opts["data_dir"], opts["artifacts"], opts["preset"],
-                                  progress=not opts["quiet"])
+                                  tag=opts["tag"], progress=not opts["quiet"])
     except KeyboardInterrupt:
         raise BenchError("interrupted: finished cells are stored; the running cell was not recorded. "
                          "Run the same command again to resume.") from None

@@ -17,7 +17,7 @@ PTFLOPS_BACKEND = "pytorch"  # pinned: module hooks, counts conv/linear/bn/pool 
 TRAIN_FLOPS_PER_MAC = 6
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def model_cost(name: str, stem: str = "standard") -> tuple[int, int]:
     """(MACs per image forward pass, trainable parameters) at 1x28x28."""
     model = models.build(name, stem).eval()

@@ -31,6 +31,26 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+# Dense peak FLOP/s from the vendors' data sheets, (fp32, 16-bit tensor core); None when unknown.
+# CPUs are left out: their peak depends on clocks and vector units we cannot read reliably.
+GPU_PEAKS = {
+    "H100 80GB HBM3": (67e12, 989e12), "H100 PCIe": (51e12, 756e12), "H200": (67e12, 989e12),
+    "A100-SXM4-80GB": (19.5e12, 312e12), "A100-SXM4-40GB": (19.5e12, 312e12), "A100-PCIE-40GB": (19.5e12, 312e12),
+    "L4": (30.3e12, 121e12), "Tesla T4": (8.1e12, 65e12), "GeForce RTX 4090": (82.6e12, 165e12),
+}
+
+
+def peak_flops(spec) -> float | None:
+    """The device's peak for this cell's precision, when known (for utilisation = achieved / peak)."""
+    if spec.kind != "resnet" or spec.device != "cuda":
+        return None
+    name = device_name("cuda")
+    for key, (fp32, half) in GPU_PEAKS.items():
+        if key in name:
+            return half if spec.amp else fp32
+    return None
+
+
 def has_cuda() -> bool:
     return torch.cuda.is_available()
 

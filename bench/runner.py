@@ -48,7 +48,8 @@ def _pin_effect(spec: RunSpec) -> str:
     return f"DataLoader with pin_memory={str(spec.pin_memory).lower()} and non_blocking copies"
 
 
-def record(cell: Cell, result: CellResult, preset: str, split: data.Split, started: str, record_id: str) -> dict:
+def record(cell: Cell, result: CellResult, preset: str, tag: str, split: data.Split, started: str,
+           record_id: str) -> dict:
     """The self-describing row of one finished cell: spec, metrics, status, environment."""
     spec = cell.spec
     row = {**spec.identity(), **{k: v for k, v in result.metrics.items()}}
@@ -56,7 +57,7 @@ def record(cell: Cell, result: CellResult, preset: str, split: data.Split, start
         row["momentum"] = SGD_MOMENTUM
     row.update(
         run_id=cell.run_id, record_id=record_id, status=result.status, message=result.message,
-        preset=preset, label=spec.label, n_train_images=len(split.train), n_val=len(split.val),
+        preset=preset, tag=tag, label=spec.label, peak_flops=env.peak_flops(spec), n_train_images=len(split.train), n_val=len(split.val),
         n_test=len(split.test), pin_memory_effect=_pin_effect(spec), started_at=started, finished_at=_now(),
         **env.describe(spec.device if spec.kind == "resnet" else "cpu"),
     )
@@ -68,7 +69,7 @@ def _failed(cell: Cell, exc: Exception) -> CellResult:
 
 
 def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: Path | None,
-            preset: str, progress: bool = True) -> list[Outcome]:
+            preset: str, tag: str = "", progress: bool = True) -> list[Outcome]:
     """Train/fit every cell (grouped so no work is done twice) and store each as it finishes."""
     torch.set_num_threads(env.physical_cores())
     for device in sorted({c.spec.device for c in cells if c.spec.kind == "resnet"}):
@@ -97,7 +98,7 @@ def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: P
             for cell, result in zip(group, results, strict=True):
                 record_id = uuid.uuid4().hex[:16]
                 curves = [{"run_id": cell.run_id, "record_id": record_id, **row} for row in result.curves]
-                store.append(record(cell, result, preset, split, started, record_id), curves)
+                store.append(record(cell, result, preset, tag, split, started, record_id), curves)
                 if artifacts is not None and result.weights is not None:
                     store.save_weights(artifacts, cell.run_id, result.weights)
                 outcomes.append(Outcome(cell.run_id, cell.spec.label, cell.spec.dataset, cell.spec.epochs,

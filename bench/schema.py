@@ -9,7 +9,7 @@ SCHEMA_VERSION = 2
 
 S, I, F, B = "string", "Int64", "Float64", "boolean"
 RUN_COLUMNS: dict[str, str] = {
-    "run_id": S, "record_id": S, "status": S, "message": S, "preset": S, "label": S,
+    "run_id": S, "record_id": S, "status": S, "message": S, "preset": S, "tag": S, "label": S,
     # the spec
     "kind": S, "dataset": S, "model": S, "stem": S, "optimizer": S, "momentum": F, "lr": F,
     "batch_size": I, "epochs": I, "pin_memory": B, "amp": B, "device": S, "seed": I, "data_seed": I,
@@ -18,7 +18,7 @@ RUN_COLUMNS: dict[str, str] = {
     # metrics
     "test_acc": F, "test_precision": F, "test_recall": F, "test_f1": F, "val_acc": F, "val_loss": F,
     "best_epoch": I, "train_loss": F, "train_time_s": F, "eval_time_s": F, "images_per_s": F,
-    "achieved_flops": F, "macs": I, "params": I, "peak_mem_mb": F, "fit_time_s": F,
+    "achieved_flops": F, "peak_flops": F, "macs": I, "params": I, "peak_mem_mb": F, "fit_time_s": F,
     "predict_time_s": F, "n_support": I, "cache_size_mb": I, "n_train_used": I, "train_mean": F,
     "train_std": F, "shared_compute": B, "pin_memory_effect": S, "confusion": S,
     # environment

@@ -18,7 +18,7 @@ import torch
 from filelock import FileLock, Timeout
 
 from bench.errors import BenchError
-from bench.schema import EPOCH_COLUMNS, FILES, MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION
+from bench.schema import EPOCH_COLUMNS, FILES, RUN_COLUMNS, SCHEMA_VERSION
 
 FINISHED = ("done", "diverged", "error")
 LOCK_TIMEOUT_S = 600
