@@ -57,7 +57,8 @@ def record(cell: Cell, result: CellResult, preset: str, tag: str, split: data.Sp
         row["momentum"] = SGD_MOMENTUM
     row.update(
         run_id=cell.run_id, record_id=record_id, status=result.status, message=result.message,
-        preset=preset, tag=tag, label=spec.label, peak_flops=env.peak_flops(spec), n_train_images=len(split.train), n_val=len(split.val),
+        preset=preset, tag=tag, label=spec.label, peak_flops=env.peak_flops(spec),
+        n_train_images=len(split.train), n_val=len(split.val),
         n_test=len(split.test), pin_memory_effect=_pin_effect(spec), started_at=started, finished_at=_now(),
         **env.describe(spec.device if spec.kind == "resnet" else "cpu"),
     )
