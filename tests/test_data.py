@@ -1,0 +1,79 @@
+"""IDX decoding (raw and .gz), checksums, and deterministic, disjoint, stratified splits."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from bench import data
+from bench.errors import BenchError
+from tests.conftest import make_tiny_dataset, write_idx
+
+
+def test_reads_gz_and_raw_files(tiny_data):
+    mnist = data.load("mnist", tiny_data)  # .gz
+    fashion = data.load("fashion", tiny_data)  # raw
+    assert mnist.images.shape == (160, 28, 28) and mnist.images.dtype.is_floating_point is False
+    assert fashion.n_official_train == 120
+    assert mnist.labels[:12].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+
+
+def test_checksum_mismatch_is_a_one_line_error(tiny_data, monkeypatch):
+    monkeypatch.setattr(data, "SHA256", {("mnist", "train-labels-idx1-ubyte"): "0" * 64})
+    with pytest.raises(BenchError, match="train-labels-idx1-ubyte.gz fails its sha256 check"):
+        data.load("mnist", tiny_data)
+
+
+def test_checksum_is_of_the_decompressed_payload(tiny_data, monkeypatch):
+    import hashlib
+
+    payload = gzip.decompress((tiny_data / "mnist" / "train-labels-idx1-ubyte.gz").read_bytes())
+    monkeypatch.setattr(data, "SHA256", {("mnist", "train-labels-idx1-ubyte"): hashlib.sha256(payload).hexdigest()})
+    assert len(data.load("mnist", tiny_data).labels) == 160
+
+
+def test_truncated_and_wrong_magic_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "SHA256", {})
+    path = write_idx(tmp_path / "x-images", np.zeros((3, 28, 28)), 2051, compress=False)
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(BenchError, match="truncated"):
+        data.read_idx(path, "mnist", data.IMAGES_MAGIC)
+    with pytest.raises(BenchError, match="magic"):
+        data.read_idx(path, "mnist", data.LABELS_MAGIC)
+
+
+def test_missing_file_names_it(tmp_path):
+    make_tiny_dataset(tmp_path, "mnist")
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(BenchError, match="t10k-labels-idx1-ubyte"):
+        data.locate("mnist", tmp_path)
+
+
+def test_random_split_is_deterministic_disjoint_and_70_10_20(tiny_data):
+    ds = data.load("mnist", tiny_data)
+    a, b = data.split(ds, "random", 0, 7), data.split(ds, "random", 0, 7)
+    assert all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("train", "val", "test"))
+    parts = [set(a.train), set(a.val), set(a.test)]
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert (len(a.train), len(a.val), len(a.test)) == (112, 16, 32)
+    c = data.split(ds, "random", 0, 8)
+    assert not np.array_equal(a.test, c.test)
+
+
+def test_subset_is_stratified_and_official_split_keeps_the_test_part(tiny_data):
+    ds = data.load("mnist", tiny_data)
+    s = data.split(ds, "random", 100, 0)
+    assert len(s.train) + len(s.val) + len(s.test) == 100
+    assert np.bincount(ds.labels.numpy()[s.train], minlength=10).tolist() == [7] * 10
+    o = data.split(ds, "official", 0, 0)
+    assert set(o.test) == set(range(120, 160))
+    assert len(o.train) == 100 and len(o.val) == 20
+    with pytest.raises(BenchError, match="larger than"):
+        data.split(ds, "random", 10_000, 0)
+
+
+def test_real_data_checksums_and_sizes(real_data):
+    ds = data.load("fashion", real_data)
+    assert ds.images.shape == (70_000, 28, 28) and ds.n_official_train == 60_000
+    s = data.split(ds, "random", 0, 0)
+    assert (len(s.train), len(s.val), len(s.test)) == (49_000, 7_000, 14_000)
