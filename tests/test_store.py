@@ -1,0 +1,79 @@
+"""The store: round trip with explicit dtypes, resume, merge without duplicates, migrate, newer schema refused."""
+
+import json
+
+import pytest
+
+from bench import maintenance
+from bench.errors import BenchError
+from bench.schema import SCHEMA_VERSION
+from bench.store import Store
+
+
+def row(run_id, record_id, **extra):
+    return {"run_id": run_id, "record_id": record_id, "status": "done", "label": "resnet18", "dataset": "mnist",
+            "lr": 0.001, "test_acc": 0.9, "train_time_s": 12.10, "pin_memory": True, "finished_at": record_id,
+            "confusion": [[1, 2], [3, 4]], "message": "a, \"quoted\"\nmessage", **extra}
+
+
+def curve(run_id, record_id, epoch):
+    return {"run_id": run_id, "record_id": record_id, "epoch": epoch, "train_loss": 1.0 / epoch, "val_acc": 0.5}
+
+
+def test_round_trip_keeps_types_and_text(tmp_path):
+    store = Store(tmp_path / "s", create=True)
+    store.append(row("a", "r1", gamma="scale", degree=3), [curve("a", "r1", 1), curve("a", "r1", 2)])
+    runs = Store(tmp_path / "s").runs()
+    assert runs.loc[0, "lr"] == 0.001 and str(runs["lr"].dtype) == "Float64"
+    assert runs.loc[0, "train_time_s"] == 12.10
+    assert bool(runs.loc[0, "pin_memory"]) is True and runs.loc[0, "degree"] == 3
+    assert runs.loc[0, "message"] == 'a, "quoted" message'
+    assert json.loads(runs.loc[0, "confusion"]) == [[1, 2], [3, 4]]
+    assert runs["kernel"].isna().all()
+    assert Store(tmp_path / "s").epochs()["epoch"].tolist() == [1, 2]
+
+
+def test_latest_attempt_wins_and_finished_ids(tmp_path):
+    store = Store(tmp_path, create=True)
+    store.append(row("a", "r1", status="error"), [])
+    store.append(row("b", "r2"), [curve("b", "r2", 1)])
+    assert store.finished() == {"a", "b"} and store.finished(("done",)) == {"b"}
+    store.append(row("a", "r3"), [curve("a", "r3", 1)])
+    runs = store.runs()
+    assert len(runs) == 2 and set(runs["record_id"]) == {"r2", "r3"}
+    assert len(store.epochs()) == 2
+
+
+def test_newer_schema_is_refused_with_advice(tmp_path):
+    Store(tmp_path, create=True)
+    (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION + 1}))
+    with pytest.raises(BenchError, match="newer than this bench understands"):
+        Store(tmp_path)
+
+
+def test_migrate_from_schema_1(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": 1}))
+    (tmp_path / "runs.csv").write_text("run_id,status,label,test_acc\na,done,resnet18,0.5\na,done,resnet18,0.7\n")
+    (tmp_path / "epochs.csv").write_text("run_id,epoch,val_acc\na,1,0.4\n")
+    with pytest.raises(BenchError, match="bench store migrate"):
+        Store(tmp_path)
+    assert "migrated from schema 1" in maintenance.migrate(tmp_path)
+    store = Store(tmp_path)
+    runs = store.runs()
+    assert runs["test_acc"].tolist() == [0.7]
+    assert store.epochs()["val_acc"].tolist() == [0.4]
+    assert "already" in maintenance.migrate(tmp_path)
+
+
+def test_merge_combines_without_duplicates_and_reports_conflicts(tmp_path):
+    a, b, out = Store(tmp_path / "a", create=True), Store(tmp_path / "b", create=True), tmp_path / "out"
+    a.append(row("x", "r1", finished_at="1"), [curve("x", "r1", 1)])
+    b.append(row("y", "r2", finished_at="2"), [curve("y", "r2", 1)])
+    b.append(row("x", "r3", finished_at="3", test_acc=0.5), [])
+    first = maintenance.merge([tmp_path / "a", tmp_path / "b"], out)
+    assert first.added == 3 and len(first.conflicts) == 1 and "x" in first.conflicts[0]
+    again = maintenance.merge([tmp_path / "a", tmp_path / "b"], out)
+    assert again.added == 0 and again.duplicates == 3
+    merged = Store(out)
+    assert len(merged.table("runs.csv").rows) == 3
+    assert set(merged.runs()["run_id"]) == {"x", "y"} and len(merged.epochs()) == 1
