@@ -24,6 +24,10 @@ from bench.data import Dataset, Split
 from bench.spec import SGD_MOMENTUM, RunSpec
 
 EVAL_BATCH = 512
+# A run has diverged when its epoch's mean training loss is not finite or exceeds this many times
+# the loss of a uniform guess (ln 10 = 2.3): BatchNorm keeps an exploding net's loss finite
+# (we saw 1e23 at lr 1e12), so "not finite" alone would miss it. Healthy runs stay below ~3.
+DIVERGED_LOSS = 100 * math.log(models.NUM_CLASSES)
 
 
 @dataclass
@@ -172,8 +176,8 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split) -> list[CellR
         _sync(spec.device)
         epoch_time = time.perf_counter() - start
         train_loss = float(loss_sum) / count
-        if not math.isfinite(train_loss):
-            failure = f"training loss became {train_loss} in epoch {epoch}"
+        if not math.isfinite(train_loss) or train_loss > DIVERGED_LOSS:
+            failure = f"training loss became {train_loss:.3g} in epoch {epoch} (limit {DIVERGED_LOSS:.0f})"
             break
         train_time += epoch_time
         seen += count

@@ -1,0 +1,70 @@
+"""Training: epoch sharing gives the numbers of separate runs; CPU pin_memory cells share one run; SVM."""
+
+import pytest
+import torch
+
+from bench import data, train
+from bench.spec import RunSpec
+from bench.svm import run_svm
+
+COMPARED = ("test_acc", "test_f1", "val_acc", "val_loss", "best_epoch", "train_loss", "confusion")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def without_time(curves):
+    return [{k: v for k, v in c.items() if k != "epoch_time_s"} for c in curves]
+
+
+def test_epoch_sharing_equals_separate_runs(tiny_data):
+    ds = data.load("mnist", tiny_data)
+    split = data.split(ds, "random", 0, 0)
+    spec = RunSpec(model="resnet20", epochs=3, batch_size=16, subset=0)
+    shared = train.train_group([spec.replace(epochs=1), spec], ds, split)
+    alone = [train.train_group([spec.replace(epochs=1)], ds, split)[0], train.train_group([spec], ds, split)[0]]
+    for a, b in zip(shared, alone, strict=True):
+        assert {k: a.metrics[k] for k in COMPARED} == {k: b.metrics[k] for k in COMPARED}
+        assert without_time(a.curves) == without_time(b.curves)
+        assert a.metrics["shared_compute"] and not b.metrics["shared_compute"]
+    assert len(shared[0].curves) == 1 and len(shared[1].curves) == 3
+    assert shared[0].metrics["train_time_s"] < shared[1].metrics["train_time_s"]
+
+
+def test_cpu_pin_memory_cells_share_a_group_but_cuda_ones_do_not():
+    a, b = RunSpec(pin_memory=True), RunSpec(pin_memory=False)
+    assert train.group_key(a) == train.group_key(b)
+    assert train.group_key(a.replace(device="cuda")) != train.group_key(b.replace(device="cuda"))
+    assert train.group_key(a) != train.group_key(a.replace(lr=1e-4))
+
+
+def test_model_learns_and_reports_all_metrics(tiny_data):
+    ds = data.load("fashion", tiny_data)
+    result = train.train_group([RunSpec(model="resnet20", epochs=4, batch_size=16, optimizer="adam", lr=3e-3)],
+                               ds, data.split(ds, "random", 0, 0))[0]
+    m = result.metrics
+    assert result.status == "done" and m["test_acc"] > 0.5  # the blobs are easy; chance is 0.1
+    assert 0 <= m["test_f1"] <= 1 and len(m["confusion"]) == 10 and sum(map(sum, m["confusion"])) == 32
+    assert m["images_per_s"] > 0 and m["achieved_flops"] == pytest.approx(6 * m["macs"] * m["images_per_s"])
+    assert set(result.weights) and 1 <= m["best_epoch"] <= 4
+
+
+def test_absurd_learning_rate_diverges_without_stopping_the_grid(tiny_data):
+    ds = data.load("mnist", tiny_data)
+    spec = RunSpec(model="resnet20", optimizer="sgd", lr=1e12, epochs=2, batch_size=16)
+    result = train.train_group([spec], ds, data.split(ds, "random", 0, 0))[0]
+    assert result.status == "diverged" and "loss became" in result.message
+
+
+def test_svm_on_a_tiny_subset(tiny_data):
+    ds = data.load("mnist", tiny_data)
+    spec = RunSpec(kind="svm", model="svc", kernel="poly", degree=2, C=1.0, n_train=50)
+    result = run_svm(spec, ds, data.split(ds, "random", 0, 0))
+    m = result.metrics
+    assert m["n_train_used"] == 50 and m["n_support"] > 0 and m["test_acc"] > 0.5
+    assert m["fit_time_s"] > 0 and m["predict_time_s"] > 0 and m["cache_size_mb"] == 1000
