@@ -1,0 +1,115 @@
+# bench: the study, its report, its tests and its images. `make` lists the targets.
+# Two commands work on a fresh machine with nothing but python3.11:  make bench  and  make test
+
+.DEFAULT_GOAL := help
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+DEVICE ?= cpu#         cpu or cuda
+PRESET ?= smoke#       smoke, q1a, q1b, q2 or a path to a .toml
+RUNNER ?= auto#        auto (docker when an engine answers, else local), docker or local
+DATA ?= $(or $(BENCH_DATA_DIR),$(wildcard ../shared/data))#  the IDX files (empty: download)
+STORE ?= results
+SITE ?= site
+ARTIFACTS ?= artifacts
+PYTHON ?= python3.11
+ENGINE ?= docker#      the engine `make image` builds with (docker or podman)
+IMAGE ?= bench:$(DEVICE)
+TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
+PYTEST_ARGS ?=
+
+# DEVICE must be exactly one word, cpu or cuda: a typo must not start a long run on the wrong device.
+DEVICE := $(strip $(DEVICE))
+ifeq ($(filter-out cpu cuda,$(DEVICE))$(words $(DEVICE)),1)
+else
+$(error DEVICE must be cpu or cuda, not '$(DEVICE)')
+endif
+RUNNER := $(strip $(RUNNER))
+ifeq ($(RUNNER),auto)
+override RUNNER := $(shell timeout 20 docker info >/dev/null 2>&1 && echo docker || echo local)
+endif
+ifeq ($(filter $(RUNNER),docker local),)
+$(error RUNNER must be auto, docker or local, not '$(RUNNER)')
+endif
+
+VENV := .venv
+PY := $(VENV)/bin/python
+BENCH := $(VENV)/bin/bench
+STAMP := $(VENV)/.installed
+DATA_ABS := $(if $(DATA),$(abspath $(DATA)))
+COMMIT = $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+# A preset given as a file is mounted into the container at the same name under /presets.
+PRESET_IN_IMAGE := $(if $(wildcard $(PRESET)),/presets/$(notdir $(PRESET)),$(PRESET))
+CONTAINER = docker run --rm --user "$$(id -u):$$(id -g)" $(if $(filter cuda,$(DEVICE)),--gpus all) \
+	-v "$(DATA_ABS):/data:ro" -v "$(CURDIR)/$(STORE):/results" -v "$(CURDIR)/$(ARTIFACTS):/artifacts" \
+	-v "$(CURDIR)/$(SITE):/site" $(if $(wildcard $(PRESET)),-v "$(abspath $(PRESET)):$(PRESET_IN_IMAGE):ro") $(IMAGE)
+
+.PHONY: help venv bench run report test lint image image-test perf requirements clean
+
+help: ## Show this help (variables: DEVICE, PRESET, RUNNER, DATA, STORE, SITE)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  now: DEVICE=$(DEVICE) PRESET=$(PRESET) RUNNER=$(RUNNER) DATA=$(or $(DATA),<download>)"
+
+venv: $(STAMP) ## Create .venv with bench and its test tools (again only when pyproject.toml changes)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -e '.[test]'
+	touch $@
+
+bench: run report ## Run PRESET on DEVICE (in the image when RUNNER=docker), then render the report
+
+run: ## Only run PRESET on DEVICE (finished cells in STORE are skipped)
+
+
+ifeq ($(RUNNER),docker)
+run: image
+	@test -n "$(DATA_ABS)" || { echo "make: RUNNER=docker needs DATA (the folder with the IDX files)" >&2; exit 1; }
+	mkdir -p $(STORE) $(ARTIFACTS) $(SITE)
+	$(CONTAINER) run --preset $(PRESET_IN_IMAGE) --device $(DEVICE) --store /results --artifacts /artifacts
+
+report: ## Rebuild SITE (HTML and PDF) from STORE
+	mkdir -p $(SITE)
+	$(CONTAINER) report --store /results --out /site
+else
+run: $(STAMP)
+	$(BENCH) run --preset $(PRESET) --device $(DEVICE) --store $(STORE) --artifacts $(ARTIFACTS) \
+		$(if $(DATA_ABS),--data-dir $(DATA_ABS))
+
+report: $(STAMP)
+	$(BENCH) report --store $(STORE) --out $(SITE)
+endif
+
+test: $(STAMP) ## Run the test suite (lint checks included)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff, hadolint, actionlint, schema checks, zizmor, shellcheck, kubernetes-validate
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/hadolint docker/Dockerfile.cpu docker/Dockerfile.cuda
+	$(VENV)/bin/actionlint
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec docker/compose.yaml
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(VENV)/bin/zizmor --offline .github/workflows
+	$(VENV)/bin/shellcheck .ci/run docker/*.sh deploy/slurm/*.sh
+	$(VENV)/bin/kubernetes-validate --strict --quiet deploy/k8s/*.yaml
+	$(PY) docker/pins.py --check
+
+image: ## Build the DEVICE image (bench:cpu or bench:cuda) with ENGINE
+	$(ENGINE) build -f docker/Dockerfile.$(DEVICE) -t $(IMAGE) --build-arg GIT_COMMIT=$(COMMIT) \
+		--build-arg IMAGE_NAME=$(IMAGE) $(if $(filter cpu,$(DEVICE)),--build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL)) .
+
+image-test: ## Build the CPU image with docker or podman, run the smoke study in it, check results and report
+	bash docker/image-test.sh
+
+perf: $(STAMP) ## Time the training loop (benchmarks/perf.py)
+	$(PY) benchmarks/perf.py
+
+requirements: ## Regenerate docker/requirements*.txt from pyproject.toml
+	$(PYTHON) docker/pins.py
+
+clean: ## Remove the venv and caches (never results/ or site/)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +
