@@ -94,7 +94,8 @@ def test_actions_are_current_majors():
     for workflow in WORKFLOWS:
         for action, ref in re.findall(r"uses:\s*(actions/[\w-]+)@(\S+)", workflow.read_text()):
             assert action in CURRENT_MAJOR, f"{workflow.name}: {action} has no known current major here"
-            assert ref == f"v{CURRENT_MAJOR[action]}", f"{workflow.name}: {action}@{ref}, current is v{CURRENT_MAJOR[action]}"
+            want = f"v{CURRENT_MAJOR[action]}"
+            assert ref == want, f"{workflow.name}: {action}@{ref}, the current major is {want}"
 
 
 def test_checkouts_do_not_keep_credentials():
