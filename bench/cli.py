@@ -82,11 +82,36 @@ def _shard_text(text: str) -> str:
     k, _, n = text.partition("/")
     for var in ("JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"):
         if k == var and var in os.environ:
+            if not os.environ[var].strip().isdigit():
+                raise BenchError(f"--shard {text}: {var}={os.environ[var]!r} is not a 0-based index")
             return f"{int(os.environ[var]) + 1}/{n}"
     return text
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "BENCH"})
+def _preflight(cells: list[plan.Cell], data_dir: Path | None, artifacts: Path | None) -> None:
+    """Everything a user can get wrong about devices, data and folders fails here, before the store
+    is touched or anything is trained."""
+    for device in sorted({c.spec.device for c in cells if c.spec.kind == "resnet"}):
+        env.require_device(device)
+    for key in sorted({(c.spec.dataset, c.spec.split, c.spec.subset, c.spec.data_seed) for c in cells}):
+        data.split(data.load(key[0], data_dir), *key[1:])
+    if artifacts is not None and artifacts.exists() and not artifacts.is_dir():
+        raise BenchError(f"--artifacts {artifacts} is a file, not a folder")
+
+
+class OneLineErrors(click.Group):
+    """Usage errors (a bad option value, an unknown command) as one line, like every other user error."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "bench"
+            raise BenchError(f"{exc.format_message()} (see `{where} -h`)") from None
+
+
+@click.group(cls=OneLineErrors,
+             context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "BENCH"})
 @click.version_option(package_name="bench")
 def main() -> None:
     """bench: run the ResNet/SVM benchmark study and publish it as a report."""
@@ -105,26 +130,33 @@ def main() -> None:
 def run(**opts) -> None:
     """Train and evaluate the cells of a preset; store each as it finishes; skip finished ones."""
     from bench import runner
-    from bench.store import Store
+    from bench.store import FINISHED, Store
 
     cells = _planned(opts)
+    skip = () if opts["force"] else ("done",) if opts["retry_failed"] else FINISHED
+    stored = Store(opts["store"]).finished(skip) if skip and (opts["store"] / "manifest.json").exists() else set()
+    todo = plan.pending(cells, stored)
+    _preflight(todo, opts["data_dir"], opts["artifacts"])
     store = Store(opts["store"], create=True)
-    if opts["force"]:
-        todo = cells
-    elif opts["retry_failed"]:
-        todo = plan.pending(cells, store.finished(("done",)))
-    else:
-        todo = plan.pending(cells, store.finished())
+    for note in store.recover():
+        click.echo(note, err=True)
     click.echo(f"{len(cells)} cells planned, {len(cells) - len(todo)} already stored, {len(todo)} to run",
                err=True)
-    if not todo:
-        return
+    outcomes, busy = [], 0
     try:
-        outcomes = runner.execute(todo, store, opts["data_dir"], opts["artifacts"], opts["preset"],
-                                  tag=opts["tag"], progress=not opts["quiet"])
+        for group in plan.groups_of(todo):
+            # Another `bench run` on this store may have stored or started these cells meanwhile.
+            with store.claim([c.run_id for c in group], skip) as mine:
+                busy += len(group) - len(mine)
+                if mine:
+                    outcomes += runner.execute([c for c in group if c.run_id in mine], store, opts["data_dir"],
+                                               opts["artifacts"], opts["preset"], tag=opts["tag"],
+                                               progress=not opts["quiet"])
     except KeyboardInterrupt:
         raise BenchError("interrupted: finished cells are stored; the running cell was not recorded. "
                          "Run the same command again to resume.") from None
+    if busy:
+        click.echo(f"{busy} cells were stored or are being run by another bench process; not run here", err=True)
     for o in outcomes:
         acc = "" if o.test_acc is None or o.test_acc != o.test_acc else f"{o.test_acc:.4f}"
         click.echo(f"{o.run_id}  {o.status:8}  {o.dataset:7}  {o.label:18}  epochs={o.epochs:<3} "
@@ -252,3 +284,7 @@ def check_cmd(store: Path, repair: bool) -> None:
     if problems and not repair:
         sys.exit(1)
     click.echo("store is sound" if not problems else "repaired: bad lines are in quarantine/")
+
+
+if __name__ == "__main__":
+    main()

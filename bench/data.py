@@ -7,6 +7,7 @@ import functools
 import gzip
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,13 +83,15 @@ def read_idx(path: Path, dataset: str, magic: int) -> np.ndarray:
     try:
         raw = path.read_bytes()
         payload = gzip.decompress(raw) if path.suffix == ".gz" else raw
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise BenchError(f"cannot read {path}: {exc}; replace the file") from None
     dims = magic - 2048
     header = 4 + 4 * dims
     if len(payload) < header or int.from_bytes(payload[:4], "big") != magic:
         raise BenchError(f"{path} is not an IDX file of the expected kind (wrong magic number); replace it")
     shape = [int.from_bytes(payload[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    if dims == 3 and shape[1:] != [28, 28]:
+        raise BenchError(f"{path} holds {shape[1]}x{shape[2]} images, expected 28x28; replace it")
     if len(payload) != header + int(np.prod(shape)):
         raise BenchError(f"{path} is truncated or padded ({len(payload)} bytes for shape {shape}); replace it")
     expected = SHA256.get((dataset, path.name.removesuffix(".gz")))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.schema import FILES, MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION
-from bench.store import Store, quarantine, read_table, write_manifest, write_table
+from bench.store import Store, quarantine, read_table, write_lines, write_manifest, write_table
 
 # Columns that are measurements of the hardware at that moment; two honest runs of the same cell
 # differ in them, so they do not make a merge conflict.
@@ -28,24 +28,28 @@ def check(root: Path, repair: bool = False) -> list[str]:
             table = read_table(path, columns)
             missing = [c for c in columns if c not in table.header]
             extra = [c for c in table.header if c not in columns]
-            if missing or extra:
-                problems.append(f"{name}: header does not match schema {SCHEMA_VERSION}: missing {missing}, "
-                                f"unknown {extra}" + ("; not repaired, restore or migrate it" if repair else ""))
+            if table.header != list(columns):
+                what = f"missing {missing}, unknown {extra}" if missing or extra else "columns out of order"
+                problems.append(f"{name}: header does not match schema {SCHEMA_VERSION}: {what}"
+                                + ("; not repaired, restore or migrate it" if repair else ""))
                 continue
             for number, why, _ in table.bad_lines:
                 problems.append(f"{name}:{number}: {why}")
             key = "record_id" if name == "runs.csv" else None
             seen, good, dupes = set(), [], []
-            for row in table.rows:
+            for row, text in zip(table.rows, table.texts, strict=True):
                 ident = row[key] if key else (row["record_id"], row["epoch"])
-                (dupes if ident in seen else good).append(row)
-                seen.add(ident)
-            problems += [f"{name}: duplicate row for {d['record_id']}" for d in dupes]
+                if ident in seen:
+                    dupes.append(text)
+                    problems.append(f"{name}: duplicate row for {row['record_id']}")
+                else:
+                    good.append(text)
+                    seen.add(ident)
             if repair and (table.bad_lines or dupes):
-                lines = [text for _, _, text in table.bad_lines]
-                lines += [",".join(str(d.get(c, "")) for c in table.header) for d in dupes]
-                quarantine(root, name, lines, "removed by bench store check --repair")
-                write_table(path, columns, good)
+                # The exact text of every removed line goes to quarantine/; kept lines stay byte for byte.
+                quarantine(root, name, [text for _, _, text in table.bad_lines] + dupes,
+                           "removed by bench store check --repair")
+                write_lines(path, columns, good)
     return problems
 
 
@@ -72,6 +76,10 @@ class MergeSummary:
     added: int = 0
     duplicates: int = 0
     conflicts: list[str] = field(default_factory=list)
+
+
+def _epoch(curve: dict) -> int:
+    return int(curve["epoch"]) if curve.get("epoch", "").lstrip("-").isdigit() else 0
 
 
 def _result(row: dict) -> str:
@@ -110,6 +118,8 @@ def merge(sources: list[Path], into: Path) -> MergeSummary:
         if not stores and not runs:
             raise BenchError("nothing to merge")
         runs.sort(key=lambda r: (r["finished_at"], r["record_id"]))
+        position = {r["record_id"]: i for i, r in enumerate(runs)}
+        curves.sort(key=lambda c: (position.get(c["record_id"], len(runs)), c["record_id"], _epoch(c)))
         write_table(into / "epochs.csv", FILES["epochs.csv"], curves)
         write_table(into / "runs.csv", RUN_COLUMNS, runs)
     return summary

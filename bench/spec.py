@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 
 from bench.errors import BenchError
@@ -96,8 +97,28 @@ def _choice(name: str, value, allowed) -> None:
         raise BenchError(f"unknown {name} {value!r}; choose from {', '.join(map(str, allowed))}")
 
 
+INT_FIELDS = ("batch_size", "epochs", "seed", "data_seed", "subset", "degree", "n_train")
+FLOAT_FIELDS = ("lr", "C")
+
+
+def _types(spec: RunSpec) -> None:
+    for name in INT_FIELDS:
+        value = getattr(spec, name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise BenchError(f"{name} must be a whole number, got {value!r}")
+    for name in FLOAT_FIELDS:
+        value = getattr(spec, name)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+            raise BenchError(f"{name} must be a finite number, got {value!r}")
+    for name in ("amp", "pin_memory"):
+        value = getattr(spec, name)
+        if not isinstance(value, bool) and not (name == "pin_memory" and value is None):
+            raise BenchError(f"{name} must be true or false, got {value!r}")
+
+
 def validate(spec: RunSpec) -> None:
     """Raise BenchError for any value a user could have mistyped."""
+    _types(spec)
     _choice("kind", spec.kind, ("resnet", "svm"))
     _choice("dataset", spec.dataset, DATASETS)
     _choice("split", spec.split, SPLITS)

@@ -9,7 +9,10 @@ import csv
 import io
 import json
 import os
+import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +25,13 @@ from bench.schema import EPOCH_COLUMNS, FILES, RUN_COLUMNS, SCHEMA_VERSION
 
 FINISHED = ("done", "diverged", "error")
 LOCK_TIMEOUT_S = 600
+# What pandas can parse for each non-string dtype (with our read options); anything else in a
+# hand-edited file would make pandas fail with a traceback, so it is reported as a bad line instead.
+VALUE_PATTERNS = {
+    "Int64": (re.compile(r"[-+]?\d{1,18}"), "an integer"),
+    "Float64": (re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?inf(inity)?", re.I), "a number"),
+    "boolean": (re.compile(r"true|false", re.I), "true or false"),
+}
 
 
 @dataclass
@@ -31,6 +41,11 @@ class Table:
     header: list[str]
     rows: list[dict] = field(default_factory=list)
     bad_lines: list[tuple[int, str, str]] = field(default_factory=list)  # (line number, why, text)
+    texts: list[str] = field(default_factory=list)  # the exact line of each row, for lossless rewrites
+
+    @property
+    def torn_tail(self) -> bool:
+        return bool(self.bad_lines) and self.bad_lines[-1][1].startswith("torn last line")
 
 
 def _encode(value) -> str:
@@ -43,6 +58,23 @@ def _encode(value) -> str:
     return " ".join(str(value).split())  # one physical line per row, always
 
 
+def _anonymise(value):
+    """Stored rows travel (git, merged stores, the public site): never leak a home directory."""
+    home = str(Path.home())
+    if isinstance(value, str) and len(home) > 1 and home in value:
+        return value.replace(home, "~")
+    return value
+
+
+def _bad_value(row: dict, columns: dict[str, str]) -> str | None:
+    for name, dtype in columns.items():
+        value = row.get(name)
+        pattern, what = VALUE_PATTERNS.get(dtype, (None, ""))
+        if value and pattern and not pattern.fullmatch(value):
+            return f"column {name}: {value[:40]!r} is not {what}"
+    return None
+
+
 def _csv_line(values: list) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow([_encode(v) for v in values])
@@ -50,7 +82,8 @@ def _csv_line(values: list) -> str:
 
 
 def read_table(path: Path, columns: dict[str, str]) -> Table:
-    """Parse a store CSV; torn, short or long lines are reported, never silently dropped or kept."""
+    """Parse a store CSV; torn, short or long lines and unparseable values are reported, never
+    silently dropped or kept."""
     if not path.exists():
         return Table(list(columns))
     try:
@@ -67,8 +100,14 @@ def read_table(path: Path, columns: dict[str, str]) -> Table:
         values = next(csv.reader([line]), [])
         if len(values) != len(header):
             table.bad_lines.append((number, f"{len(values)} fields, expected {len(header)}", line))
+            continue
+        row = dict(zip(header, values, strict=True))
+        why = _bad_value(row, columns)
+        if why:
+            table.bad_lines.append((number, why, line))
         else:
-            table.rows.append(dict(zip(header, values, strict=True)))
+            table.rows.append(row)
+            table.texts.append(line)
     if torn_tail:
         table.bad_lines.append((len(lines) + 1, "torn last line (no newline: interrupted write)", torn_tail))
     return table
@@ -121,15 +160,23 @@ class Store:
                              "restore it from git or a backup") from None
 
     def table(self, name: str) -> Table:
+        """A store file; a header that does not match the schema or a damaged line other than a torn
+        tail (which the next append quarantines) is a user error pointing at `bench store check`."""
         table = read_table(self.root / name, FILES[name])
         expected = list(FILES[name])
-        if self.version == SCHEMA_VERSION and table.rows and table.header != expected:
+        if self.version == SCHEMA_VERSION and table.header != expected:
             missing = [c for c in expected if c not in table.header]
             extra = [c for c in table.header if c not in expected]
             raise BenchError(f"{self.root / name} does not match schema {SCHEMA_VERSION}"
                              f"{' (missing ' + ', '.join(missing) + ')' if missing else ''}"
                              f"{' (unknown ' + ', '.join(extra) + ')' if extra else ''}; "
                              "run `bench store check` to see what is wrong")
+        damaged = table.bad_lines[:-1] if table.torn_tail else table.bad_lines
+        if damaged:
+            number, why, _ = damaged[0]
+            more = f" and {len(damaged) - 1} more bad lines" if len(damaged) > 1 else ""
+            raise BenchError(f"{self.root / name}:{number}: {why}{more}; run `bench store check --store "
+                             f"{self.root} --repair` to move bad lines to quarantine/")
         return table
 
     def runs(self) -> pd.DataFrame:
@@ -150,6 +197,7 @@ class Store:
         """Store one finished run: its curves, then its row (the commit point), each fsync'ed."""
         unknown = set(run) - set(RUN_COLUMNS)
         assert not unknown, f"columns not in the schema: {unknown}"
+        run = {k: _anonymise(v) for k, v in run.items()}
         try:
             with self.lock:
                 self._append_rows("epochs.csv", [[c.get(k) for k in EPOCH_COLUMNS] for c in curves])
@@ -160,6 +208,37 @@ class Store:
             raise BenchError(f"cannot write to {self.root}: {exc.strerror or exc}; "
                              "the run was not stored, free space or fix permissions and rerun") from None
 
+    def recover(self) -> list[str]:
+        """Quarantine torn tails left by a crash (under the lock); one note per file repaired."""
+        notes = []
+        with self.lock:
+            for name in FILES:
+                if self._quarantine_torn_tail(self.root / name):
+                    notes.append(f"note: {name} ended with an interrupted write; the partial line was moved "
+                                 "to quarantine/")
+        return notes
+
+    @contextmanager
+    def claim(self, run_ids: list[str], skip: tuple[str, ...] = FINISHED) -> Iterator[list[str]]:
+        """Claim cells for this process while it computes them, so two `bench run`s on one store never
+        train a cell twice: under the lock, cells already stored with a status in `skip` or claimed by
+        another live process on this machine are left out; the rest are claimed (claims/<run_id> holds
+        the owner's boot id and pid) until the block ends. A claim whose owner died is ignored."""
+        folder = self.root / "claims"
+        mine: list[str] = []
+        with self.lock:
+            stored = self.finished(skip) if skip else set()
+            folder.mkdir(exist_ok=True)
+            for rid in run_ids:
+                if rid not in stored and not _claimed_by_other(folder / rid):
+                    (folder / rid).write_text(f"{_boot_id()} {os.getpid()}\n")
+                    mine.append(rid)
+        try:
+            yield mine
+        finally:
+            for rid in mine:
+                (folder / rid).unlink(missing_ok=True)
+
     def _append_rows(self, name: str, rows: list[list]) -> None:
         path = self.root / name
         self._quarantine_torn_tail(path)
@@ -168,27 +247,60 @@ class Store:
             text = _csv_line(list(FILES[name])) + text
         append_durably(path, text)
 
-    def _quarantine_torn_tail(self, path: Path) -> None:
+    def _quarantine_torn_tail(self, path: Path) -> bool:
         """A crash mid-write leaves a line without its newline: move it aside, then truncate."""
         if not path.exists() or path.stat().st_size == 0:
-            return
+            return False
         with path.open("rb") as f:
             f.seek(-1, os.SEEK_END)
             if f.read(1) == b"\n":
-                return
+                return False
             data = path.read_bytes()
         cut = data.rfind(b"\n") + 1
         quarantine(self.root, path.name, [data[cut:].decode("utf-8", "replace")], "torn tail")
         with path.open("r+b") as f:
             f.truncate(cut)
             os.fsync(f.fileno())
+        return True
 
     def save_weights(self, artifacts: Path, run_id: str, weights: dict) -> None:
         """Best-val weights to the artifacts folder (outside git), written atomically."""
-        artifacts.mkdir(parents=True, exist_ok=True)
         tmp = artifacts / f".{run_id}.pt.tmp"
-        torch.save(weights, tmp)
-        os.replace(tmp, artifacts / f"{run_id}.pt")
+        try:
+            artifacts.mkdir(parents=True, exist_ok=True)
+            torch.save(weights, tmp)
+            os.replace(tmp, artifacts / f"{run_id}.pt")
+        except (OSError, RuntimeError) as exc:  # torch reports a full disk as RuntimeError
+            if tmp.parent.is_dir():
+                tmp.unlink(missing_ok=True)
+            raise BenchError(f"run {run_id} is stored but its weights could not be written to {artifacts}: "
+                             f"{exc}; free space or fix --artifacts") from None
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown-boot"
+
+
+def _claimed_by_other(path: Path) -> bool:
+    """A claim holds while its owner (same boot of this machine, another pid) is alive. Claims from
+    another machine or an earlier boot cannot be checked and are ignored: work is never blocked forever."""
+    try:
+        boot, pid = path.read_text().split()
+        pid = int(pid)
+    except (OSError, ValueError):
+        return False  # no claim, or one torn by a crash
+    if boot != _boot_id() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _manifest(version: int) -> str:
@@ -215,6 +327,11 @@ def write_atomic(path: Path, text: str) -> None:
 
 def write_table(path: Path, columns, rows: list[dict]) -> None:
     write_atomic(path, _csv_line(list(columns)) + "".join(_csv_line([r.get(c) for c in columns]) for r in rows))
+
+
+def write_lines(path: Path, columns, lines: list[str]) -> None:
+    """Rewrite a store file from the exact text of the lines to keep."""
+    write_atomic(path, _csv_line(list(columns)) + "".join(line + "\n" for line in lines))
 
 
 def quarantine(root: Path, name: str, lines: list[str], why: str) -> Path:

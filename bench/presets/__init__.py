@@ -28,7 +28,10 @@ def load_preset(name_or_path: str) -> list[dict]:
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise BenchError(f"preset file {path} not found")
-        text, source = path.read_text(encoding="utf-8"), str(path)
+        try:
+            text, source = path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BenchError(f"cannot read preset file {path}: {exc}") from None
     elif name_or_path in preset_names():
         text = resources.files("bench.presets").joinpath(f"{name_or_path}.toml").read_text("utf-8")
         source = name_or_path
@@ -42,6 +45,8 @@ def load_preset(name_or_path: str) -> list[dict]:
     if not isinstance(grids, list) or not grids:
         raise BenchError(f"preset {source} has no [[grid]] tables")
     for grid in grids:
+        if not isinstance(grid, dict):
+            raise BenchError(f"preset {source}: every grid must be a [[grid]] table, got {grid!r}")
         for key in grid:
             if key not in SPEC_FIELDS:
                 near = difflib.get_close_matches(key, SPEC_FIELDS, n=1)
