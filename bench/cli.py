@@ -138,6 +138,7 @@ def run(**opts) -> None:
     todo = plan.pending(cells, stored)
     _preflight(todo, opts["data_dir"], opts["artifacts"])
     store = Store(opts["store"], create=True)
+    store.verify()
     for note in store.recover():
         click.echo(note, err=True)
     click.echo(f"{len(cells)} cells planned, {len(cells) - len(todo)} already stored, {len(todo)} to run",

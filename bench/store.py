@@ -200,6 +200,8 @@ class Store:
         run = {k: _anonymise(v) for k, v in run.items()}
         try:
             with self.lock:
+                for name in FILES:
+                    self._check_header(name)
                 self._append_rows("epochs.csv", [[c.get(k) for k in EPOCH_COLUMNS] for c in curves])
                 self._append_rows("runs.csv", [[run.get(k) for k in RUN_COLUMNS]])
         except Timeout:
@@ -238,6 +240,21 @@ class Store:
         finally:
             for rid in mine:
                 (folder / rid).unlink(missing_ok=True)
+
+    def _check_header(self, name: str) -> None:
+        """Never append under a header that is not the schema's (a hand-edited file)."""
+        path = self.root / name
+        if path.exists() and path.stat().st_size:
+            with path.open(encoding="utf-8", errors="replace") as f:
+                first = f.readline()
+            if first.endswith("\n") and first != _csv_line(list(FILES[name])):
+                self.table(name)  # raises with what is missing or unknown
+                raise BenchError(f"{path}: header does not match schema {SCHEMA_VERSION}; run `bench store check`")
+
+    def verify(self) -> None:
+        """Raise BenchError unless both files parse under the schema (a torn tail is allowed)."""
+        for name in FILES:
+            self.table(name)
 
     def _append_rows(self, name: str, rows: list[list]) -> None:
         path = self.root / name
