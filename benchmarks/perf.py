@@ -1,0 +1,174 @@
+"""Training throughput of bench against the bare compute rate and a notebook-style pipeline.
+
+Run by `make perf` (not a test). In one process, same machine, same model/batch/optimizer/data:
+  (a) bare: training steps on random tensors (the compute bound);
+  (b) bench: bench's own epoch through its real data path (train.train_group);
+  (c) notebook: torchvision dataset with ToTensor/Normalize per sample, ConcatDataset + random_split,
+      DataLoader(shuffle, 2 workers), eval on val every epoch;
+  (d) bench --amp (bf16 autocast on CPU);
+  (e) a small q1a-shaped grid (epochs {1, 2} x pin_memory {true, false}) through bench (shared
+      computation) against the notebook pipeline run cell by cell;
+  (f) `bench plan`'s estimate of (e) against its actual time.
+Each of (a)-(d) is the median of --repeats repetitions. Results go to stdout and a CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import ConcatDataset, DataLoader, random_split
+from torchvision import datasets, transforms
+
+from bench import data, env, estimate, models, plan, train
+from bench.spec import RunSpec
+
+
+def bare_rate(spec: RunSpec, steps: int = 30) -> float:
+    """Images/s of the training step alone on random channels_last tensors."""
+    torch.manual_seed(0)
+    model = models.build(spec.model).to(memory_format=torch.channels_last).train()
+    opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    x = torch.randn(spec.batch_size, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (spec.batch_size,))
+    for i in range(steps + 5):
+        if i == 5:
+            start = time.perf_counter()
+        with train._autocast(spec):
+            loss = nn.functional.cross_entropy(model(x).float(), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return steps * spec.batch_size / (time.perf_counter() - start)
+
+
+def bench_epoch(spec: RunSpec, ds, split) -> tuple[float, float]:
+    """(train images/s, test accuracy) of bench's own path for one cell."""
+    result = train.train_group([spec], ds, split)[0]
+    return result.metrics["images_per_s"], result.metrics["test_acc"]
+
+
+def notebook_root(data_dir: Path) -> Path:
+    """torchvision's MNIST layout (decompressed raw files) made from our IDX folder."""
+    root = Path(tempfile.mkdtemp(prefix="bench-perf-"))
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in data.FILES.values():
+        src = data_dir / "mnist" / f"{name}.gz"
+        (raw / name).write_bytes(gzip.decompress(src.read_bytes()) if src.exists() else
+                                 (data_dir / "mnist" / name).read_bytes())
+    return root
+
+
+def notebook_cell(root: Path, spec: RunSpec, subset: int) -> tuple[float, float, float]:
+    """The hand-written pipeline: (train images/s, test accuracy, wall seconds for the cell)."""
+    wall = time.perf_counter()
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    full = ConcatDataset([datasets.MNIST(str(root), train=t, download=False, transform=tf) for t in (True, False)])
+    gen = torch.Generator().manual_seed(spec.seed)
+    if subset:
+        full, _ = random_split(full, [subset, len(full) - subset], generator=gen)
+    n = len(full)
+    tr, va, te = random_split(full, [int(0.7 * n), int(0.1 * n), n - int(0.7 * n) - int(0.1 * n)], generator=gen)
+    loader = DataLoader(tr, batch_size=spec.batch_size, shuffle=True, num_workers=2, pin_memory=bool(spec.pin_memory))
+    torch.manual_seed(spec.seed)
+    model = models.build(spec.model)
+    opt = torch.optim.Adam(model.parameters(), lr=spec.lr) if spec.optimizer == "adam" else \
+        torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=0.9)
+    train_time = seen = 0.0
+    for _ in range(spec.epochs):
+        model.train()
+        start = time.perf_counter()
+        for x, y in loader:
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            seen += len(y)
+        train_time += time.perf_counter() - start
+        accuracy(model, va)
+    return seen / train_time, accuracy(model, te), time.perf_counter() - wall
+
+
+def accuracy(model, part) -> float:
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for x, y in DataLoader(part, batch_size=256, num_workers=2):
+            correct += (model(x).argmax(1) == y).sum().item()
+    return correct / len(part)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=data.default_data_dir(), required=data.default_data_dir() is None)
+    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--subset", type=int, default=10_000, help="images (0: all 70k, ~3 min per epoch here)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--grid-subset", type=int, default=3_000)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/perf.csv"))
+    args = parser.parse_args()
+    torch.set_num_threads(env.physical_cores())
+    spec = RunSpec(model=args.model, batch_size=args.batch_size, optimizer="adam", lr=1e-3, epochs=1,
+                   subset=args.subset)
+    ds = data.load("mnist", args.data_dir)
+    split = data.split(ds, "random", args.subset, 0)
+    root = notebook_root(args.data_dir)
+    rows = []
+
+    def record(name: str, rates: list[float], accs: list[float] | None = None) -> float:
+        median = statistics.median(rates)
+        acc = statistics.median(accs) if accs else None
+        rows.append({"measure": name, "images_per_s": round(median, 1), "test_acc": acc,
+                     "n": len(rates), "min": round(min(rates), 1), "max": round(max(rates), 1)})
+        print(f"{name:28} {median:8.1f} img/s  (n={len(rates)}, {min(rates):.1f}..{max(rates):.1f})"
+              + (f"  test_acc={acc:.4f}" if acc is not None else ""), flush=True)
+        return median
+
+    bench_epoch(spec.replace(subset=500), ds, data.split(ds, "random", 500, 0))  # warm-up, discarded
+    a = record("(a) bare compute", [bare_rate(spec) for _ in range(args.repeats)])
+    runs = [bench_epoch(spec, ds, split) for _ in range(args.repeats)]
+    b = record("(b) bench data path", [r for r, _ in runs], [acc for _, acc in runs])
+    runs = [notebook_cell(root, spec, args.subset)[:2] for _ in range(args.repeats)]
+    c = record("(c) notebook pipeline", [r for r, _ in runs], [acc for _, acc in runs])
+    amp = spec.replace(amp=True)
+    runs = [bench_epoch(amp, ds, split) for _ in range(args.repeats)]
+    d = record("(d) bench --amp (bf16)", [r for r, _ in runs], [acc for _, acc in runs])
+    print(f"ratios: b/a = {b / a:.2f} (target >= 0.9), b/c = {b / c:.2f} (target >= 1.3), "
+          f"d/b = {d / b:.2f} (target >= 1.3)")
+
+    grid = [spec.replace(subset=args.grid_subset, epochs=e, pin_memory=p) for e in (1, 2) for p in (True, False)]
+    cells = plan.cells_of(grid)
+    predicted = estimate.total(cells, estimate.seconds(cells))
+    start = time.perf_counter()
+    gsplit = data.split(ds, "random", args.grid_subset, 0)
+    bench_results = train.train_group(grid, ds, gsplit)
+    bench_wall = time.perf_counter() - start
+    nb = [notebook_cell(root, s, args.grid_subset) for s in grid]
+    nb_wall = sum(w for _, _, w in nb)
+    print(f"(e) q1a-shaped grid of 4 cells: bench {bench_wall:.1f}s, notebook cell by cell {nb_wall:.1f}s, "
+          f"{nb_wall / bench_wall:.2f}x less wall time (goal >= 3.5x); test acc bench "
+          f"{[round(r.metrics['test_acc'], 4) for r in bench_results]} notebook {[round(x[1], 4) for x in nb]}")
+    print(f"(f) plan estimate {predicted:.1f}s vs actual {bench_wall:.1f}s: {100 * (predicted / bench_wall - 1):+.0f}%")
+    rows += [{"measure": "(e) grid wall seconds: bench", "seconds": round(bench_wall, 1)},
+             {"measure": "(e) grid wall seconds: notebook", "seconds": round(nb_wall, 1)},
+             {"measure": "(f) plan estimate seconds", "seconds": round(predicted, 1)}]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["measure", "images_per_s", "test_acc", "n", "min", "max", "seconds"])
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"machine: {env.cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+          f"model {args.model}, batch {args.batch_size}, subset {args.subset}; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Sharding: K/N parts are disjoint, cover the plan, keep shared groups together; merged shards
+equal the unsharded run."""
+
+import subprocess
+import sys
+
+import pytest
+
+from bench import plan, presets
+from bench.errors import BenchError
+from bench.store import Store
+
+GRID = """
+[[grid]]
+kind = "resnet"
+dataset = "mnist"
+model = "resnet20"
+optimizer = ["sgd", "adam"]
+lr = [1e-2, 1e-3]
+batch_size = 32
+epochs = [1, 2]
+subset = 200
+
+[[grid]]
+kind = "svm"
+dataset = ["mnist", "fashion"]
+kernel = "rbf"
+subset = 200
+n_train = 100
+"""
+METRICS = ["status", "test_acc", "test_f1", "val_acc", "val_loss", "train_loss", "best_epoch", "confusion", "n_support"]
+
+
+def test_shards_partition_the_plan_and_keep_groups_whole():
+    cells = plan.cells_of(presets.expand(presets.load_preset("q1a")))
+    parts = [plan.shard(cells, k, 5, plan.work) for k in range(1, 6)]
+    ids = [c.run_id for part in parts for c in part]
+    assert sorted(ids) == sorted(c.run_id for c in cells) and len(ids) == len(set(ids))
+    assert max(map(len, parts)) - min(map(len, parts)) <= 4
+    for part in parts:  # a group never spans two shards
+        keys = {plan._key(c) for c in part}
+        assert sum(len(g) for g in plan.groups_of(cells) if plan._key(g[0]) in keys) == len(part)
+    assert [c.run_id for c in plan.shard(cells, 2, 5, plan.work)] == [c.run_id for c in parts[1]]
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "1/0", "a/b", "3", "1/2/3", "-1/2"])
+def test_malformed_or_out_of_range_shards(text):
+    with pytest.raises(BenchError):
+        plan.parse_shard(text)
+
+
+def run(*args):
+    return subprocess.Popen([sys.executable, "-m", "bench.cli", "run", *args, "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_parallel_shards_merged_equal_the_unsharded_run(real_data, tmp_path):
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(GRID)
+    common = ["--preset", str(preset), "--data-dir", str(real_data), "--artifacts", str(tmp_path / "a")]
+    jobs = [run(*common, "--store", str(tmp_path / f"shard{k}"), "--shard", f"{k}/3") for k in (1, 2, 3)]
+    jobs.append(run(*common, "--store", str(tmp_path / "whole")))
+    for job in jobs:
+        _, err = job.communicate(timeout=600)
+        assert job.returncode == 0, err
+    merge = subprocess.run([sys.executable, "-m", "bench.cli", "store", "merge", "--into", str(tmp_path / "merged"),
+                            *(str(tmp_path / f"shard{k}") for k in (1, 2, 3))], capture_output=True, text=True)
+    assert merge.returncode == 0 and "0 conflicts" in merge.stdout, merge.stderr
+    merged = Store(tmp_path / "merged").runs().set_index("run_id").sort_index()
+    whole = Store(tmp_path / "whole").runs().set_index("run_id").sort_index()
+    assert len(whole) == 10 and list(merged.index) == list(whole.index)
+    assert merged[METRICS].equals(whole[METRICS])
