@@ -1,0 +1,64 @@
+"""Runs grouped into cells (the same spec over several seeds) and the statistics the report
+states beside every number: mean, sample standard deviation and n."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+
+from bench.report.load import identity
+
+REPEAT_FIELDS = ("seed",)  # what --repeats varies; a cell is its runs over these
+
+
+def unit_key(run: dict, drop: tuple[str, ...] = ()) -> tuple:
+    """A hashable key of the run's cell without `drop`. On the CPU pin_memory is not a factor
+    (both values are one computation), so it never separates runs there."""
+    ident = identity(run)
+    skip = set(drop) | ({"pin_memory"} if run["device"] == "cpu" else set())
+    return tuple(sorted((k, v) for k, v in ident.items() if k not in skip))
+
+
+def distinct(runs: list[dict]) -> list[dict]:
+    """One run per CPU computation: pin_memory=true/false rows on the CPU are the same result."""
+    seen, out = set(), []
+    for run in runs:
+        key = unit_key(run)
+        if key not in seen:
+            seen.add(key)
+            out.append(run)
+    return out
+
+
+def summary(values: list[float | None]) -> dict:
+    """{'mean', 'sd', 'n'} of the finite values; sd is None with fewer than two."""
+    xs = [v for v in values if v is not None and math.isfinite(v)]
+    return {"mean": statistics.fmean(xs) if xs else None, "sd": statistics.stdev(xs) if len(xs) > 1 else None,
+            "n": len(xs)}
+
+
+def group(runs: list[dict], drop: tuple[str, ...] = REPEAT_FIELDS) -> dict[tuple, list[dict]]:
+    """Runs keyed by their cell without `drop`, in a stable order."""
+    out: dict[tuple, list[dict]] = defaultdict(list)
+    for run in runs:
+        out[unit_key(run, drop)].append(run)
+    return dict(sorted(out.items(), key=lambda kv: repr(kv[0])))
+
+
+def done(runs: list[dict]) -> list[dict]:
+    return [r for r in runs if r["status"] == "done"]
+
+
+def spread(runs: list[dict], metric: str = "test_acc") -> dict:
+    """Run-to-run spread: pooled sd of `metric` within cells that were repeated with other seeds."""
+    variances, cells = [], 0
+    for members in group(distinct(done(runs))).values():
+        values = [m[metric] for m in members if m[metric] is not None]
+        if len(values) > 1:
+            variances.append((statistics.variance(values), len(values) - 1))
+            cells += 1
+    if not variances:
+        return {"sd": None, "cells": 0}
+    dof = sum(d for _, d in variances)
+    return {"sd": math.sqrt(sum(v * d for v, d in variances) / dof), "cells": cells}

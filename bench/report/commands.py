@@ -1,0 +1,77 @@
+"""`bench run` command lines rebuilt from stored spec fields: one per run (to reproduce it) and
+one per group of runs (to produce the same cells on another device)."""
+
+from __future__ import annotations
+
+import shlex
+from collections import defaultdict
+
+
+def _num(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _common(run: dict) -> list[str]:
+    out = [f"--subset {run['subset']}"]
+    if run["split"] and run["split"] != "random":
+        out.append(f"--split {run['split']}")
+    if run["data_seed"]:
+        out.append(f"--data-seed {run['data_seed']}")
+    return out
+
+
+def reproduce(run: dict) -> str:
+    """The command that trains exactly this run again (against a fresh --store, or with --force)."""
+    parts = ["bench run", f"--preset {shlex.quote(run['preset'] or 'smoke')}", f"--datasets {run['dataset']}"]
+    if run["kind"] == "svm":
+        # kernel, degree, C and gamma have no options: the command runs the preset's SVM grid for
+        # this dataset and n_train, and this run is the cell with the stored values.
+        parts += [f"--n-train {run['n_train']}", *_common(run), f"--seed {run['seed']}"]
+        return " ".join(parts)
+    parts.append(f"--models {run['model']}")
+    if run["stem"] == "cifar":
+        parts.append("--stem cifar")
+    parts += [f"--optimizers {run['optimizer']}", f"--lr {_num(run['lr'])}", f"--batch-size {run['batch_size']}",
+              f"--epochs {run['epochs']}"]
+    if run["pin_memory"] is not None:
+        parts.append(f"--pin-memory {str(run['pin_memory']).lower()}")
+    if run["amp"]:
+        parts.append("--amp")
+    parts += [*_common(run), f"--seed {run['seed']}", f"--device {run['device']}"]
+    return " ".join(parts)
+
+
+def _joined(values) -> str:
+    return ",".join(_num(v) for v in sorted(set(values)))
+
+
+def for_device(runs: list[dict], device: str) -> list[str]:
+    """Commands that run the same ResNet cells as `runs` on `device` (one per group of options
+    that a single command cannot mix, e.g. two subsets)."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in runs:
+        groups[(r["preset"] or "smoke", r["stem"] or "standard", r["subset"], r["split"], r["data_seed"],
+                bool(r["amp"]), r["pin_memory"])].append(r)
+    out = []
+    for (preset, stem, _, _, _, amp, pin), members in sorted(groups.items(), key=lambda kv: repr(kv[0])):
+        first, seeds = members[0], sorted({m["seed"] for m in members})
+        parts = ["bench run", f"--preset {shlex.quote(preset)}", f"--datasets {_joined(m['dataset'] for m in members)}",
+                 f"--models {_joined(m['model'] for m in members)}"]
+        if stem == "cifar":
+            parts.append("--stem cifar")
+        parts += [f"--optimizers {_joined(m['optimizer'] for m in members)}",
+                  f"--lr {_joined(m['lr'] for m in members)}",
+                  f"--batch-size {_joined(m['batch_size'] for m in members)}",
+                  f"--epochs {_joined(m['epochs'] for m in members)}"]
+        if pin is not None:
+            parts.append(f"--pin-memory {str(pin).lower()}")
+        if amp:
+            parts.append("--amp")
+        parts += _common(first)
+        if seeds[0]:
+            parts.append(f"--seed {seeds[0]}")
+        if len(seeds) > 1:
+            parts.append(f"--repeats {len(seeds)}")
+        parts.append(f"--device {device}")
+        out.append(" ".join(parts))
+    return out

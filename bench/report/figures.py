@@ -1,0 +1,272 @@
+"""The study's figures with matplotlib (Agg, no pyplot state), as deterministic SVG: fixed hash
+salt, no date or creator metadata, colour-blind-safe colours (Okabe-Ito lines, viridis maps).
+
+`render(view)` returns the files ({name: bytes}) and, per section, what the templates show."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib.figure import Figure  # noqa: E402
+
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+STYLE = {"svg.hashsalt": "bench-report", "svg.fonttype": "none", "font.size": 8, "axes.titlesize": 8,
+         "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO), "figure.dpi": 100,
+         "axes.spines.top": False, "axes.spines.right": False}
+
+
+def _svg(fig: Figure) -> bytes:
+    buf = io.StringIO()
+    with matplotlib.rc_context(STYLE):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    # the SVG's ids and clip paths come from the fixed salt; nothing else varies between runs
+    return buf.getvalue().encode()
+
+
+def _figure(ncols: int, nrows: int, w: float = 2.3, h: float = 1.9) -> tuple[Figure, list]:
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(w * ncols, h * nrows), layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, [ax for row in axes for ax in row]
+
+
+def _families(runs: list[dict], curves: dict) -> dict[tuple, dict]:
+    """The longest stored curve of each training run (cells that differ only in epochs or, on the
+    CPU, in pin_memory share one training run and one curve)."""
+    out: dict[tuple, dict] = {}
+    for r in runs:
+        if r["kind"] != "resnet" or r["record_id"] not in curves:
+            continue
+        key = (r["preset"], r["dataset"], r["device"], r["label"], r["optimizer"], r["lr"], r["batch_size"],
+               r["seed"], r["pin_memory"] if r["device"] == "cuda" else None)
+        if key not in out or len(curves[r["record_id"]]) > len(out[key]["curve"]):
+            out[key] = {"run": r, "curve": curves[r["record_id"]]}
+    return out
+
+
+def curve_figures(view: dict) -> tuple[dict, list]:
+    """Per preset, dataset and device: accuracy and loss per epoch, one panel per model and optimizer."""
+    files, figs = {}, []
+    by_figure: dict[tuple, list] = defaultdict(list)
+    for key, fam in sorted(_families(view["runs"], view["curves"]).items(), key=lambda kv: repr(kv[0])):
+        by_figure[key[:3]].append(fam)
+    for (preset, dataset, device), fams in sorted(by_figure.items(), key=repr):
+        panels = sorted({(f["run"]["label"], f["run"]["optimizer"]) for f in fams})
+        hp = sorted({(f["run"]["lr"], f["run"]["batch_size"]) for f in fams})
+        ncols = min(4, len(panels))
+        chunks = math.ceil(len(panels) / ncols)
+        fig, axes = _figure(ncols, 2 * chunks, h=1.7)
+        for i, panel in enumerate(panels):
+            acc_ax = axes[(i // ncols) * 2 * ncols + i % ncols]
+            loss_ax = axes[(i // ncols) * 2 * ncols + ncols + i % ncols]
+            for f in fams:
+                if (f["run"]["label"], f["run"]["optimizer"]) != panel:
+                    continue
+                colour = OKABE_ITO[hp.index((f["run"]["lr"], f["run"]["batch_size"])) % len(OKABE_ITO)]
+                ep = [c["epoch"] for c in f["curve"]]
+                for ax, metric in ((acc_ax, "acc"), (loss_ax, "loss")):
+                    ax.plot(ep, [c[f"val_{metric}"] for c in f["curve"]], color=colour, lw=1.2, marker=".")
+                    ax.plot(ep, [c[f"train_{metric}"] for c in f["curve"]], color=colour, lw=0.9, ls="--")
+            acc_ax.set_title(f"{panel[0]} · {panel[1]}")
+            acc_ax.set_ylabel("accuracy")
+            loss_ax.set_ylabel("loss")
+            loss_ax.set_xlabel("epoch")
+        for i in range(len(panels), chunks * ncols):  # the empty places of the last row of panels
+            axes[(i // ncols) * 2 * ncols + i % ncols].set_visible(False)
+            axes[(i // ncols) * 2 * ncols + ncols + i % ncols].set_visible(False)
+        handles = [matplotlib.lines.Line2D([], [], color=OKABE_ITO[i % len(OKABE_ITO)], label=f"lr {lr:g}, batch {bs}")
+                   for i, (lr, bs) in enumerate(hp)]
+        handles += [matplotlib.lines.Line2D([], [], color="grey", label="validation"),
+                    matplotlib.lines.Line2D([], [], color="grey", ls="--", label="train")]
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), frameon=False)
+        name = f"figures/curves-{preset}-{dataset}-{device}.svg"
+        files[name] = _svg(fig)
+        figs.append({"src": name, "alt": f"training curves, {preset} {dataset} on {device}",
+                     "caption": f"{preset} · {dataset} · {device}: accuracy (top) and loss (bottom) per epoch; "
+                                "solid validation, dashed train; one colour per learning rate and batch size."})
+    return files, figs
+
+
+def _heat(ax, matrix: list[list[float | None]], xlabels: list[str], ylabels: list[str], vmin: float, vmax: float):
+    data = [[math.nan if v is None else v * 100 for v in row] for row in matrix]
+    ax.imshow(data, cmap="viridis", vmin=vmin * 100, vmax=vmax * 100, aspect="auto")
+    ax.set_xticks(range(len(xlabels)), xlabels)
+    ax.set_yticks(range(len(ylabels)), ylabels)
+    for y, row in enumerate(data):
+        for x, v in enumerate(row):
+            if not math.isnan(v):
+                dark = (v - vmin * 100) / ((vmax - vmin) * 100 or 1) < 0.6
+                ax.text(x, y, f"{v:.1f}", ha="center", va="center", color="white" if dark else "black")
+    for side in ("top", "right", "left", "bottom"):
+        ax.spines[side].set_visible(False)
+
+
+def _grid(runs: list[dict], xf: str, yf: str) -> tuple[list, list, list[list[float | None]]]:
+    xs = sorted({r[xf] for r in runs}, key=repr)
+    ys = sorted({r[yf] for r in runs}, key=repr)
+    cells: dict[tuple, list[float]] = defaultdict(list)
+    for r in runs:
+        if r["status"] == "done" and r["test_acc"] is not None:
+            cells[(r[xf], r[yf])].append(r["test_acc"])
+    return xs, ys, [[sum(cells[(x, y)]) / len(cells[(x, y)]) if cells[(x, y)] else None for x in xs] for y in ys]
+
+
+def _label(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def heatmap_figures(view: dict) -> tuple[dict, dict]:
+    """Per Q1(a) table: test accuracy over batch × lr, one panel per optimizer and model × epochs."""
+    files, figs = {}, {}
+    for table in view["q1a"]:
+        runs = [r for r in view["runs"] if r["preset"] == "q1a" and r["kind"] == "resnet" and
+                all(r[k] == table[k] for k in ("dataset", "device", "subset", "split"))]
+        accs = [r["test_acc"] for r in runs if r["status"] == "done" and r["test_acc"] is not None]
+        if not accs:
+            continue
+        cols = [(c["label"], c["epochs"]) for c in table["columns"]]
+        opts = sorted({r["optimizer"] for r in runs})
+        fig, axes = _figure(len(cols), len(opts), w=2.3, h=1.6)
+        for i, (opt, col) in enumerate((o, c) for o in opts for c in cols):
+            own = [r for r in runs if r["optimizer"] == opt and (r["label"], r["epochs"]) == col]
+            xs, ys, m = _grid(own, "lr", "batch_size")
+            _heat(axes[i], m, [_label(x) for x in xs], [str(y) for y in ys], min(accs), max(accs))
+            axes[i].set_title(f"{opt}, {col[0]}, {col[1]} ep")
+            axes[i].set_xlabel("lr")
+            axes[i].set_ylabel("batch")
+        name = f"figures/heatmap-{table['id']}.svg"
+        files[name] = _svg(fig)
+        figs[table["id"]] = {"src": name, "alt": f"test accuracy heatmaps for {table['dataset']}",
+                             "caption": f"{table['dataset']} on {table['device']}: test accuracy (%) over batch size "
+                                        "× learning rate, mean over seeds and pin_memory."}
+    return files, figs
+
+
+def confusion_figures(view: dict) -> tuple[dict, list]:
+    """The confusion matrix of each dataset's best model (chosen on validation accuracy)."""
+    files, figs = {}, []
+    for best in view["best"]:
+        matrix = best["run"]["confusion"]
+        if not matrix:
+            continue
+        fig, (ax,) = _figure(1, 1, w=4.2, h=3.9)
+        ax.imshow(matrix, cmap="Blues")
+        top = max(max(row) for row in matrix) or 1
+        for i, row in enumerate(matrix):
+            for j, v in enumerate(row):
+                if v:
+                    ax.text(j, i, str(v), ha="center", va="center", fontsize=6,
+                            color="white" if v > top / 2 else "black")
+        ax.set_xticks(range(len(matrix)))
+        ax.set_yticks(range(len(matrix)))
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{best['dataset']}: {best['label']} ({best['run']['run_id']})")
+        name = f"figures/confusion-{best['dataset']}.svg"
+        files[name] = _svg(fig)
+        figs.append({"src": name, "alt": f"confusion matrix of the best {best['dataset']} model",
+                     "caption": f"{best['dataset']}: test-set confusion matrix of {best['label']}, the best model "
+                                "on validation accuracy."})
+    return files, figs
+
+
+def effects_figure(view: dict) -> tuple[dict, list]:
+    """Paired differences in test accuracy for every factor: one dot per pair, a bar at the median."""
+    found = [f for f in view["findings"] if f["metric"] == "accuracy"]
+    if not found:
+        return {}, []
+    fig, (ax,) = _figure(1, 1, w=6.0, h=0.35 * len(found) + 0.9)
+    for y, f in enumerate(found):
+        n = len(f["diffs"])
+        jitter = [((i * 0.618) % 1 - 0.5) * 0.5 for i in range(n)]  # golden-ratio spread: no randomness
+        ax.scatter(f["diffs"], [y + j for j in jitter], s=9, color=OKABE_ITO[0], alpha=0.7, lw=0)
+        ax.plot([f["median"]] * 2, [y - 0.35, y + 0.35], color=OKABE_ITO[5], lw=2)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(range(len(found)), [f"{f['a']} − {f['b']} (n={f['n']})" for f in found])
+    ax.invert_yaxis()
+    ax.set_xlabel("difference in test accuracy (percentage points); bar: median")
+    files = {"figures/effects.svg": _svg(fig)}
+    return files, [{"src": "figures/effects.svg", "alt": "paired differences per factor",
+                    "caption": "Effect of each factor: for runs identical in every other field, the difference "
+                               "in test accuracy (one dot per pair, orange bar at the median)."}]
+
+
+def svm_figures(view: dict) -> tuple[dict, list]:
+    """Per dataset: test accuracy over C × degree (poly, per gamma) and C × gamma (rbf)."""
+    files, figs = {}, []
+    for dataset in sorted({r["dataset"] for r in view["svm"]}):
+        own = [r for r in view["svm"] if r["dataset"] == dataset]
+        accs = [r["test_acc"] for r in own if r["status"] == "done" and r["test_acc"] is not None]
+        if not accs:
+            continue
+        panels = [("poly", g) for g in sorted({r["gamma"] for r in own if r["kernel"] == "poly"})]
+        panels += [("rbf", None)] if any(r["kernel"] == "rbf" for r in own) else []
+        fig, axes = _figure(len(panels), 1, w=2.4, h=1.9)
+        for ax, (kernel, gamma) in zip(axes, panels, strict=True):
+            if kernel == "poly":
+                xs, ys, m = _grid([r for r in own if r["kernel"] == "poly" and r["gamma"] == gamma], "C", "degree")
+                ax.set_title(f"poly, gamma={gamma}")
+                ax.set_ylabel("degree")
+            else:
+                xs, ys, m = _grid([r for r in own if r["kernel"] == "rbf"], "C", "gamma")
+                ax.set_title("rbf")
+                ax.set_ylabel("gamma")
+            _heat(ax, m, [_label(x) for x in xs], [str(y) for y in ys], min(accs), max(accs))
+            ax.set_xlabel("C")
+        name = f"figures/svm-{dataset}.svg"
+        files[name] = _svg(fig)
+        figs.append({"src": name, "alt": f"SVM test accuracy heatmaps for {dataset}",
+                     "caption": f"{dataset}: SVM test accuracy (%) over C × degree (poly) and C × gamma (rbf)."})
+    return files, figs
+
+
+def q2_figures(view: dict) -> tuple[dict, list]:
+    """Speedup of CUDA over CPU per model and optimizer, and accuracy against training time."""
+    files, figs, q2 = {}, [], view["q2"]
+    paired = [r for r in q2["rows"] if r["speedup"]["n"]]
+    if paired:
+        fig, (ax,) = _figure(1, 1, w=5.0, h=0.3 * len(paired) + 0.9)
+        ys = range(len(paired))
+        ax.barh(ys, [r["speedup"]["mean"] for r in paired], color=OKABE_ITO[0],
+                xerr=[r["speedup"]["sd"] or 0 for r in paired])
+        ax.set_yticks(ys, [f"{r['dataset']} · {r['label']} · {r['optimizer']}" for r in paired])
+        ax.invert_yaxis()
+        ax.set_xlabel("speedup of training time, CPU time / CUDA time (×)")
+        files["figures/q2-speedup.svg"] = _svg(fig)
+        figs.append({"src": "figures/q2-speedup.svg", "alt": "GPU speedup per model and optimizer",
+                     "caption": "Training-time speedup of CUDA over CPU per cell (error bar: sd over seeds)."})
+    if q2["scatter"]:
+        fig, (ax,) = _figure(1, 1, w=5.0, h=3.0)
+        labels = sorted({p["label"] for p in q2["scatter"]})
+        for d, device in enumerate(q2["devices"]):
+            for m, label in enumerate(labels):
+                pts = [p for p in q2["scatter"] if p["device"] == device and p["label"] == label]
+                if pts:
+                    ax.scatter([p["time"] for p in pts], [p["acc"] * 100 for p in pts], color=OKABE_ITO[d],
+                               marker=MARKERS[m % len(MARKERS)], label=f"{device} · {label}", s=22)
+        ax.set_xscale("log")
+        ax.set_xlabel("training time (s, log scale)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.legend(fontsize=6, frameon=False, loc="best")
+        files["figures/q2-scatter.svg"] = _svg(fig)
+        figs.append({"src": "figures/q2-scatter.svg", "alt": "accuracy against training time per device",
+                     "caption": "Test accuracy against training time; colour: device, marker: model."})
+    return files, figs
+
+
+def render(view: dict) -> tuple[dict[str, bytes], dict]:
+    """All figures: the files to write and, per section, what to show."""
+    files, figs = {}, {}
+    for section, make in (("curves", curve_figures), ("heatmaps", heatmap_figures),
+                          ("confusion", confusion_figures), ("effects", effects_figure), ("svm", svm_figures),
+                          ("q2", q2_figures)):
+        made, shown = make(view)
+        files.update(made)
+        figs[section] = shown
+    return files, figs

@@ -1,0 +1,124 @@
+"""Findings computed from the stored runs, never written by hand: the best model per dataset
+(chosen on validation accuracy) and the paired effect of each factor, each with its caveats."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+
+from bench.report import cells
+
+# factor -> the spec fields it replaces when pairing runs; `label` stands for model + stem.
+FACTORS = {
+    "optimizer": ("optimizer",),
+    "lr": ("lr",),
+    "batch_size": ("batch_size",),
+    "epochs": ("epochs",),
+    "label": ("model", "stem"),
+    "pin_memory": ("pin_memory",),
+}
+FACTOR_NAMES = {"optimizer": "optimizer", "lr": "learning rate", "batch_size": "batch size", "epochs": "epochs",
+                "label": "model", "pin_memory": "pin_memory (CUDA)"}
+# A difference smaller than this many sd of the difference of two runs is within run-to-run noise.
+NOISE_SDS = 2.0
+
+
+def level_label(factor: str, value) -> str:
+    """How a level reads in a sentence: `Adam`, `lr 0.001`, `batch 32`, `10 epochs`."""
+    if factor == "optimizer":
+        return {"adam": "Adam", "sgd": "SGD"}.get(value, str(value))
+    if factor == "lr":
+        return f"lr {value:g}"
+    if factor == "batch_size":
+        return f"batch {value}"
+    if factor == "epochs":
+        return f"{value} epochs"
+    if factor == "pin_memory":
+        return f"pin_memory={str(value).lower()}"
+    return str(value)
+
+
+def _order(value) -> tuple:
+    return (str(type(value)), value if value is not None else "")
+
+
+def pairs(runs: list[dict], factor: str) -> dict[tuple, list[tuple[dict, dict]]]:
+    """(level a, level b) -> pairs of done ResNet runs that differ only in `factor`."""
+    pool = [r for r in cells.distinct(cells.done(runs)) if r["kind"] == "resnet" and r["test_acc"] is not None]
+    if factor == "pin_memory":  # only on CUDA is pin_memory a factor at all
+        pool = [r for r in pool if r["device"] == "cuda" and r["pin_memory"] is not None]
+    out: dict[tuple, list] = {}
+    for members in cells.group(pool, FACTORS[factor]).values():
+        by_level = {r[factor]: r for r in members}
+        for a, b in itertools.combinations(sorted(by_level, key=_order), 2):
+            out.setdefault((a, b), []).append((by_level[a], by_level[b]))
+    return out
+
+
+def caveat(diffs: list[float], sigma: dict, n: int) -> str | None:
+    """Why a finding may not hold: a single pair, unknown spread, or a difference inside it."""
+    if n == 1:
+        return "rests on a single paired cell"
+    if sigma["sd"] is None:
+        return "no repeated runs, so the run-to-run spread is unknown"
+    if abs(statistics.median(diffs)) < NOISE_SDS * math.sqrt(2) * sigma["sd"] * 100:  # diffs are in pp
+        return f"within the run-to-run spread (sd {sigma['sd'] * 100:.2f} pp over {sigma['cells']} repeated cells)"
+    return None
+
+
+def factor_findings(runs: list[dict]) -> list[dict]:
+    """One finding per factor and pair of levels: who won how often, by how much (pp of test accuracy)."""
+    sigma = cells.spread(runs)
+    found = []
+    for factor in FACTORS:
+        for (a, b), members in pairs(runs, factor).items():
+            if factor == "pin_memory":
+                diffs = [(rb["train_time_s"] / ra["train_time_s"] - 1) * 100 for ra, rb in members
+                         if ra["train_time_s"] and rb["train_time_s"]]
+                if not diffs:
+                    continue
+            else:
+                diffs = [(ra["test_acc"] - rb["test_acc"]) * 100 for ra, rb in members]
+            if statistics.median(diffs) < 0:  # state it from the winner's side
+                a, b, diffs = b, a, [-d for d in diffs]
+            found.append({
+                "factor": factor, "factor_name": FACTOR_NAMES[factor], "metric": "time" if factor == "pin_memory"
+                else "accuracy", "a": level_label(factor, a), "b": level_label(factor, b),
+                "wins": sum(d > 0 for d in diffs), "ties": sum(d == 0 for d in diffs), "n": len(diffs),
+                "median": statistics.median(diffs), "lo": min(diffs), "hi": max(diffs),
+                "diffs": sorted(diffs),
+                "caveat": None if factor == "pin_memory" else caveat(diffs, sigma, len(diffs)),
+            })
+    return found
+
+
+def best_cells(runs: list[dict], kind: str | None = None) -> dict[str, dict]:
+    """Per dataset, the cell (spec over seeds) with the highest mean validation accuracy."""
+    best: dict[str, dict] = {}
+    pool = [r for r in cells.done(runs) if r["val_acc"] is not None and (kind is None or r["kind"] == kind)]
+    for members in cells.group(cells.distinct(pool)).values():
+        val = cells.summary([m["val_acc"] for m in members])
+        first = min(members, key=lambda m: m["run_id"])
+        candidate = {
+            "dataset": first["dataset"], "kind": first["kind"], "label": first["label"], "run": first,
+            "runs": sorted(m["run_id"] for m in members), "val": val,
+            "test": cells.summary([m["test_acc"] for m in members]),
+            "f1": cells.summary([m["test_f1"] for m in members]),
+            "caveat": "single run" if len(members) == 1 else None,
+        }
+        current = best.get(first["dataset"])
+        if current is None or (val["mean"], current["run"]["run_id"]) > (current["val"]["mean"], first["run_id"]):
+            best[first["dataset"]] = candidate
+    return dict(sorted(best.items()))
+
+
+def svm_vs_resnet(runs: list[dict]) -> list[dict]:
+    """Per dataset, the best SVM against the best ResNet (both chosen on validation accuracy)."""
+    svm, resnet = best_cells(runs, "svm"), best_cells(runs, "resnet")
+    out = []
+    for dataset in sorted(set(svm) & set(resnet)):
+        s, r = svm[dataset], resnet[dataset]
+        out.append({"dataset": dataset, "svm": s, "resnet": r,
+                    "diff": (r["test"]["mean"] - s["test"]["mean"]) * 100})
+    return out

@@ -1,0 +1,65 @@
+"""Read the store once into plain rows: one dict per run (missing values are None) and the
+per-epoch curves of each run. Everything after this stage works on lists of dicts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from bench.spec import CIFAR_RESNETS, RESNET_FIELDS, SVM_FIELDS
+from bench.store import Store
+
+STORE_FILES = ("runs.csv", "epochs.csv", "manifest.json")  # copied into site/data/ for download
+
+
+@dataclass
+class Study:
+    """Everything the report knows: the runs, their curves, and the raw store files to link."""
+
+    runs: list[dict]
+    curves: dict[str, list[dict]]  # record_id -> epochs in order
+    files: dict[str, bytes] = field(default_factory=dict)  # name -> bytes of the store's own files
+
+
+def _plain(value):
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """DataFrame rows -> dicts of Python values, pandas' missing values as None."""
+    return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def identity(run: dict) -> dict:
+    """The spec fields that define a run's cell, as `bench.spec.RunSpec.identity` would give."""
+    if run["kind"] == "svm":
+        names = SVM_FIELDS if run["kernel"] == "poly" else tuple(f for f in SVM_FIELDS if f != "degree")
+    elif run["model"] in CIFAR_RESNETS:
+        names = tuple(f for f in RESNET_FIELDS if f != "stem")
+    else:
+        names = RESNET_FIELDS
+    return {name: run[name] for name in names}
+
+
+def _normalise(run: dict) -> dict:
+    run["device"] = run["device"] or "cpu"  # SVMs run on the CPU; their spec has no device field
+    run["confusion"] = json.loads(run["confusion"]) if run["confusion"] else None
+    run["tag"] = run["tag"] or ""
+    return run
+
+
+def read(root: Path) -> Study:
+    """Load a store: latest attempt of every run, sorted by run id so output order is stable."""
+    store = Store(root)
+    frame = store.runs()
+    runs = sorted((_normalise(r) for r in records(frame)), key=lambda r: r["run_id"])
+    curves: dict[str, list[dict]] = {}
+    for row in sorted(records(store.epochs(frame)), key=lambda c: (c["record_id"], c["epoch"])):
+        curves.setdefault(row["record_id"], []).append(row)
+    files = {name: (Path(root) / name).read_bytes() for name in STORE_FILES if (Path(root) / name).exists()}
+    return Study(runs, curves, files)

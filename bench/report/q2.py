@@ -1,0 +1,73 @@
+"""Q2: the q2 cells paired across devices, speedups, cost per model, and, when one device is
+missing, exactly which runs are missing and the command that produces them."""
+
+from __future__ import annotations
+
+import statistics
+
+from bench.report import cells, commands
+
+DEVICES = ("cpu", "cuda")
+
+
+def _q2(runs: list[dict]) -> list[dict]:
+    return [r for r in runs if r["preset"] == "q2" and r["kind"] == "resnet"]
+
+
+def _per_device(members: list[dict], device: str) -> dict:
+    own = [m for m in members if m["device"] == device]
+    ok = cells.done(own)
+    return {
+        "n": len(own), "failed": len(own) - len(ok),
+        "time": cells.summary([m["train_time_s"] for m in ok]),
+        "acc": cells.summary([m["test_acc"] for m in ok]),
+        "images_per_s": cells.summary([m["images_per_s"] for m in ok]),
+        "flops": cells.summary([m["achieved_flops"] for m in ok]),
+        "peak": next((m["peak_flops"] for m in ok if m["peak_flops"]), None),
+        "device_name": next((m["device_name"] for m in ok), None),
+    }
+
+
+def section(runs: list[dict]) -> dict:
+    """Rows per (dataset, model, optimizer, ...) cell with each device's numbers and the speedup."""
+    q2 = _q2(runs)
+    devices = sorted({r["device"] for r in q2})
+    rows, scatter = [], []
+    for members in cells.group(q2, ("seed", "device", "pin_memory")).values():
+        first = members[0]
+        by_seed: dict = {}
+        for m in cells.done(members):
+            by_seed.setdefault(m["seed"], {})[m["device"]] = m
+        speedups = [pair["cpu"]["train_time_s"] / pair["cuda"]["train_time_s"] for pair in by_seed.values()
+                    if "cpu" in pair and "cuda" in pair and pair["cuda"]["train_time_s"]]
+        rows.append({
+            "dataset": first["dataset"], "label": first["label"], "optimizer": first["optimizer"],
+            "lr": first["lr"], "batch_size": first["batch_size"], "epochs": first["epochs"],
+            "macs": first["macs"], "params": first["params"],
+            "devices": {d: _per_device(members, d) for d in DEVICES},
+            "speedup": cells.summary(speedups),
+        })
+        scatter += [{"device": m["device"], "label": m["label"], "optimizer": m["optimizer"],
+                     "time": m["train_time_s"], "acc": m["test_acc"]} for m in cells.done(members)]
+    all_speedups = [r["speedup"]["mean"] for r in rows if r["speedup"]["n"]]
+    return {
+        "n_runs": len(q2), "devices": devices, "rows": rows, "scatter": scatter,
+        "median_speedup": statistics.median(all_speedups) if all_speedups else None,
+        "n_paired": len(all_speedups), "missing": missing(q2),
+    }
+
+
+def missing(q2: list[dict]) -> dict | None:
+    """With only one device stored: the runs the other device still needs and the command for them."""
+    devices = {r["device"] for r in q2}
+    if len(devices) != 1:
+        return None
+    have = devices.pop()
+    other = "cuda" if have == "cpu" else "cpu"
+    return {
+        "have": have, "other": other,
+        "runs": [{"dataset": r["dataset"], "label": r["label"], "optimizer": r["optimizer"], "lr": r["lr"],
+                  "batch_size": r["batch_size"], "epochs": r["epochs"], "seed": r["seed"], "run_id": r["run_id"]}
+                 for r in sorted(q2, key=lambda r: (r["dataset"], r["label"], r["optimizer"], r["seed"]))],
+        "commands": commands.for_device(q2, other),
+    }

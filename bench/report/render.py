@@ -1,0 +1,144 @@
+"""Templates to strings: the Jinja environment (StrictUndefined, autoescape on), the filters that
+do all the formatting, and pure functions that render the site's pages and the PDF's bytes."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import jinja2
+
+import bench
+
+ASSETS = ("report.css", "screen.css", "table.js")  # copied from templates/assets/ into site/assets/
+MISSING = "–"
+VIRTUAL_ROOT = "/bench-site/"  # the PDF resolves links against this; nothing is read from it
+MIME = {".svg": "image/svg+xml", ".png": "image/png", ".css": "text/css"}
+
+
+def template_dir() -> Path:
+    """templates/ beside the package, unless BENCH_TEMPLATES points elsewhere (containers set it)."""
+    return Path(os.environ.get("BENCH_TEMPLATES") or Path(bench.__file__).parents[1] / "templates")
+
+
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and not math.isfinite(x))
+
+
+def pct(x, digits: int = 2) -> str:
+    """0.98765 -> '98.77%'."""
+    return MISSING if _missing(x) else f"{x * 100:.{digits}f}%"
+
+
+def pp(x, digits: int = 2) -> str:
+    """A difference already in percentage points, signed: '+0.60 pp'."""
+    return MISSING if _missing(x) else f"{x:+.{digits}f} pp"
+
+
+def secs(x) -> str:
+    if _missing(x):
+        return MISSING
+    return f"{x:.3g} s" if x < 100 else f"{x:,.0f} s"
+
+
+def si(x, unit: str = "") -> str:
+    """1.23e9 -> '1.23 G' + unit; MACs and FLOP/s are read at a glance this way."""
+    if _missing(x):
+        return MISSING
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= factor:
+            return f"{x / factor:.3g} {prefix}{unit}"
+    return f"{x:.3g} {unit}".rstrip()
+
+
+def num(x) -> str:
+    if _missing(x):
+        return MISSING
+    return f"{x:,}" if isinstance(x, int) else f"{x:,.1f}"
+
+
+def value(x) -> str:
+    """Any stored value for spec and environment tables: booleans lower case, floats short."""
+    if _missing(x):
+        return MISSING
+    if isinstance(x, bool):
+        return str(x).lower()
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    return str(x)
+
+
+def meansd(s: dict, fmt: str = "pct") -> str:
+    """{'mean', 'sd', 'n'} -> '98.70% ± 0.12 (n=3)'; one run shows its value alone."""
+    if not s or s["mean"] is None:
+        return MISSING
+    f = FORMATS[fmt]
+    if s["n"] > 1:
+        sd = f"{s['sd'] * 100:.2f}" if fmt == "pct" else f(s["sd"])
+        return f"{f(s['mean'])} ± {sd} (n={s['n']})"
+    return f(s["mean"])
+
+
+def times(x) -> str:
+    return MISSING if _missing(x) else f"{x:.3g}×"
+
+
+def sortkey(x) -> str:
+    """The data-sort attribute of a table cell: numbers as plain numbers, the rest as text."""
+    if _missing(x):
+        return ""
+    if isinstance(x, bool):
+        return str(int(x))
+    return repr(x) if isinstance(x, int | float) else str(x)
+
+
+FORMATS = {"pct": pct, "secs": secs, "si": si, "num": num, "times": times, "flops": lambda x: si(x, "FLOP/s")}
+FILTERS = {"pct": pct, "pp": pp, "secs": secs, "si": si, "num": num, "value": value, "meansd": meansd,
+           "times": times, "sortkey": sortkey}
+
+
+def environment(directory: Path | None = None) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(directory or template_dir()),
+                             undefined=jinja2.StrictUndefined, autoescape=True, trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(FILTERS)
+    return env
+
+
+def site(view: dict, env: jinja2.Environment) -> dict[str, str]:
+    """Every HTML page of the site: {relative path: text}."""
+    pages = {"index.html": env.get_template("index.html").render(v=view, root="", pdf=False)}
+    run_template = env.get_template("run.html")
+    for page in view["pages"]:
+        pages[f"runs/{page['run']['run_id']}.html"] = run_template.render(v=view, p=page, root="../", pdf=False)
+    return pages
+
+
+def assets(env: jinja2.Environment) -> dict[str, bytes]:
+    root = Path(env.loader.searchpath[0]) / "assets"
+    return {f"assets/{name}": (root / name).read_bytes() for name in ASSETS}
+
+
+def pdf(view: dict, env: jinja2.Environment, files: dict[str, str | bytes]) -> bytes:
+    """The PDF from the same view and partials, with print CSS; figures and CSS come from `files`
+    (the site being built), so nothing is read from or written to disk."""
+    import weasyprint
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class SiteFetcher(URLFetcher):
+        """Serves the site's own files from memory; any other URL stops the rendering."""
+
+        def fetch(self, url, headers=None):
+            if url.startswith("data:"):  # images that matplotlib embeds in its SVG
+                return super().fetch(url, headers)
+            path = urlsplit(url).path.removeprefix(VIRTUAL_ROOT)
+            if path not in files:
+                raise ValueError(f"the PDF asked for {url}, which the site does not have")
+            mime = MIME.get(Path(path).suffix, "application/octet-stream")
+            return URLFetcherResponse(url, files[path], headers={"Content-Type": mime})
+
+    html = env.get_template("report.html").render(v=view, root="", pdf=True)
+    fetcher = SiteFetcher(fail_on_errors=True)
+    return weasyprint.HTML(string=html, base_url="file://" + VIRTUAL_ROOT, url_fetcher=fetcher).write_pdf()

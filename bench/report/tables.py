@@ -1,0 +1,71 @@
+"""Tables of the view model: Q1(a) grids in the familiar shape, the table of all runs and the
+SVM table. Cells carry raw numbers (mean, sd, n); templates format them with filters."""
+
+from __future__ import annotations
+
+from bench.report import cells
+
+ROW_FIELDS = ("batch_size", "optimizer", "lr", "pin_memory")
+COLUMN_FIELDS = ("label", "epochs")
+TABLE_KEY = ("dataset", "device", "subset", "split")
+
+
+def _key(run: dict, fields: tuple[str, ...]) -> tuple:
+    return tuple(run[f] for f in fields)
+
+
+def _sortable(key: tuple) -> tuple:
+    return tuple((v is None, str(type(v)), v if v is not None else 0) for v in key)
+
+
+def q1a_tables(runs: list[dict]) -> list[dict]:
+    """Per dataset (and device, subset, split): rows batch × optimizer × lr × pin_memory, columns
+    model × epochs, cells the test accuracy as mean ± sd over seeds, with n."""
+    grid = [r for r in runs if r["preset"] == "q1a" and r["kind"] == "resnet"]
+    tables = []
+    for tkey in sorted({_key(r, TABLE_KEY) for r in grid}, key=_sortable):
+        members = [r for r in grid if _key(r, TABLE_KEY) == tkey]
+        columns = sorted({_key(r, COLUMN_FIELDS) for r in members}, key=_sortable)
+        row_keys = sorted({_key(r, ROW_FIELDS) for r in members}, key=_sortable)
+        by_cell: dict[tuple, list[dict]] = {}
+        for r in members:
+            by_cell.setdefault(_key(r, ROW_FIELDS) + _key(r, COLUMN_FIELDS), []).append(r)
+        rows = []
+        for rk in row_keys:
+            values = [_cell(by_cell.get(rk + ck, [])) for ck in columns]
+            rows.append({**dict(zip(ROW_FIELDS, rk, strict=True)), "cells": values})
+        _mark_best(rows)
+        tables.append({**dict(zip(TABLE_KEY, tkey, strict=True)), "n_runs": len(members),
+                       "columns": [dict(zip(COLUMN_FIELDS, c, strict=True)) for c in columns], "rows": rows,
+                       "id": "q1a-" + "-".join(str(v) for v in tkey)})
+    return tables
+
+
+def _cell(members: list[dict]) -> dict | None:
+    if not members:
+        return None
+    ok = cells.done(members)
+    return {"test": cells.summary([m["test_acc"] for m in ok]), "val": cells.summary([m["val_acc"] for m in ok]),
+            "failed": sorted(m["status"] for m in members if m["status"] != "done"),
+            "run_ids": sorted(m["run_id"] for m in members), "best": False}
+
+
+def _mark_best(rows: list[dict]) -> None:
+    """Flag the cell with the highest mean validation accuracy in each column (selection on val)."""
+    for i in range(len(rows[0]["cells"]) if rows else 0):
+        scored = [r["cells"][i] for r in rows if r["cells"][i] and r["cells"][i]["val"]["mean"] is not None]
+        if scored:
+            max(scored, key=lambda c: c["val"]["mean"])["best"] = True
+
+
+RUN_ORDER = ("dataset", "kind", "label", "device", "optimizer", "lr", "batch_size", "pin_memory", "epochs",
+             "kernel", "degree", "C", "gamma", "seed", "run_id")
+
+
+def all_runs(runs: list[dict]) -> list[dict]:
+    """Every stored run (latest attempt), in a stable reading order."""
+    return sorted(runs, key=lambda r: _sortable(_key(r, RUN_ORDER)))
+
+
+def svm_rows(runs: list[dict]) -> list[dict]:
+    return [r for r in all_runs(runs) if r["kind"] == "svm"]

@@ -1,0 +1,104 @@
+"""The view model: every number and sentence the report shows, as plain dicts and lists built
+from the stored rows. Templates only loop over it and format with filters."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from bench.report import charts, commands, findings, q2, tables
+from bench.report.cells import group
+from bench.report.load import STORE_FILES, Study, identity
+
+ENV_FIELDS = ("device_name", "cpu_name", "threads", "torch", "cuda", "cudnn", "sklearn", "python", "os",
+              "bench_version", "git_commit", "git_dirty", "container_image")
+METRIC_FIELDS = ("val_acc", "val_loss", "best_epoch", "test_acc", "test_precision", "test_recall", "test_f1",
+                 "train_loss", "train_time_s", "eval_time_s", "images_per_s", "achieved_flops", "peak_flops",
+                 "macs", "params", "peak_mem_mb", "fit_time_s", "predict_time_s", "n_support", "n_train_used",
+                 "cache_size_mb", "shared_compute", "pin_memory_effect")
+TITLE = "ResNets and SVMs on MNIST and Fashion-MNIST"
+
+
+def _counts(values) -> list[dict]:
+    return [{"value": v, "n": n} for v, n in sorted(Counter(values).items(), key=lambda kv: repr(kv[0]))]
+
+
+def overview(runs: list[dict]) -> dict:
+    """What was run: runs per preset and status, the scale of each preset, devices, data splits, tags."""
+    presets = []
+    for preset in sorted({r["preset"] or "" for r in runs}):
+        own = [r for r in runs if (r["preset"] or "") == preset]
+        status = Counter(r["status"] for r in own)
+        presets.append({
+            "preset": preset, "n": len(own), "done": status["done"], "diverged": status["diverged"],
+            "error": status["error"], "devices": sorted({r["device"] for r in own}),
+            "subsets": sorted({r["subset"] for r in own}), "epochs": sorted({r["epochs"] for r in own if r["epochs"]}),
+            "seeds": max((len({m["seed"] for m in g}) for g in group(own).values()), default=0),
+            "n_train": sorted({r["n_train"] for r in own if r["kind"] == "svm"}),
+        })
+    splits = sorted({(r["dataset"], r["split"], r["subset"], r["n_train_images"], r["n_val"], r["n_test"])
+                     for r in runs if r["n_test"] is not None}, key=repr)
+    return {
+        "n_runs": len(runs), "presets": presets,
+        "devices": _counts(f"{r['device']}: {r['device_name']}" for r in runs),
+        "splits": [dict(zip(("dataset", "split", "subset", "n_train", "n_val", "n_test"), s, strict=True))
+                   for s in splits],
+        "tags": _counts(r["tag"] for r in runs if r["tag"]),
+    }
+
+
+def methodology(runs: list[dict]) -> dict:
+    """How it was measured, from the rows: pin_memory, AMP, threads, momentum, model cost, environments."""
+    resnets = [r for r in runs if r["kind"] == "resnet"]
+    costs = sorted({(r["label"], r["macs"], r["params"]) for r in resnets if r["macs"]}, key=repr)
+    envs = []
+    for device in sorted({r["device"] for r in runs}):
+        own = [r for r in runs if r["device"] == device]
+        for combo, n in sorted(Counter(tuple(r[f] for f in ENV_FIELDS) for r in own).items(), key=repr):
+            envs.append({"device": device, "n": n, "fields": list(zip(ENV_FIELDS, combo, strict=True))})
+    return {
+        "pin_effects": _counts(r["pin_memory_effect"] for r in resnets if r["pin_memory_effect"]),
+        "amp": _counts(bool(r["amp"]) for r in resnets),
+        "threads": _counts(f"{r['device']}: {r['threads']}" for r in runs if r["threads"] is not None),
+        "momentum": _counts(r["momentum"] for r in resnets if r["optimizer"] == "sgd"),
+        "cache": _counts(r["cache_size_mb"] for r in runs if r["kind"] == "svm" and r["cache_size_mb"]),
+        "costs": [{"label": label, "macs": macs, "params": params} for label, macs, params in costs],
+        "environments": envs,
+        "reproduce": [{"run_id": r["run_id"], "command": commands.reproduce(r)} for r in tables.all_runs(runs)],
+    }
+
+
+def run_page(run: dict, curves: list[dict]) -> dict:
+    """Everything one run's page shows: spec, metrics, environment, curves, confusion matrix."""
+    spec = {"preset": run["preset"], "label": run["label"], **identity(run), "tag": run["tag"]}
+    if run["momentum"] is not None:
+        spec["momentum"] = run["momentum"]
+    return {
+        "run": run, "spec": list(spec.items()),
+        "metrics": [(k, run[k]) for k in METRIC_FIELDS if run[k] is not None],
+        "environment": [(k, run[k]) for k in ENV_FIELDS + ("started_at", "finished_at") if run[k] is not None],
+        "data": [(k, run[k]) for k in ("n_train_images", "n_val", "n_test", "train_mean", "train_std")
+                 if run[k] is not None],
+        "curves": curves, "curves_svg": charts.curves(curves) if curves else None,
+        "confusion_svg": charts.confusion(run["confusion"]) if run["confusion"] else None,
+        "command": commands.reproduce(run),
+    }
+
+
+def build(study: Study) -> dict:
+    """The whole report as data. Figures are attached later by `bench.report.figures`."""
+    runs = study.runs
+    return {
+        "title": TITLE,
+        "overview": overview(runs),
+        "best": list(findings.best_cells(runs).values()),
+        "findings": findings.factor_findings(runs),
+        "svm_vs_resnet": findings.svm_vs_resnet(runs),
+        "q1a": tables.q1a_tables(runs),
+        "runs": tables.all_runs(runs),
+        "svm": tables.svm_rows(runs),
+        "q2": q2.section(runs),
+        "methodology": methodology(runs),
+        "pages": [run_page(r, study.curves.get(r["record_id"], [])) for r in tables.all_runs(runs)],
+        "downloads": [name for name in STORE_FILES if name in study.files],
+        "curves": study.curves,
+    }

@@ -1,0 +1,96 @@
+"""Stores at the edges still render: no runs, only failures, one device, hostile free text;
+and the pieces of the view model that the report's claims rest on."""
+
+from __future__ import annotations
+
+import pytest
+from fixtures.report.make_fixture import empty, failures_only, hostile, small
+
+from bench.errors import BenchError
+from bench.report import build, build_files, commands, findings, q2
+from bench.report.load import read
+
+
+def test_empty_store_renders(tmp_path):
+    files = build_files(empty(tmp_path / "store"), pdf=False)
+    index = files["index.html"]
+    assert "The store holds no runs yet" in index
+    assert "No Q2 runs in the store" in index
+    assert not [name for name in files if name.startswith("runs/")]
+
+
+def test_failures_only_render_with_messages(tmp_path):
+    files = build_files(failures_only(tmp_path / "store"), pdf=False)
+    index = files["index.html"]
+    assert "there is no best model" in index
+    assert index.count('class="status-diverged"') == 1 and index.count('class="status-error"') == 1
+    page = next(v for k, v in files.items() if k.startswith("runs/") and "synthetic failure" in v)
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in page
+
+
+def test_hostile_tag_is_escaped_everywhere(tmp_path):
+    store = hostile(tmp_path / "store")
+    files = build_files(store, pdf=True)
+    for name, text in files.items():
+        if name.endswith(".html"):
+            assert "<script>alert" not in text, name
+    index = files["index.html"]
+    assert "&lt;script&gt;alert(&#39;tag&#39;)&lt;/script&gt; {{ v.title }} {% if true %}x{% endif %}" in index
+    assert files["report.pdf"].startswith(b"%PDF")
+    assert files["data/runs.csv"] == (store / "runs.csv").read_bytes()  # the download is the store, unchanged
+    assert b"<script>alert('tag')</script>" in files["data/runs.csv"]
+
+
+def test_one_device_q2_names_missing_runs_and_command(tmp_path):
+    study = read(small(tmp_path / "store"))
+    section = q2.section(study.runs)
+    assert section["devices"] == ["cpu"] and section["rows"]
+    missing = section["missing"]
+    assert missing["other"] == "cuda" and len(missing["runs"]) == 4
+    assert missing["commands"] == ["bench run --preset q2 --datasets fashion --models resnet18,resnet32 "
+                                   "--optimizers adam,sgd --lr 0.001 --batch-size 16 --epochs 2 --subset 2000 "
+                                   "--device cuda"]
+
+
+def test_reproduce_command_from_stored_spec(tmp_path):
+    study = read(small(tmp_path / "store"))
+    run = next(r for r in study.runs if r["preset"] == "q1a" and r["optimizer"] == "adam" and r["lr"] == 1e-3
+               and r["pin_memory"] and r["epochs"] == 3 and r["seed"] == 1)
+    assert commands.reproduce(run) == ("bench run --preset q1a --datasets mnist --models resnet18 --optimizers adam "
+                                       "--lr 0.001 --batch-size 32 --epochs 3 --pin-memory true --subset 2000 "
+                                       "--seed 1 --device cpu")
+
+
+def test_best_model_is_chosen_on_validation_not_test(tmp_path):
+    runs = read(small(tmp_path / "store")).runs
+    svms = [r for r in runs if r["kind"] == "svm"]
+    top_test = max(svms, key=lambda r: r["test_acc"])
+    for r in svms:  # make the best-on-test run the worst on validation
+        r["val_acc"] = 0.1 if r is top_test else r["test_acc"]
+    best = findings.best_cells(svms)["mnist"]
+    assert best["run"]["run_id"] != top_test["run_id"]
+    assert best["run"]["run_id"] == max((r for r in svms if r is not top_test), key=lambda r: r["val_acc"])["run_id"]
+
+
+def test_findings_carry_caveats(tmp_path):
+    found = findings.factor_findings(read(small(tmp_path / "store")).runs)
+    optimizer = next(f for f in found if f["factor"] == "optimizer")
+    assert optimizer["a"] == "Adam" and optimizer["n"] == 6
+    assert optimizer["caveat"] and "run-to-run spread" in optimizer["caveat"]
+    model = next(f for f in found if f["factor"] == "label")
+    assert model["n"] == 2
+
+
+def test_rebuild_replaces_old_site_but_not_foreign_folders(tmp_path):
+    store = empty(tmp_path / "store")
+    out = tmp_path / "site"
+    build(store, out, pdf=False)
+    (out / "stale.html").write_text("old")
+    build(store, out, pdf=False)
+    assert not (out / "stale.html").exists()
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    with pytest.raises(BenchError):
+        build(store, foreign, pdf=False)
+    assert (foreign / "notes.txt").read_text() == "keep"
