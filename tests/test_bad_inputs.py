@@ -14,13 +14,19 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from bench import data, store
+from bench import data, env, store
 from bench.cli import main
 from bench.store import Store
 from tests.conftest import write_idx
 
 SVM_PRESET = '[[grid]]\nkind = "svm"\ndataset = "mnist"\nsubset = 100\nn_train = 50\n'
 TINY_PRESET = '[[grid]]\nmodel = "resnet20"\ndataset = "mnist"\nsubset = 100\nbatch_size = 32\n\n' + SVM_PRESET
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """Tiny runs are fastest on one torch thread on a shared machine (the runner sizes its pool from this)."""
+    monkeypatch.setattr(env, "physical_cores", lambda: 1)
 
 
 @dataclass
