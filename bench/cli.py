@@ -282,7 +282,10 @@ def check_cmd(store: Path, repair: bool) -> None:
     problems = maintenance.check(store, repair=repair)
     for problem in problems:
         click.echo(problem)
-    if problems and not repair:
+    remaining = maintenance.check(store) if repair and problems else problems
+    if remaining:
+        click.echo(f"{len(remaining)} problems remain" if repair else "run with --repair to move bad lines to "
+                   "quarantine/", err=True)
         sys.exit(1)
     click.echo("store is sound" if not problems else "repaired: bad lines are in quarantine/")
 
