@@ -43,8 +43,9 @@ COMMIT = $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 # A preset given as a file is mounted into the container at the same name under /presets.
 PRESET_IN_IMAGE := $(if $(wildcard $(PRESET)),/presets/$(notdir $(PRESET)),$(PRESET))
 CONTAINER = docker run --rm --user "$$(id -u):$$(id -g)" $(if $(filter cuda,$(DEVICE)),--gpus all) \
-	-v "$(DATA_ABS):/data:ro" -v "$(CURDIR)/$(STORE):/results" -v "$(CURDIR)/$(ARTIFACTS):/artifacts" \
-	-v "$(CURDIR)/$(SITE):/site" $(if $(wildcard $(PRESET)),-v "$(abspath $(PRESET)):$(PRESET_IN_IMAGE):ro") $(IMAGE)
+	-v "$(DATA_ABS):/data:ro" -v "$(abspath $(STORE)):/results" -v "$(abspath $(ARTIFACTS)):/artifacts"
+# `bench report` replaces its --out folder whole, which a mount point cannot be: mount SITE's parent.
+SITE_PARENT = $(patsubst %/,%,$(dir $(abspath $(SITE))))
 
 .PHONY: help venv bench run report test lint image image-test perf requirements clean
 
@@ -68,11 +69,12 @@ ifeq ($(RUNNER),docker)
 run: image
 	@test -n "$(DATA_ABS)" || { echo "make: RUNNER=docker needs DATA (the folder with the IDX files)" >&2; exit 1; }
 	mkdir -p $(STORE) $(ARTIFACTS) $(SITE)
-	$(CONTAINER) run --preset $(PRESET_IN_IMAGE) --device $(DEVICE) --store /results --artifacts /artifacts
+	$(CONTAINER) $(if $(wildcard $(PRESET)),-v "$(abspath $(PRESET)):$(PRESET_IN_IMAGE):ro") $(IMAGE) \
+		run --preset $(PRESET_IN_IMAGE) --device $(DEVICE) --store /results --artifacts /artifacts
 
 report: ## Rebuild SITE (HTML and PDF) from STORE
 	mkdir -p $(SITE)
-	$(CONTAINER) report --store /results --out /site
+	$(CONTAINER) -v "$(SITE_PARENT):/out" $(IMAGE) report --store /results --out /out/$(notdir $(abspath $(SITE)))
 else
 run: $(STAMP)
 	$(BENCH) run --preset $(PRESET) --device $(DEVICE) --store $(STORE) --artifacts $(ARTIFACTS) \

@@ -7,7 +7,8 @@
 #
 # Env: DATA (default: BENCH_DATA_DIR or ../shared/data), IMAGE (default bench:cpu-test),
 #      TORCH_INDEX_URL (default empty: pip's default index, the only one these machines reach;
-#      set it to https://download.pytorch.org/whl/cpu elsewhere for a much smaller image).
+#      set it to https://download.pytorch.org/whl/cpu elsewhere for a much smaller image),
+#      KEEP=1 (keep the temporary results and site, and print where they are).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,11 +49,16 @@ start=$SECONDS
 say "built in $((SECONDS - start)) s"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-image-test.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/results" "$work/artifacts" "$work/site"
+if [ "${KEEP:-0}" = 1 ]; then
+  trap 'say "kept $work"' EXIT
+else
+  trap 'rm -rf "$work"' EXIT
+fi
+# `bench report` replaces its --out folder whole, which a mount point cannot be: mount its parent.
+mkdir -p "$work/results" "$work/artifacts" "$work/out"
 me="$(id -u):$(id -g)"
 run=("$engine" run --rm --network none --user "$me"
-  -v "$DATA:/data:ro" -v "$work/results:/results" -v "$work/artifacts:/artifacts" -v "$work/site:/site")
+  -v "$DATA:/data:ro" -v "$work/results:/results" -v "$work/artifacts:/artifacts" -v "$work/out:/out")
 
 say "smoke study inside the image (--network none, as $me)"
 start=$SECONDS
@@ -76,8 +82,8 @@ PY
 grep -q "$IMAGE" "$runs" || fail "runs.csv does not name the image $IMAGE in its container_image column"
 
 say "bench report inside the image"
-"${run[@]}" "$IMAGE" report --store /results --out /site >&2 || fail "bench report failed in the image"
-[ -s "$work/site/index.html" ] || fail "the report wrote no site/index.html"
-[ -s "$work/site/report.pdf" ] || fail "the report wrote no site/report.pdf"
-head -c 5 "$work/site/report.pdf" | grep -q '%PDF' || fail "site/report.pdf is not a PDF"
+"${run[@]}" "$IMAGE" report --store /results --out /out/site >&2 || fail "bench report failed in the image"
+[ -s "$work/out/site/index.html" ] || fail "the report wrote no site/index.html"
+[ -s "$work/out/site/report.pdf" ] || fail "the report wrote no site/report.pdf"
+head -c 5 "$work/out/site/report.pdf" | grep -q '%PDF' || fail "site/report.pdf is not a PDF"
 say "PASS: $IMAGE built with $engine, smoke study done ($done_rows runs), site and PDF written"

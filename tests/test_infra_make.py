@@ -68,12 +68,13 @@ def test_auto_runner_uses_the_cuda_image_with_the_gpu(tmp_path):
     out = make("-n", "bench", "DEVICE=cuda", "DATA=/some/data", docker=True, tmp_path=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "docker build -f docker/Dockerfile.cuda -t bench:cuda" in out.stdout
-    run = next(line for line in out.stdout.splitlines() if line.startswith("docker run") and " run --preset" in line)
+    lines = [" ".join(line.split()) for line in out.stdout.replace("\\\n", " ").splitlines()]
+    run = next(line for line in lines if line.startswith("docker run") and " run --preset" in line)
     assert "--gpus all" in run and '--user "$(id -u):$(id -g)"' in run
     assert '"/some/data:/data:ro"' in run and "/results" in run and "/artifacts" in run
     assert run.endswith("bench:cuda run --preset smoke --device cuda --store /results --artifacts /artifacts")
-    assert any(line.startswith("docker run") and "report --store /results --out /site" in line
-               for line in out.stdout.splitlines())
+    assert any(line.startswith("docker run") and f'"{ROOT}:/out" bench:cuda report --store /results --out /out/site'
+               in line for line in lines)
 
 
 def test_cpu_image_gets_no_gpu(tmp_path):
