@@ -17,7 +17,7 @@ def build_files(store: Path, pdf: bool = True) -> dict[str, str | bytes]:
     model = view.build(study)
     figure_files, model["figures"] = figures.render(model)
     env = render.environment()
-    files: dict[str, str | bytes] = {**figure_files, **render.assets(env),
+    files: dict[str, str | bytes] = {".nojekyll": "", **figure_files, **render.assets(env),
                                      **{f"data/{name}": data for name, data in study.files.items()}}
     model["has_pdf"] = pdf
     files.update(render.site(model, env))

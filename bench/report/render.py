@@ -56,7 +56,13 @@ def si(x, unit: str = "") -> str:
 def num(x) -> str:
     if _missing(x):
         return MISSING
-    return f"{x:,}" if isinstance(x, int) else f"{x:,.1f}"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.1f}"
+
+
+def fixed(x, digits: int = 4) -> str:
+    return MISSING if _missing(x) else f"{x:.{digits}f}"
 
 
 def value(x) -> str:
@@ -95,8 +101,8 @@ def sortkey(x) -> str:
 
 
 FORMATS = {"pct": pct, "secs": secs, "si": si, "num": num, "times": times, "flops": lambda x: si(x, "FLOP/s")}
-FILTERS = {"pct": pct, "pp": pp, "secs": secs, "si": si, "num": num, "value": value, "meansd": meansd,
-           "times": times, "sortkey": sortkey}
+FILTERS = {"pct": pct, "pp": pp, "secs": secs, "si": si, "num": num, "value": value, "fixed": fixed,
+           "meansd": meansd, "times": times, "sortkey": sortkey}
 
 
 def environment(directory: Path | None = None) -> jinja2.Environment:
