@@ -104,8 +104,8 @@ FLOAT_FIELDS = ("lr", "C")
 def _types(spec: RunSpec) -> None:
     for name in INT_FIELDS:
         value = getattr(spec, name)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise BenchError(f"{name} must be a whole number, got {value!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or abs(value) >= 2**63:
+            raise BenchError(f"{name} must be a whole number (64-bit), got {value!r}")
     for name in FLOAT_FIELDS:
         value = getattr(spec, name)
         if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):

@@ -28,7 +28,7 @@ LOCK_TIMEOUT_S = 600
 # What pandas can parse for each non-string dtype (with our read options); anything else in a
 # hand-edited file would make pandas fail with a traceback, so it is reported as a bad line instead.
 VALUE_PATTERNS = {
-    "Int64": (re.compile(r"[-+]?\d{1,18}"), "an integer"),
+    "Int64": (re.compile(r"[-+]?\d{1,19}"), "an integer"),
     "Float64": (re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?inf(inity)?", re.I), "a number"),
     "boolean": (re.compile(r"true|false", re.I), "true or false"),
 }
@@ -70,7 +70,7 @@ def _bad_value(row: dict, columns: dict[str, str]) -> str | None:
     for name, dtype in columns.items():
         value = row.get(name)
         pattern, what = VALUE_PATTERNS.get(dtype, (None, ""))
-        if value and pattern and not pattern.fullmatch(value):
+        if value and pattern and not (pattern.fullmatch(value) and (dtype != "Int64" or abs(int(value)) < 2**63)):
             return f"column {name}: {value[:40]!r} is not {what}"
     return None
 
