@@ -248,3 +248,24 @@ def test_stored_rows_name_no_home_directory(tmp_path, tiny_data, monkeypatch):
     text = (tmp_path / "s" / "runs.csv").read_text()
     assert str(home) not in text and "~/study/grid.toml" in text
     assert json.loads((tmp_path / "s" / "manifest.json").read_text())["schema_version"] >= 2
+
+
+def test_no_shell_and_no_eval_in_bench():
+    """User text never reaches a shell: no shell=True, os.system/popen, eval/exec; subprocess args are lists."""
+    import ast
+
+    offences = []
+    for path in sorted(Path(__file__).resolve().parents[1].joinpath("bench").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = ast.unparse(node.func)
+            where = f"{path.name}:{node.lineno} {name}"
+            if name in ("os.system", "os.popen", "eval", "exec", "os.execl", "os.spawnl"):
+                offences.append(where)
+            if any(k.arg == "shell" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
+                   for k in node.keywords):
+                offences.append(f"{where} shell=")
+            if name.startswith("subprocess.") and node.args and not isinstance(node.args[0], ast.List):
+                offences.append(f"{where} with a command that is not a list")
+    assert offences == []

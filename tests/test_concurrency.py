@@ -1,0 +1,79 @@
+"""Two `bench run`s on one store: no torn or lost rows, and no cell trained twice (cells are claimed
+under the store lock right before their group starts; a claim whose owner died is ignored)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.schema import FILES
+from bench.store import Store, _boot_id, read_table
+
+SHARED = ('[[grid]]\nmodel = "resnet20"\ndataset = "mnist"\noptimizer = "adam"\nlr = [1e-2, {lr}]\nepochs = [1, 2]\n'
+          'batch_size = 32\nsubset = 100\n\n[[grid]]\nkind = "svm"\ndataset = "mnist"\nkernel = {kernels}\n'
+          'subset = 100\nn_train = 50\n')
+# A and B both start with the lr=1e-2 group (2 cells) and share the rbf SVM: 3 cells overlap, 8 in all.
+GRIDS = {"a": SHARED.format(lr="1e-3", kernels='["rbf"]'), "b": SHARED.format(lr="3e-3", kernels='["rbf", "poly"]')}
+
+
+def start(real_data: Path, preset: Path, store: Path, cpu: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.cli", "run", "--preset", str(preset), "--store", str(store), "--quiet",
+         "--data-dir", str(real_data), "--artifacts", str(store.parent / "artifacts")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))  # one core each, as two users' jobs would be
+
+
+@pytest.mark.slow
+def test_two_runs_on_one_store_lose_nothing_and_train_no_cell_twice(real_data, tmp_path):
+    store = tmp_path / "results"
+    cpus = sorted(os.sched_getaffinity(0))
+    procs = []
+    for i, (name, grid) in enumerate(GRIDS.items()):
+        preset = tmp_path / f"{name}.toml"
+        preset.write_text(grid)
+        procs.append(start(real_data, preset, store, cpus[i % len(cpus)]))
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0 and "Traceback" not in err, err
+    for name, columns in FILES.items():
+        assert not read_table(store / name, columns).bad_lines
+    rows = read_table(store / "runs.csv", FILES["runs.csv"]).rows
+    ids = [r["run_id"] for r in rows]
+    assert len(set(ids)) == 8 and len(ids) == 8, sorted(ids)  # every cell once: none lost, none trained twice
+    trained = sum(out.count(" done ") for out, _ in outputs)
+    assert trained == 8, outputs
+    assert {r["status"] for r in rows} == {"done"} and not list((store / "claims").iterdir())
+    curves = Store(store).epochs()
+    assert len(curves) == 3 * (1 + 2)  # 3 resnet groups, cells of 1 and 2 epochs
+
+
+def test_claims_keep_out_live_owners_only(tmp_path):
+    store = Store(tmp_path, create=True)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        claims = tmp_path / "claims"
+        claims.mkdir()
+        (claims / "live").write_text(f"{_boot_id()} {live.pid}\n")
+        (claims / "dead").write_text(f"{_boot_id()} {dead.pid}\n")
+        (claims / "other-boot").write_text(f"not-this-boot {live.pid}\n")
+        (claims / "torn").write_text(f"{_boot_id()} ")
+        store.append({"run_id": "stored", "record_id": "r1", "status": "error"}, [])
+        wanted = ["live", "dead", "other-boot", "torn", "stored", "new"]
+        with store.claim(wanted) as mine:
+            assert mine == ["dead", "other-boot", "torn", "new"]
+            assert (claims / "new").read_text().split()[1] == str(os.getpid())
+            with store.claim(wanted) as again:  # the same process may re-enter its own claims
+                assert "new" in again
+        assert sorted(p.name for p in claims.iterdir()) == ["live"]  # ours are released, the live one kept
+        with store.claim(["stored"], skip=("done",)) as retry:  # --retry-failed: an error row is retried
+            assert retry == ["stored"]
+    finally:
+        live.kill()
+        live.wait()
