@@ -17,9 +17,15 @@ FACTORS = {
     "epochs": ("epochs",),
     "label": ("model", "stem"),
     "pin_memory": ("pin_memory",),
+    # SVM hyperparameters (Q1(b)); degree only separates poly kernels
+    "C": ("C",),
+    "gamma": ("gamma",),
+    "degree": ("degree",),
 }
+SVM_FACTORS = ("C", "gamma", "degree")
 FACTOR_NAMES = {"optimizer": "optimizer", "lr": "learning rate", "batch_size": "batch size", "epochs": "epochs",
-                "label": "model", "pin_memory": "pin_memory (CUDA)"}
+                "label": "model", "pin_memory": "pin_memory (CUDA)", "C": "SVM C", "gamma": "SVM gamma",
+                "degree": "SVM poly degree"}
 # A difference smaller than this many sd of the difference of two runs is within run-to-run noise.
 NOISE_SDS = 2.0
 
@@ -36,6 +42,8 @@ def level_label(factor: str, value) -> str:
         return f"{value} epochs"
     if factor == "pin_memory":
         return f"pin_memory={str(value).lower()}"
+    if factor in SVM_FACTORS:
+        return f"{factor}={value:g}" if isinstance(value, float) else f"{factor}={value}"
     return str(value)
 
 
@@ -44,8 +52,11 @@ def _order(value) -> tuple:
 
 
 def pairs(runs: list[dict], factor: str) -> dict[tuple, list[tuple[dict, dict]]]:
-    """(level a, level b) -> pairs of done ResNet runs that differ only in `factor`."""
-    pool = [r for r in cells.distinct(cells.done(runs)) if r["kind"] == "resnet" and r["test_acc"] is not None]
+    """(level a, level b) -> pairs of done runs (ResNets, or SVMs for SVM factors) that differ only in `factor`."""
+    kind = "svm" if factor in SVM_FACTORS else "resnet"
+    pool = [r for r in cells.distinct(cells.done(runs)) if r["kind"] == kind and r["test_acc"] is not None]
+    if factor == "degree":
+        pool = [r for r in pool if r["kernel"] == "poly"]
     if factor == "pin_memory":  # only on CUDA is pin_memory a factor at all
         pool = [r for r in pool if r["device"] == "cuda" and r["pin_memory"] is not None]
     out: dict[tuple, list] = {}
@@ -69,9 +80,10 @@ def caveat(diffs: list[float], sigma: dict, n: int) -> str | None:
 
 def factor_findings(runs: list[dict]) -> list[dict]:
     """One finding per factor and pair of levels: who won how often, by how much (pp of test accuracy)."""
-    sigma = cells.spread(runs)
+    sigmas = {kind: cells.spread([r for r in runs if r["kind"] == kind]) for kind in ("resnet", "svm")}
     found = []
     for factor in FACTORS:
+        sigma = sigmas["svm" if factor in SVM_FACTORS else "resnet"]
         for (a, b), members in pairs(runs, factor).items():
             if factor == "pin_memory":
                 diffs = [(rb["train_time_s"] / ra["train_time_s"] - 1) * 100 for ra, rb in members
@@ -83,8 +95,10 @@ def factor_findings(runs: list[dict]) -> list[dict]:
             if statistics.median(diffs) < 0:  # state it from the winner's side
                 a, b, diffs = b, a, [-d for d in diffs]
             found.append({
-                "factor": factor, "factor_name": FACTOR_NAMES[factor], "metric": "time" if factor == "pin_memory"
-                else "accuracy", "a": level_label(factor, a), "b": level_label(factor, b),
+                "factor": factor, "factor_name": FACTOR_NAMES[factor],
+                "kind": "svm" if factor in SVM_FACTORS else "resnet",
+                "metric": "time" if factor == "pin_memory" else "accuracy",
+                "a": level_label(factor, a), "b": level_label(factor, b),
                 "wins": sum(d > 0 for d in diffs), "ties": sum(d == 0 for d in diffs), "n": len(diffs),
                 "median": statistics.median(diffs), "lo": min(diffs), "hi": max(diffs),
                 "diffs": sorted(diffs),
