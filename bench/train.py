@@ -208,8 +208,9 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split) -> list[CellR
             cell.metrics = {**common, "val_acc": last.get("val_acc"), "train_loss": last.get("train_loss"),
                             "train_time_s": train_time}
         else:
-            cell.weights = done.pop("weights")
-            cell.metrics = {**common, **done, "train_loss": curves[s.epochs - 1]["train_loss"]}
+            cell.weights = done["weights"]  # cells of one group may share these: never mutate `done`
+            cell.metrics = {**common, **{k: v for k, v in done.items() if k != "weights"},
+                            "train_loss": curves[s.epochs - 1]["train_loss"]}
         out.append(cell)
     return out
 

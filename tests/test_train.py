@@ -36,6 +36,16 @@ def test_epoch_sharing_equals_separate_runs(tiny_data):
     assert shared[0].metrics["train_time_s"] < shared[1].metrics["train_time_s"]
 
 
+def test_cpu_pin_memory_cells_are_computed_once_and_stored_as_both(tiny_data):
+    ds = data.load("mnist", tiny_data)
+    spec = RunSpec(model="resnet20", epochs=1, batch_size=32)
+    group = [spec.replace(pin_memory=True), spec.replace(pin_memory=False), spec.replace(pin_memory=True, epochs=2)]
+    results = train.train_group(group, ds, data.split(ds, "random", 0, 0))
+    assert [r.status for r in results] == ["done"] * 3
+    assert results[0].metrics == results[1].metrics and results[0].weights is not None
+    assert results[1].weights is results[0].weights
+
+
 def test_cpu_pin_memory_cells_share_a_group_but_cuda_ones_do_not():
     a, b = RunSpec(pin_memory=True), RunSpec(pin_memory=False)
     assert train.group_key(a) == train.group_key(b)
