@@ -105,6 +105,8 @@ class OneLineErrors(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # `bench store` alone prints its help, as click does
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else "bench"
             raise BenchError(f"{exc.format_message()} (see `{where} -h`)") from None

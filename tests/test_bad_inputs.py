@@ -269,3 +269,8 @@ def test_no_shell_and_no_eval_in_bench():
             if name.startswith("subprocess.") and node.args and not isinstance(node.args[0], ast.List):
                 offences.append(f"{where} with a command that is not a list")
     assert offences == []
+
+
+def test_a_group_without_a_command_still_shows_its_help():
+    result = CliRunner().invoke(main, ["store"])
+    assert "Commands:" in result.output and "check" in result.output and "Error" not in result.output
