@@ -91,6 +91,7 @@ def _shard_text(text: str) -> str:
 def _preflight(cells: list[plan.Cell], data_dir: Path | None, artifacts: Path | None) -> None:
     """Everything a user can get wrong about devices, data and folders fails here, before the store
     is touched or anything is trained."""
+    env.physical_cores()  # validates BENCH_THREADS
     for device in sorted({c.spec.device for c in cells if c.spec.kind == "resnet"}):
         env.require_device(device)
     for key in sorted({(c.spec.dataset, c.spec.split, c.spec.subset, c.spec.data_seed) for c in cells}):

@@ -14,7 +14,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from bench import data, env, store
+from bench import data, store
 from bench.cli import main
 from bench.store import Store
 from tests.conftest import write_idx
@@ -26,7 +26,7 @@ TINY_PRESET = '[[grid]]\nmodel = "resnet20"\ndataset = "mnist"\nsubset = 100\nba
 @pytest.fixture(autouse=True)
 def one_thread(monkeypatch):
     """Tiny runs are fastest on one torch thread on a shared machine (the runner sizes its pool from this)."""
-    monkeypatch.setattr(env, "physical_cores", lambda: 1)
+    monkeypatch.setenv("BENCH_THREADS", "1")
 
 
 @dataclass
@@ -120,6 +120,7 @@ CASES = [
     ("device-unknown", ["--device", "tpu"], None, "'tpu' is not one of"),
     ("device-cuda-without-gpu", ["--device", "cuda"], no_cuda, "no CUDA GPU"),
     ("unknown-option", ["--learning-rate", "1"], None, "No such option"),
+    ("threads-not-a-number", [], lambda c: c.monkeypatch.setenv("BENCH_THREADS", "many"), "BENCH_THREADS"),
     ("data-dir-missing", [], lambda c: ["--data-dir", str(c.root / "no-such-dir")], "does not exist"),
     ("data-file-missing", [], lambda c: (c.data / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink(), "missing mnist"),
     ("idx-truncated", [], lambda c: damage_idx(c, "train-images-idx3-ubyte", lambda b: b[:-100]), "truncated"),

@@ -21,7 +21,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from bench import env, maintenance, models
+from bench import maintenance, models
 from bench.cli import main
 from bench.schema import FILES
 from bench.store import Store, read_table
@@ -89,7 +89,7 @@ def one_core() -> None:
 @pytest.fixture(autouse=True)
 def one_thread(monkeypatch):
     """In-process runs too: the runner sizes torch's thread pool from this."""
-    monkeypatch.setattr(env, "physical_cores", lambda: 1)
+    monkeypatch.setenv("BENCH_THREADS", "1")
 
 
 def assert_store_sound(store: Path) -> dict[str, int]:
