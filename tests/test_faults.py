@@ -146,11 +146,11 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(real_data, tmp_path
             pid = int(zygote.stdout.readline())
             ready, _, _ = select.select([zygote.stdout], [], [], rng.uniform(0.05, 2.5))
             if not ready:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            status = int(zygote.stdout.readline())
-            assert ready or status == signal.SIGKILL, log.read_text()  # a kill, not an error exit
-            assert not ready or os.waitstatus_to_exitcode(status) == 0, log.read_text()
+                os.kill(pid, signal.SIGKILL)  # may land just after a normal exit: then it did not count
+            code = os.waitstatus_to_exitcode(int(zygote.stdout.readline()))
+            assert code in (0, -signal.SIGKILL), log.read_text()  # killed or finished, never an error exit
+            killed += code == -signal.SIGKILL
+            ready = code == 0
             if (store / "manifest.json").exists():
                 counts = assert_store_sound(store)
                 lost += len(stored - set(counts))
@@ -182,7 +182,7 @@ def test_ctrl_c_stops_cleanly_and_records_only_finished_cells(real_data, tmp_pat
     proc = bench(*args)
     planned = proc.stderr.readline()
     assert "cells planned" in planned, planned
-    time.sleep(1.0)  # inside the first groups' training
+    time.sleep(0.5)  # inside the first groups' training
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "Traceback" not in err, err
