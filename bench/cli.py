@@ -14,6 +14,7 @@ from bench.errors import BenchError
 LISTS = {  # option -> (spec field, type of each comma-separated item)
     "datasets": ("dataset", str), "models": ("model", str), "optimizers": ("optimizer", str),
     "lr": ("lr", float), "batch_size": ("batch_size", int), "epochs": ("epochs", int),
+    "kernels": ("kernel", str), "degrees": ("degree", int), "C": ("C", float), "gammas": ("gamma", str),
 }
 
 
@@ -55,6 +56,10 @@ def selection_options(fn):
         click.option("--split", type=click.Choice(["random", "official"]), help="random 70/10/20 or official."),
         click.option("--stem", type=click.Choice(["standard", "cifar"]), help="Stem of ResNet-18/34/50."),
         click.option("--amp/--no-amp", default=None, help="Mixed precision (bf16 on CPU)."),
+        click.option("--kernels", help="SVM kernels, comma-separated: poly,rbf."),
+        click.option("--degrees", help="SVM poly degrees, comma-separated."),
+        click.option("--C", "C", help="SVM C values, comma-separated."),
+        click.option("--gammas", help="SVM gamma values, comma-separated: scale,auto."),
         click.option("--n-train", type=int, help="SVM training subsample."),
         click.option("--seed", type=int, help="First seed (weights, shuffling)."),
         click.option("--data-seed", type=int, help="Seed of the split and subset."),
@@ -146,16 +151,9 @@ def run(**opts) -> None:
         click.echo(note, err=True)
     click.echo(f"{len(cells)} cells planned, {len(cells) - len(todo)} already stored, {len(todo)} to run",
                err=True)
-    outcomes, busy = [], 0
     try:
-        for group in plan.groups_of(todo):
-            # Another `bench run` on this store may have stored or started these cells meanwhile.
-            with store.claim([c.run_id for c in group], skip) as mine:
-                busy += len(group) - len(mine)
-                if mine:
-                    outcomes += runner.execute([c for c in group if c.run_id in mine], store, opts["data_dir"],
-                                               opts["artifacts"], opts["preset"], tag=opts["tag"],
-                                               progress=not opts["quiet"])
+        outcomes, busy = runner.execute(todo, store, opts["data_dir"], opts["artifacts"], opts["preset"],
+                                        tag=opts["tag"], skip=skip, progress=not opts["quiet"])
     except KeyboardInterrupt:
         raise BenchError("interrupted: finished cells are stored; the running cell was not recorded. "
                          "Run the same command again to resume.") from None

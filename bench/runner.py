@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from bench import data, env
 from bench.errors import BenchError
 from bench.plan import Cell, groups_of
 from bench.spec import SGD_MOMENTUM, RunSpec
-from bench.store import Store
+from bench.store import FINISHED, Store
 from bench.svm import run_svm
 from bench.train import CellResult, train_group
 
@@ -70,42 +71,57 @@ def _failed(cell: Cell, exc: Exception) -> CellResult:
 
 
 def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: Path | None,
-            preset: str, tag: str = "", progress: bool = True) -> list[Outcome]:
-    """Train/fit every cell (grouped so no work is done twice) and store each as it finishes."""
+            preset: str, tag: str = "", skip: tuple[str, ...] = FINISHED, progress: bool = True
+            ) -> tuple[list[Outcome], int]:
+    """Train/fit every cell (grouped so no work is done twice) and store each as it finishes.
+
+    Each group is claimed in the store first, so a second `bench run` on the same store skips what
+    this one stored or is computing. Returns the outcomes and how many cells another process had."""
     torch.set_num_threads(env.physical_cores())
-    for device in sorted({c.spec.device for c in cells if c.spec.kind == "resnet"}):
-        env.require_device(device)
-    for dataset in sorted({c.spec.dataset for c in cells}):
-        data.load(dataset, data_dir)  # fail on missing or corrupt data before any training
     outcomes: list[Outcome] = []
+    busy = 0
     bar = tqdm(total=len(cells), unit="cell", disable=not progress, dynamic_ncols=True)
     try:
         for group in groups_of(cells):
-            spec = group[0].spec
-            bar.set_description(f"{spec.label} {spec.dataset} {spec.optimizer if spec.kind == 'resnet' else ''}")
-            dataset = data.load(spec.dataset, data_dir)
-            split = data.split(dataset, spec.split, spec.subset, spec.data_seed)
-            started, clock = _now(), time.perf_counter()
-            try:
-                if spec.kind == "svm":
-                    results = [run_svm(spec, dataset, split)]
-                else:
-                    results = train_group([c.spec for c in group], dataset, split)
-            except BenchError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a crashing cell is stored, the grid goes on
-                results = [_failed(c, exc) for c in group]
-            seconds = time.perf_counter() - clock
-            for cell, result in zip(group, results, strict=True):
-                record_id = uuid.uuid4().hex[:16]
-                curves = [{"run_id": cell.run_id, "record_id": record_id, **row} for row in result.curves]
-                store.append(record(cell, result, preset, tag, split, started, record_id), curves)
-                if artifacts is not None and result.weights is not None:
-                    store.save_weights(artifacts, cell.run_id, result.weights)
-                outcomes.append(Outcome(cell.run_id, cell.spec.label, cell.spec.dataset, cell.spec.epochs,
-                                        result.status, result.metrics.get("test_acc"), seconds))
-                bar.update(1)
+            with store.claim([c.run_id for c in group], skip) as mine:
+                busy += len(group) - len(mine)
+                bar.update(len(group) - len(mine))
+                group = [c for c in group if c.run_id in mine]
+                if group:
+                    bar.set_description(_describe(group[0].spec))
+                    for outcome in _run_group(group, store, data_dir, artifacts, preset, tag):
+                        outcomes.append(outcome)
+                        bar.update(1)
     finally:
         bar.close()
-    return outcomes
+    return outcomes, busy
 
+
+def _describe(spec: RunSpec) -> str:
+    return f"{spec.label} {spec.dataset}" + (f" {spec.optimizer} lr={spec.lr:g}" if spec.kind == "resnet" else "")
+
+
+def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts: Path | None, preset: str,
+               tag: str) -> Iterator[Outcome]:
+    spec = group[0].spec
+    dataset = data.load(spec.dataset, data_dir)
+    split = data.split(dataset, spec.split, spec.subset, spec.data_seed)
+    started, clock = _now(), time.perf_counter()
+    try:
+        if spec.kind == "svm":
+            results = [run_svm(spec, dataset, split)]
+        else:
+            results = train_group([c.spec for c in group], dataset, split)
+    except BenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a crashing cell is stored, the grid goes on
+        results = [_failed(c, exc) for c in group]
+    seconds = time.perf_counter() - clock
+    for cell, result in zip(group, results, strict=True):
+        record_id = uuid.uuid4().hex[:16]
+        curves = [{"run_id": cell.run_id, "record_id": record_id, **row} for row in result.curves]
+        store.append(record(cell, result, preset, tag, split, started, record_id), curves)
+        if artifacts is not None and result.weights is not None:
+            store.save_weights(artifacts, cell.run_id, result.weights)
+        yield Outcome(cell.run_id, cell.spec.label, cell.spec.dataset, cell.spec.epochs, result.status,
+                      result.metrics.get("test_acc"), seconds)

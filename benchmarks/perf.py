@@ -108,7 +108,8 @@ def accuracy(model, part) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=data.default_data_dir(), required=data.default_data_dir() is None)
+    parser.add_argument("--data-dir", type=Path, default=data.default_data_dir(),
+                        required=data.default_data_dir() is None)
     parser.add_argument("--model", default="resnet18")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--subset", type=int, default=10_000, help="images (0: all 70k, ~3 min per epoch here)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import json
 import tomllib
 from dataclasses import fields
 from importlib import resources
@@ -76,4 +77,7 @@ def expand(grids: list[dict], overrides: dict | None = None, repeats: int = 1) -
             except TypeError as exc:
                 raise BenchError(f"a preset value has the wrong type: {exc}") from None
             specs.extend(base.replace(seed=base.seed + r) for r in range(repeats))
-    return list(dict.fromkeys(specs))  # drop exact duplicates, keep order
+    unique: dict[str, RunSpec] = {}
+    for spec in specs:  # cells with the same identity (e.g. an rbf kernel over several degrees) once
+        unique.setdefault(json.dumps(spec.identity(), sort_keys=True), spec)
+    return list(unique.values())

@@ -24,9 +24,11 @@ def reproduce(run: dict) -> str:
     """The command that trains exactly this run again (against a fresh --store, or with --force)."""
     parts = ["bench run", f"--preset {shlex.quote(run['preset'] or 'smoke')}", f"--datasets {run['dataset']}"]
     if run["kind"] == "svm":
-        # kernel, degree, C and gamma have no options: the command runs the preset's SVM grid for
-        # this dataset and n_train, and this run is the cell with the stored values.
-        parts += [f"--n-train {run['n_train']}", *_common(run), f"--seed {run['seed']}"]
+        parts.append(f"--kernels {run['kernel']}")
+        if run["kernel"] == "poly":
+            parts.append(f"--degrees {run['degree']}")
+        parts += [f"--C {_num(run['C'])}", f"--gammas {run['gamma']}", f"--n-train {run['n_train']}",
+                  *_common(run), f"--seed {run['seed']}"]
         return " ".join(parts)
     parts.append(f"--models {run['model']}")
     if run["stem"] == "cifar":

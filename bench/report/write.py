@@ -17,7 +17,8 @@ def write_site(out: Path, files: dict[str, str | bytes]) -> list[Path]:
         if not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists()):
             raise BenchError(f"{out} exists and was not written by `bench report`; "
                              "choose another --out or remove it yourself")
-        shutil.rmtree(out)
+        for child in out.iterdir():  # empty it rather than remove it: `out` may be a mount point
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     written = []
     for name, content in sorted({MARKER: "", **files}.items()):
         path = out / name
