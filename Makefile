@@ -44,8 +44,6 @@ COMMIT = $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 PRESET_IN_IMAGE := $(if $(wildcard $(PRESET)),/presets/$(notdir $(PRESET)),$(PRESET))
 CONTAINER = docker run --rm --user "$$(id -u):$$(id -g)" $(if $(filter cuda,$(DEVICE)),--gpus all) \
 	-v "$(DATA_ABS):/data:ro" -v "$(abspath $(STORE)):/results" -v "$(abspath $(ARTIFACTS)):/artifacts"
-# `bench report` replaces its --out folder whole, which a mount point cannot be: mount SITE's parent.
-SITE_PARENT = $(patsubst %/,%,$(dir $(abspath $(SITE))))
 
 .PHONY: help venv bench run report test lint image image-test perf requirements clean
 
@@ -74,7 +72,7 @@ run: image
 
 report: ## Rebuild SITE (HTML and PDF) from STORE
 	mkdir -p $(SITE)
-	$(CONTAINER) -v "$(SITE_PARENT):/out" $(IMAGE) report --store /results --out /out/$(notdir $(abspath $(SITE)))
+	$(CONTAINER) -v "$(abspath $(SITE)):/site" $(IMAGE) report --store /results --out /site
 else
 run: $(STAMP)
 	$(BENCH) run --preset $(PRESET) --device $(DEVICE) --store $(STORE) --artifacts $(ARTIFACTS) \
