@@ -73,7 +73,7 @@ def test_auto_runner_uses_the_cuda_image_with_the_gpu(tmp_path):
     assert "--gpus all" in run and '--user "$(id -u):$(id -g)"' in run
     assert '"/some/data:/data:ro"' in run and "/results" in run and "/artifacts" in run
     assert run.endswith("bench:cuda run --preset smoke --device cuda --store /results --artifacts /artifacts")
-    assert any(line.startswith("docker run") and f'"{ROOT}:/out" bench:cuda report --store /results --out /out/site'
+    assert any(line.startswith("docker run") and f'"{ROOT}/site:/site" bench:cuda report --store /results --out /site'
                in line for line in lines)
 
 
