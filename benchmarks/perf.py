@@ -1,7 +1,7 @@
 """Training throughput of bench against the bare compute rate and a notebook-style pipeline.
 
 Run by `make perf` (not a test). In one process, same machine, same model/batch/optimizer/data:
-  (a) bare: training steps on random tensors (the compute bound);
+  (a) bare: training steps on random tensors (the compute bound), in fp32 and in bf16;
   (b) bench: bench's own epoch through its real data path (train.train_group);
   (c) notebook: torchvision dataset with ToTensor/Normalize per sample, ConcatDataset + random_split,
       DataLoader(shuffle, 2 workers), eval on val every epoch;
@@ -136,6 +136,7 @@ def main() -> None:
 
     bench_epoch(spec.replace(subset=500), ds, data.split(ds, "random", 500, 0))  # warm-up, discarded
     a = record("(a) bare compute", [bare_rate(spec) for _ in range(args.repeats)])
+    record("(a) bare compute, bf16", [bare_rate(spec.replace(amp=True)) for _ in range(args.repeats)])
     runs = [bench_epoch(spec, ds, split) for _ in range(args.repeats)]
     b = record("(b) bench data path", [r for r, _ in runs], [acc for _, acc in runs])
     runs = [notebook_cell(root, spec, args.subset)[:2] for _ in range(args.repeats)]
