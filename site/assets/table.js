@@ -1,0 +1,46 @@
+// Sortable and filterable tables in plain JS. Without JS the tables are complete and readable.
+document.documentElement.classList.add("js");
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var body = table.tBodies[0];
+  table.querySelectorAll("thead th").forEach(function (th, col) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.textContent = th.textContent;
+    th.textContent = "";
+    th.appendChild(button);
+    button.addEventListener("click", function () {
+      var ascending = th.getAttribute("aria-sort") !== "ascending";
+      table.querySelectorAll("thead th").forEach(function (other) { other.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+      var rows = Array.prototype.slice.call(body.rows);
+      var key = function (row) {
+        var cell = row.cells[col];
+        var text = cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent.trim();
+        var number = parseFloat(text);
+        return text !== "" && isFinite(text) ? number : text.toLowerCase();
+      };
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (x === "" || y === "") { return x === y ? 0 : (x === "" ? 1 : -1); }  // blanks last
+        var order = typeof x === typeof y ? (x < y ? -1 : x > y ? 1 : 0) : (typeof x === "number" ? -1 : 1);
+        return ascending ? order : -order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+document.querySelectorAll("input[data-filter]").forEach(function (input) {
+  var table = document.getElementById(input.getAttribute("data-filter"));
+  var count = document.getElementById(input.getAttribute("data-filter") + "-count");
+  input.addEventListener("input", function () {
+    var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
+    var shown = 0;
+    Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+      var text = row.textContent.toLowerCase();
+      var keep = words.every(function (w) { return text.indexOf(w) !== -1; });
+      row.hidden = !keep;
+      shown += keep ? 1 : 0;
+    });
+    if (count) { count.textContent = shown + " of " + table.tBodies[0].rows.length + " runs shown"; }
+  });
+});
