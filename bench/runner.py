@@ -53,7 +53,7 @@ def record(cell: Cell, result: CellResult, preset: str, tag: str, split: data.Sp
            record_id: str) -> dict:
     """The self-describing row of one finished cell: spec, metrics, status, environment."""
     spec = cell.spec
-    row = {**spec.identity(), **{k: v for k, v in result.metrics.items()}}
+    row = {**spec.identity(), **result.metrics}
     if spec.kind == "resnet" and spec.optimizer == "sgd":
         row["momentum"] = SGD_MOMENTUM
     row.update(
