@@ -54,7 +54,7 @@ if [ "${KEEP:-0}" = 1 ]; then
 else
   trap 'rm -rf "$work"' EXIT
 fi
-# `bench report` replaces its --out folder whole, which a mount point cannot be: mount its parent.
+# The report goes to out/site inside a mounted folder, so the test also covers creating --out.
 mkdir -p "$work/results" "$work/artifacts" "$work/out"
 me="$(id -u):$(id -g)"
 run=("$engine" run --rm --network none --user "$me"
