@@ -108,7 +108,8 @@ def factor_findings(runs: list[dict]) -> list[dict]:
 
 
 def best_cells(runs: list[dict], kind: str | None = None) -> dict[str, dict]:
-    """Per dataset, the cell (spec over seeds) with the highest mean validation accuracy."""
+    """Per dataset, the cell (spec over seeds) with the highest mean validation accuracy; ties (common
+    on small validation sets) go to the lower mean validation loss, so test data never decides."""
     best: dict[str, dict] = {}
     pool = [r for r in cells.done(runs) if r["val_acc"] is not None and (kind is None or r["kind"] == kind)]
     for members in cells.group(cells.distinct(pool)).values():
@@ -121,8 +122,10 @@ def best_cells(runs: list[dict], kind: str | None = None) -> dict[str, dict]:
             "f1": cells.summary([m["test_f1"] for m in members]),
             "caveat": "single run" if len(members) == 1 else None,
         }
+        losses = [m["val_loss"] for m in members if m.get("val_loss") is not None]
+        candidate["rank"] = (val["mean"], -sum(losses) / len(losses) if losses else -math.inf)
         current = best.get(first["dataset"])
-        if current is None or (val["mean"], current["run"]["run_id"]) > (current["val"]["mean"], first["run_id"]):
+        if current is None or (candidate["rank"], current["run"]["run_id"]) > (current["rank"], first["run_id"]):
             best[first["dataset"]] = candidate
     return dict(sorted(best.items()))
 
