@@ -175,7 +175,7 @@ def plan_cmd(**opts) -> None:
 
     cells = _planned(opts)
     finished = Store(opts["store"]).finished() if (opts["store"] / "manifest.json").exists() else set()
-    seconds = estimate.seconds(cells, calibrate=True) if opts["estimate"] else {}
+    seconds = estimate.seconds(cells) if opts["estimate"] else {}
     todo = estimate.total(plan.pending(cells, finished), seconds)
     for c in cells:
         state = "done" if c.run_id in finished else "todo"

@@ -69,7 +69,7 @@ def _calibrate(spec: RunSpec) -> float:
     return (time.perf_counter() - start) / (TIMED_STEPS * spec.batch_size)
 
 
-def seconds(cells: list[Cell], calibrate: bool = True) -> dict[str, float]:
+def seconds(cells: list[Cell]) -> dict[str, float]:
     """Estimated seconds per cell; cells of one group share a run, so the group's time is given to
     its longest cell and the others show the time to reach their epoch count."""
     torch.set_num_threads(env.physical_cores())
@@ -80,7 +80,7 @@ def seconds(cells: list[Cell], calibrate: bool = True) -> dict[str, float]:
         if spec.kind == "svm":
             out[group[0].run_id] = SVM_SECONDS_PER_PAIR * min(spec.n_train, 0.7 * n) ** 2
             continue
-        if spec.device == "cuda" and not env.has_cuda() or not calibrate:
+        if spec.device == "cuda" and not env.has_cuda():  # no GPU here to calibrate on
             continue
         per_image = step_seconds_per_image(spec)
         per_epoch = per_image * (0.7 * n + EVAL_COST * 0.1 * n)
