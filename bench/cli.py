@@ -87,7 +87,8 @@ def _shard_text(text: str) -> str:
     k, _, n = text.partition("/")
     for var in ("JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"):
         if k == var and var in os.environ:
-            if not os.environ[var].strip().isdigit():
+            if not (os.environ[var].strip().isascii() and os.environ[var].strip().isdecimal()
+                    and len(os.environ[var].strip()) <= 6):
                 raise BenchError(f"--shard {text}: {var}={os.environ[var]!r} is not a 0-based index")
             return f"{int(os.environ[var]) + 1}/{n}"
     return text
@@ -258,6 +259,8 @@ def merge_cmd(sources: tuple[Path, ...], into: Path) -> None:
     from bench import maintenance
 
     summary = maintenance.merge(list(sources), into)
+    for note in summary.notes:
+        click.echo(note, err=True)
     click.echo(f"merged: {summary.added} runs added, {summary.duplicates} duplicates skipped, "
                f"{len(summary.conflicts)} conflicts")
     for conflict in summary.conflicts:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import math
 import os
 import zlib
 from dataclasses import dataclass
@@ -78,15 +79,24 @@ def locate(dataset: str, data_dir: Path) -> dict[str, Path]:
     return found
 
 
+MAX_IDX_BYTES = 10**9  # 1 GB: the real files hold 47 MB of images each
+
+
 def read_idx(path: Path, dataset: str, magic: int) -> np.ndarray:
-    """Decode one IDX file into a uint8 array, checking its header, size and sha256."""
-    try:
-        raw = path.read_bytes()
-        payload = gzip.decompress(raw) if path.suffix == ".gz" else raw
-    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-        raise BenchError(f"cannot read {path}: {exc}; replace the file") from None
+    """Decode one IDX file into a uint8 array, checking its header, size and sha256. A compressed
+    file is decompressed only up to the size its header declares (no gzip bomb fills memory)."""
     dims = magic - 2048
     header = 4 + 4 * dims
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as f:
+            payload = f.read(header)
+            declared = math.prod(int.from_bytes(payload[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
+            if declared > MAX_IDX_BYTES:
+                raise BenchError(f"{path} declares {declared:,} bytes of data, more than any MNIST-like "
+                                 "dataset holds; replace it")
+            payload += f.read(declared + 1)  # one byte more than declared reveals padding
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise BenchError(f"cannot read {path}: {exc}; replace the file") from None
     if len(payload) < header or int.from_bytes(payload[:4], "big") != magic:
         raise BenchError(f"{path} is not an IDX file of the expected kind (wrong magic number); replace it")
     shape = [int.from_bytes(payload[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]

@@ -18,11 +18,11 @@ from bench.errors import BenchError
 def physical_cores() -> int:
     """Threads for torch: BENCH_THREADS when set, else the cores this process may use (no loader
     workers compete with them; on a shared machine fewer threads avoid OpenMP barrier thrash)."""
-    if os.environ.get("BENCH_THREADS"):
-        try:
-            return max(1, int(os.environ["BENCH_THREADS"]))
-        except ValueError:
-            raise BenchError(f"BENCH_THREADS must be a whole number, got {os.environ['BENCH_THREADS']!r}") from None
+    text = os.environ.get("BENCH_THREADS", "").strip()
+    if text:
+        if not (text.isascii() and text.isdecimal() and 1 <= int(text) <= 1024):
+            raise BenchError(f"BENCH_THREADS must be a whole number from 1 to 1024, got {text[:20]!r}")
+        return int(text)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

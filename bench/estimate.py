@@ -4,6 +4,7 @@ cached per device, scaled by the number of images each group trains and evaluate
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -27,10 +28,15 @@ def cache_path() -> Path:
 
 
 def _load_cache() -> dict:
+    """The cached calibrations; a corrupt or foreign cache is ignored (and rewritten), never fatal."""
     try:
-        return json.loads(cache_path().read_text())
-    except (OSError, ValueError):
+        cache = json.loads(cache_path().read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
         return {}
+    if not isinstance(cache, dict):
+        return {}
+    return {k: v for k, v in cache.items()
+            if type(v) is float and math.isfinite(v) and v > 0}
 
 
 def step_seconds_per_image(spec: RunSpec) -> float:
@@ -40,10 +46,13 @@ def step_seconds_per_image(spec: RunSpec) -> float:
     if key not in cache:
         cache[key] = _calibrate(spec)
         path = cache_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache we cannot write only costs a calibration next time
     return cache[key]
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
+import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.csvfile import read_table, write_lines, write_table
 from bench.errors import BenchError
-from bench.schema import FILES, MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION
-from bench.store import Store, quarantine, read_table, write_lines, write_manifest, write_table
+from bench.schema import FILES, MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, mismatch
+from bench.store import Store, quarantine, write_manifest
 
 # Columns that are measurements of the hardware at that moment; two honest runs of the same cell
 # differ in them, so they do not make a merge conflict.
@@ -19,10 +23,11 @@ VOLATILE = {"record_id", "message", "started_at", "finished_at", "train_time_s",
 
 def check(root: Path, repair: bool = False) -> list[str]:
     """Every problem found, one line each; with repair, bad lines go to quarantine/ and the files
-    are rewritten from the good lines (atomically, under the store lock)."""
+    are rewritten from the good lines (atomically, under the store lock). Checking alone only reads:
+    appends and rewrites are atomic, so it needs no lock and works on a read-only store."""
     store = Store(root)
     problems = []
-    with store.lock:
+    with store.locked() if repair else nullcontext():
         for name, columns in FILES.items():
             path = root / name
             table = read_table(path, columns)
@@ -54,21 +59,35 @@ def check(root: Path, repair: bool = False) -> list[str]:
 
 
 def migrate(root: Path) -> str:
-    """Apply migrate_to_N steps one by one until the store is at SCHEMA_VERSION."""
+    """Apply migrate_to_N steps one by one until the store is at SCHEMA_VERSION. The files must have
+    the columns of the version the manifest claims (else nothing is touched), and the originals are
+    kept in backup/ before anything is rewritten."""
     store = Store(root, allow_old=True)
     if store.version == SCHEMA_VERSION:
         return f"{root} is already at schema {SCHEMA_VERSION}"
-    with store.lock:
+    with store.locked():
         tables = {}
         for name in FILES:
-            path = root / name
-            tables[name] = read_table(path, {}).rows if path.exists() else []
+            table = read_table(root / name, {c: t for c, t in FILES[name].items() if c in ("run_id", "record_id")})
+            why = mismatch(store.version, table.header) if (root / name).exists() else None
+            if why:
+                raise BenchError(f"{root / name} is not schema {store.version} as manifest.json claims: {why}; "
+                                 "nothing was migrated. Fix the manifest or restore the file")
+            if table.bad_lines:
+                number, why, _ = table.bad_lines[0]
+                raise BenchError(f"{root / name}:{number}: {why}; nothing was migrated. Fix or remove the line first")
+            tables[name] = table.rows
+        backup = root / "backup" / f"schema-{store.version}-{time.strftime('%Y%m%dT%H%M%S')}"
+        backup.mkdir(parents=True, exist_ok=True)
+        for name in (*FILES, "manifest.json"):
+            if (root / name).exists():
+                shutil.copy2(root / name, backup / name)
         for target in range(store.version + 1, SCHEMA_VERSION + 1):
             tables = MIGRATIONS[target](tables)
         for name, columns in FILES.items():
             write_table(root / name, columns, tables[name])
         write_manifest(root, SCHEMA_VERSION)
-    return f"{root} migrated from schema {store.version} to {SCHEMA_VERSION}"
+    return f"{root} migrated from schema {store.version} to {SCHEMA_VERSION}; the old files are in {backup}"
 
 
 @dataclass
@@ -76,6 +95,7 @@ class MergeSummary:
     added: int = 0
     duplicates: int = 0
     conflicts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def _epoch(curve: dict) -> int:
@@ -88,13 +108,16 @@ def _result(row: dict) -> str:
 
 def merge(sources: list[Path], into: Path) -> MergeSummary:
     """Add every attempt from `sources` that `into` lacks (by record_id). The same run id with a
-    different result (ignoring timings) is reported as a conflict; both attempts are kept."""
-    target = Store(into, create=True)
+    different result (ignoring timings) is reported as a conflict; both attempts are kept. A torn
+    last line of `into` goes to quarantine/ first (with a note); curves already present are never
+    added twice, so a merge killed between its two file replacements can simply be rerun."""
     stores = [Store(s) for s in sources]
-    summary = MergeSummary()
-    with target.lock:
+    target = Store(into, create=True)
+    summary = MergeSummary(notes=target.recover())
+    with target.locked():
         runs = target.table("runs.csv").rows
         curves = target.table("epochs.csv").rows
+        have_curve = {(c["record_id"], c["epoch"]) for c in curves}
         known = {r["record_id"] for r in runs}
         by_run = {r["run_id"]: r for r in runs}
         for source in stores:
@@ -111,7 +134,8 @@ def merge(sources: list[Path], into: Path) -> MergeSummary:
                                              f"{source.root} differs from an earlier attempt "
                                              f"(test_acc {other['test_acc']} vs {row['test_acc']})")
                 runs.append(row)
-                curves += [c for c in new_curves if c["record_id"] == row["record_id"]]
+                curves += [c for c in new_curves
+                           if c["record_id"] == row["record_id"] and (c["record_id"], c["epoch"]) not in have_curve]
                 known.add(row["record_id"])
                 by_run[row["run_id"]] = row
                 summary.added += 1

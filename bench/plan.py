@@ -40,12 +40,12 @@ def groups_of(cells: list[Cell]) -> list[list[Cell]]:
 
 def parse_shard(text: str) -> tuple[int, int]:
     """`K/N` with 1 <= K <= N (1-based, as people count shards)."""
-    try:
-        k, n = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise BenchError(f"--shard must look like K/N, e.g. 1/4; got {text!r}") from None
-    if not (n >= 1 and 1 <= k <= n):
-        raise BenchError(f"--shard {text}: K must be between 1 and N (N >= 1)")
+    parts = text.split("/")
+    if len(parts) != 2 or not all(p.isascii() and p.isdecimal() and len(p) <= 6 for p in parts):
+        raise BenchError(f"--shard must look like K/N, e.g. 1/4; got {text!r}")
+    k, n = map(int, parts)
+    if not (1 <= n <= 10_000 and 1 <= k <= n):
+        raise BenchError(f"--shard {text}: K must be between 1 and N, N from 1 to 10,000")
     return k, n
 
 

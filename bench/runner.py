@@ -4,6 +4,7 @@ cell as soon as it is finished. A failing cell is stored as `error` and the grid
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -97,6 +98,20 @@ def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: P
     return outcomes, busy
 
 
+def save_weights(artifacts: Path, run_id: str, weights: dict) -> None:
+    """Best-val weights to the artifacts folder (outside git), written atomically."""
+    tmp = artifacts / f".{run_id}.pt.tmp"
+    try:
+        artifacts.mkdir(parents=True, exist_ok=True)
+        torch.save(weights, tmp)
+        os.replace(tmp, artifacts / f"{run_id}.pt")
+    except (OSError, RuntimeError) as exc:  # torch reports a full disk as RuntimeError
+        if tmp.parent.is_dir():
+            tmp.unlink(missing_ok=True)
+        raise BenchError(f"run {run_id} is stored but its weights could not be written to {artifacts}: "
+                         f"{exc}; free space or fix --artifacts") from None
+
+
 def _describe(spec: RunSpec) -> str:
     return f"{spec.label} {spec.dataset}" + (f" {spec.optimizer} lr={spec.lr:g}" if spec.kind == "resnet" else "")
 
@@ -122,6 +137,6 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
         curves = [{"run_id": cell.run_id, "record_id": record_id, **row} for row in result.curves]
         store.append(record(cell, result, preset, tag, split, started, record_id), curves)
         if artifacts is not None and result.weights is not None:
-            store.save_weights(artifacts, cell.run_id, result.weights)
+            save_weights(artifacts, cell.run_id, result.weights)
         yield Outcome(cell.run_id, cell.spec.label, cell.spec.dataset, cell.spec.epochs, result.status,
                       result.metrics.get("test_acc"), seconds)

@@ -48,3 +48,13 @@ def migrate_to_2(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
 
 
 MIGRATIONS = {2: migrate_to_2}  # target version -> step from the version before
+ADDED_IN = {2: ("record_id",)}  # version -> columns it introduced (a file that has them is not older)
+
+
+def mismatch(version: int, header: list[str]) -> str | None:
+    """Why a file with `header` cannot be of schema `version`, or None: a store whose manifest
+    understates its version must not be migrated again."""
+    if "run_id" not in header:
+        return "it has no run_id column"
+    newer = [c for v, cols in ADDED_IN.items() if v > version for c in cols if c in header]
+    return f"it has {', '.join(newer)}, added in a later schema" if newer else None

@@ -103,15 +103,35 @@ CASES = [
     ("lr-negative", ["--lr", "1e-3,-0.1"], None, "lr must be > 0"),
     ("lr-not-a-number", ["--lr", "fast"], None, "--lr: cannot read 'fast'"),
     ("lr-infinite", ["--lr", "inf"], None, "finite"),
-    ("batch-zero", ["--batch-size", "0"], None, "batch size must be > 0"),
-    ("batch-negative", ["--batch-size", "-32"], None, "batch size must be > 0"),
+    ("batch-zero", ["--batch-size", "0"], None, "batch_size must be from 1"),
+    ("batch-negative", ["--batch-size", "-32"], None, "batch_size must be from 1"),
     ("batch-fraction", ["--batch-size", "1.5"], None, "--batch-size"),
-    ("epochs-zero", ["--epochs", "0"], None, "epochs must be > 0"),
+    ("epochs-zero", ["--epochs", "0"], None, "epochs must be from 1"),
     ("subset-larger-than-data", ["--subset", "100000"], None, "larger than mnist"),
     ("subset-too-small", ["--subset", "10"], None, "too small"),
     ("subset-negative", ["--subset", "-5"], None, "subset must be"),
     ("subset-not-a-number", ["--subset", "lots"], None, "'lots' is not a valid integer"),
-    ("repeats-zero", ["--repeats", "0"], None, "repeats must be >= 1"),
+    ("repeats-zero", ["--repeats", "0"], None, "repeats must be from 1"),
+    ("repeats-billions", ["--repeats", "1000000000"], None, "repeats must be from 1 to 1000"),
+    ("seed-negative", ["--seed", "-1"], None, "seed must be from 0"),
+    ("data-seed-beyond-32-bit", ["--data-seed", str(2**40)], None, "data_seed must be from 0"),
+    ("batch-terabytes", ["--batch-size", "10000000000"], None, "batch_size must be from 1 to 65,536"),
+    ("preset-empty-list", [], lambda c: ["--preset", c.file("p.toml", "[[grid]]\nlr = []\n")], "empty list"),
+    ("shard-billions", ["--shard", "1/1000000000"], None, "K/N"),
+    ("shard-too-many", ["--shard", "1/100000"], None, "N from 1 to 10,000"),
+    ("shard-unicode-digits", ["--shard", "\u00b2/4"], None, "K/N"),
+    ("shard-index-env-unicode-digit", ["--shard", "JOB_COMPLETION_INDEX/4"],
+     lambda c: c.monkeypatch.setenv("JOB_COMPLETION_INDEX", "\u0663"), "not a 0-based index"),
+    ("threads-beyond-c-int", [], lambda c: c.monkeypatch.setenv("BENCH_THREADS", str(2**70)), "BENCH_THREADS"),
+    ("threads-zero", [], lambda c: c.monkeypatch.setenv("BENCH_THREADS", "0"), "BENCH_THREADS"),
+    ("gzip-bomb", [], lambda c: damage_idx(c, "train-images-idx3-ubyte", lambda b: b + bytes(50_000_000)),
+     "truncated or padded"),
+    ("idx-declares-terabytes", [], lambda c: damage_idx(c, "train-images-idx3-ubyte",
+                                                        lambda b: b[:4] + (2**31).to_bytes(4, "big") + b[8:]),
+     "more than any MNIST-like"),
+    ("lock-is-a-folder", [], lambda c: ((c.store / ".lock").unlink(missing_ok=True), (c.store / ".lock").mkdir()),
+     "cannot write to the store"),
+    ("claims-is-a-file", [], lambda c: c.file("results/claims", "x"), "cannot write to the store"),
     ("shard-malformed", ["--shard", "2-4"], None, "K/N"),
     ("shard-out-of-range", ["--shard", "5/4"], None, "between 1 and N"),
     ("shard-zero", ["--shard", "0/4"], None, "between 1 and N"),
@@ -209,7 +229,7 @@ def test_disk_full_on_append_stores_nothing_and_says_so(case, monkeypatch):
     def full(path, text):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(store, "append_durably", full)
+    monkeypatch.setattr(store, "append_durably", full)  # the store binds it from bench.csvfile
     before = snapshot(case.root)
     result = run_cli(case, [])
     assert result.exit_code == 1 and "Traceback" not in result.output

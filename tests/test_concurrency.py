@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.claims import boot_id as _boot_id
+from bench.csvfile import read_table
 from bench.schema import FILES
-from bench.store import Store, _boot_id, read_table
+from bench.store import Store
 
 SHARED = ('[[grid]]\nmodel = "resnet20"\ndataset = "mnist"\noptimizer = "adam"\nlr = [1e-2, {lr}]\nepochs = [1, 2]\n'
           'batch_size = 32\nsubset = 100\n\n[[grid]]\nkind = "svm"\ndataset = "mnist"\nkernel = {kernels}\n'

@@ -23,8 +23,9 @@ from click.testing import CliRunner
 
 from bench import maintenance, models
 from bench.cli import main
+from bench.csvfile import read_table
 from bench.schema import FILES
-from bench.store import Store, read_table
+from bench.store import Store
 
 GRID = """
 [[grid]]  # 4 groups of 2 cells (epochs 1 and 2 share one run)

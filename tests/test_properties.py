@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench import maintenance
+from bench.csvfile import read_table
 from bench.schema import EPOCH_COLUMNS, FILES, RUN_COLUMNS
 from bench.spec import DATASETS, OPTIMIZERS, RESNETS, RunSpec, run_id
-from bench.store import Store, read_table
+from bench.store import Store
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -39,6 +40,8 @@ def run_rows(draw, n: int = 3) -> list[dict]:
         columns = draw(st.lists(st.sampled_from(list(RUN_COLUMNS)), unique=True, max_size=12))
         row = {c: draw(BY_DTYPE[RUN_COLUMNS[c]]) for c in columns}
         row.update(run_id=f"run{i}", record_id=f"rec{i}", status=draw(st.sampled_from(["done", "error"])))
+        if "confusion" in row:  # a JSON square matrix of counts, or nothing (other text is a bad line)
+            row["confusion"] = draw(st.sampled_from([None, "[[1,0],[2,3]]", "[]", "[[7]]"]))
         rows.append(row)
     return rows
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import json
+import math
 import tomllib
 from dataclasses import fields
 from importlib import resources
@@ -56,10 +57,14 @@ def load_preset(name_or_path: str) -> list[dict]:
     return grids
 
 
+MAX_REPEATS = 1_000
+MAX_CELLS = 100_000  # far beyond any study that fits a machine; stops typos before memory runs out
+
+
 def expand(grids: list[dict], overrides: dict | None = None, repeats: int = 1) -> list[RunSpec]:
     """Every cell of the grids, overrides applied, each repeated with seeds seed..seed+repeats-1."""
-    if repeats < 1:
-        raise BenchError(f"repeats must be >= 1, got {repeats}")
+    if not 1 <= repeats <= MAX_REPEATS:
+        raise BenchError(f"repeats must be from 1 to {MAX_REPEATS}, got {repeats}")
     specs: list[RunSpec] = []
     for grid in grids:
         kind = grid.get("kind", "resnet")
@@ -71,6 +76,11 @@ def expand(grids: list[dict], overrides: dict | None = None, repeats: int = 1) -
             if key not in not_for_kind and not (key == "model" and kind == "svm"):
                 grid[key] = value
         axes = {k: v if isinstance(v, list) else [v] for k, v in grid.items()}
+        empty = [k for k, v in axes.items() if not v]
+        if empty:
+            raise BenchError(f"a grid gives {empty[0]} an empty list; give it at least one value")
+        if math.prod(map(len, axes.values())) * repeats > MAX_CELLS:
+            raise BenchError(f"a grid expands to more than {MAX_CELLS:,} cells; split the study")
         for values in itertools.product(*axes.values()):
             try:
                 base = RunSpec(**dict(zip(axes, values, strict=True)))

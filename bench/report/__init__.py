@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.report import figures, load, render, view
+from bench.report import figures, load, render, view, write
 from bench.report.write import write_site
 
 
@@ -28,4 +28,5 @@ def build_files(store: Path, pdf: bool = True) -> dict[str, str | bytes]:
 
 def build(store: Path, out: Path, pdf: bool = True) -> list[Path]:
     """Rebuild `out` from the store at `store`; return the files written."""
-    return write_site(Path(out), build_files(store, pdf))
+    write.check_out(Path(out), [Path(store)])  # before the slow part: fail fast
+    return write_site(Path(out), build_files(store, pdf), protected=[Path(store)])

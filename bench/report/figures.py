@@ -5,8 +5,10 @@ salt, no date or creator metadata, colour-blind-safe colours (Okabe-Ito lines, v
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
+import re
 from collections import defaultdict
 
 import matplotlib
@@ -20,6 +22,16 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 STYLE = {"svg.hashsalt": "bench-report", "svg.fonttype": "none", "font.size": 8, "axes.titlesize": 8,
          "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO), "figure.dpi": 100,
          "axes.spines.top": False, "axes.spines.right": False}
+# Labels carry stored text (labels, presets, tags): a `$` in it must print, not start mathtext.
+matplotlib.rcParams["text.parse_math"] = False
+
+
+def slug(*parts) -> str:
+    """A file name part from stored text: letters, digits, - and _, plus a short hash when the text
+    had anything else (so `../x` and `..-x` never collide and never leave the figures folder)."""
+    text = "-".join(str(p) for p in parts)
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:60] or "x"
+    return safe if safe == text else f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def _svg(fig: Figure) -> bytes:
@@ -98,7 +110,7 @@ def curve_figures(view: dict) -> tuple[dict, list]:
         handles += [matplotlib.lines.Line2D([], [], color="grey", label="validation"),
                     matplotlib.lines.Line2D([], [], color="grey", ls="--", label="train")]
         fig.legend(handles=handles, loc="lower center", ncols=legend_cols, frameon=False)
-        name = f"figures/curves-{preset}-{dataset}-{device}.svg"
+        name = f"figures/curves-{slug(preset, dataset, device)}.svg"
         files[name] = _svg(fig)
         figs.append({"src": name, "alt": f"training curves, {preset} {dataset} on {device}",
                      "caption": f"{preset} · {dataset} · {device}: accuracy (top) and loss (bottom) per epoch; "
@@ -153,7 +165,7 @@ def heatmap_figures(view: dict) -> tuple[dict, dict]:
             axes[i].set_title(f"{opt}, {col[0]}, {col[1]} ep")
             axes[i].set_xlabel("lr")
             axes[i].set_ylabel("batch")
-        name = f"figures/heatmap-{table['id']}.svg"
+        name = f"figures/heatmap-{slug(table['id'])}.svg"
         files[name] = _svg(fig)
         figs[table["id"]] = {"src": name, "alt": f"test accuracy heatmaps for {table['dataset']}",
                              "caption": f"{table['dataset']} on {table['device']}: test accuracy (%) over batch size "
@@ -181,7 +193,7 @@ def confusion_figures(view: dict) -> tuple[dict, list]:
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(f"{best['dataset']}: {best['label']} ({best['run']['run_id']})")
-        name = f"figures/confusion-{best['dataset']}.svg"
+        name = f"figures/confusion-{slug(best['dataset'])}.svg"
         files[name] = _svg(fig)
         figs.append({"src": name, "alt": f"confusion matrix of the best {best['dataset']} model",
                      "caption": f"{best['dataset']}: test-set confusion matrix of {best['label']}, the best model "
@@ -206,7 +218,7 @@ def effects_figure(view: dict) -> tuple[dict, list]:
         ax.set_yticks(range(len(found)), [f"{f['a']} − {f['b']} (n={f['n']})" for f in found])
         ax.invert_yaxis()
         ax.set_xlabel("difference in test accuracy (percentage points); bar: median")
-        name = f"figures/effects-{kind}.svg"
+        name = f"figures/effects-{slug(kind)}.svg"
         files[name] = _svg(fig)
         figs.append({"src": name, "alt": f"paired differences per {what} factor",
                      "caption": f"Effect of each {what} factor: for runs identical in every other field, the "
@@ -236,7 +248,7 @@ def svm_figures(view: dict) -> tuple[dict, list]:
                 ax.set_ylabel("gamma")
             _heat(ax, m, [_label(x) for x in xs], [str(y) for y in ys], min(accs), max(accs))
             ax.set_xlabel("C")
-        name = f"figures/svm-{dataset}.svg"
+        name = f"figures/svm-{slug(dataset)}.svg"
         files[name] = _svg(fig)
         figs.append({"src": name, "alt": f"SVM test accuracy heatmaps for {dataset}",
                      "caption": f"{dataset}: SVM test accuracy (%) over C × degree (poly) and C × gamma (rbf)."})

@@ -1,0 +1,49 @@
+"""Process claims on cells: claims/<run_id> holds the owner's boot id and pid while it computes the
+cell, so two `bench run`s on one store never train a cell twice. A claim whose owner died, or that
+comes from another machine or boot (which cannot be checked), is ignored: work is never blocked forever."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown-boot"
+
+
+def claimed_by_other(path: Path) -> bool:
+    """Whether a live process of this boot, other than us, holds the claim at `path`."""
+    try:
+        boot, pid = path.read_text().split()
+        pid = int(pid)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False  # no claim, or one torn by a crash
+    if boot != boot_id() or pid == os.getpid() or not 0 < pid < 2**22:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def take(folder: Path, run_ids: list[str]) -> list[str]:
+    """Claim every id not claimed by another live process (call under the store lock)."""
+    folder.mkdir(exist_ok=True)
+    mine = []
+    for rid in run_ids:
+        if not claimed_by_other(folder / rid):
+            (folder / rid).write_text(f"{boot_id()} {os.getpid()}\n")
+            mine.append(rid)
+    return mine
+
+
+def release(folder: Path, run_ids: list[str]) -> None:
+    for rid in run_ids:
+        (folder / rid).unlink(missing_ok=True)
