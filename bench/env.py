@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import platform
 import subprocess
@@ -37,24 +38,63 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-# Dense peak FLOP/s from the vendors' data sheets, (fp32, 16-bit tensor core); None when unknown.
-# CPUs are left out: their peak depends on clocks and vector units we cannot read reliably.
+# Dense peak FLOP/s from the vendors' data sheets: (fp32, tf32 tensor core, 16-bit tensor core);
+# None when the card has no such unit. CPUs are left out: their peak depends on clocks and vector
+# units we cannot read reliably.
 GPU_PEAKS = {
-    "H100 80GB HBM3": (67e12, 989e12), "H100 PCIe": (51e12, 756e12), "H200": (67e12, 989e12),
-    "A100-SXM4-80GB": (19.5e12, 312e12), "A100-SXM4-40GB": (19.5e12, 312e12), "A100-PCIE-40GB": (19.5e12, 312e12),
-    "L4": (30.3e12, 121e12), "Tesla T4": (8.1e12, 65e12), "GeForce RTX 4090": (82.6e12, 165e12),
+    "H100 80GB HBM3": (67e12, 494.7e12, 989e12), "H100 PCIe": (51e12, 378e12, 756e12),
+    "H200": (67e12, 494.7e12, 989e12), "A100-SXM4-80GB": (19.5e12, 156e12, 312e12),
+    "A100-SXM4-40GB": (19.5e12, 156e12, 312e12), "A100-PCIE-40GB": (19.5e12, 156e12, 312e12),
+    "L4": (30.3e12, 60e12, 121e12), "Tesla T4": (8.1e12, None, 65e12),
+    "GeForce RTX 4090": (82.6e12, 82.6e12, 165e12),
 }
 
 
+def tf32_enabled(device: str) -> bool | None:
+    """Whether fp32 convolutions may run as TF32 (cuDNN's default): the peak that applies to fp32."""
+    return bool(torch.backends.cudnn.allow_tf32) if device == "cuda" else None
+
+
 def peak_flops(spec) -> float | None:
-    """The device's peak for this cell's precision, when known (for utilisation = achieved / peak)."""
+    """The device's peak for the precision this cell ran in, when known (utilisation = achieved / peak):
+    16-bit tensor cores under AMP, TF32 tensor cores for fp32 where TF32 is on, else plain fp32."""
     if spec.kind != "resnet" or spec.device != "cuda":
         return None
     name = device_name("cuda")
-    for key, (fp32, half) in GPU_PEAKS.items():
+    for key, (fp32, tf32, half) in GPU_PEAKS.items():
         if key in name:
-            return half if spec.amp else fp32
+            if spec.amp:
+                return half
+            return tf32 if tf32_enabled("cuda") and tf32 else fp32
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def host_id() -> str:
+    """A stable, anonymous identity of this machine: a hash of its machine id, CPU model and GPUs
+    (names and UUIDs). Timings are compared, and Q2 pairs formed, only within one host."""
+    machine = ""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            machine = Path(path).read_text().strip()
+            break
+        except OSError:
+            continue
+    gpus = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            gpus.append(f"{props.name}:{getattr(props, 'uuid', '')}")
+    text = "|".join([machine or platform.node(), cpu_name(), *gpus])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (runnable threads), or None where the system has none."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def has_cuda() -> bool:
@@ -101,6 +141,7 @@ def describe(device: str) -> dict:
         "sklearn": sklearn.__version__,
         "device_name": device_name(device),
         "cpu_name": cpu_name(),
+        "host_id": host_id(),
         "threads": torch.get_num_threads(),
         "os": f"{platform.system()} {platform.machine()}",
         "git_commit": commit,

@@ -57,7 +57,7 @@ def step_seconds_per_image(spec: RunSpec) -> float:
 
 
 def _calibrate(spec: RunSpec) -> float:
-    from bench.train import _autocast, _sync
+    from bench.train import autocast, sync
 
     torch.manual_seed(0)
     model = models.build(spec.model, spec.stem).to(spec.device, memory_format=torch.channels_last).train()
@@ -67,14 +67,14 @@ def _calibrate(spec: RunSpec) -> float:
     y = torch.randint(0, models.NUM_CLASSES, (spec.batch_size,), device=spec.device)
     for step in range(WARMUP_STEPS + TIMED_STEPS):
         if step == WARMUP_STEPS:
-            _sync(spec.device)
+            sync(spec.device)
             start = time.perf_counter()
-        with _autocast(spec):
+        with autocast(spec):
             loss = torch.nn.functional.cross_entropy(model(x).float(), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    _sync(spec.device)
+    sync(spec.device)
     return (time.perf_counter() - start) / (TIMED_STEPS * spec.batch_size)
 
 

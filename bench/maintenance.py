@@ -18,7 +18,8 @@ from bench.store import Store, quarantine, write_manifest
 # differ in them, so they do not make a merge conflict.
 VOLATILE = {"record_id", "message", "started_at", "finished_at", "train_time_s", "eval_time_s",
             "images_per_s", "achieved_flops", "peak_mem_mb", "fit_time_s", "predict_time_s",
-            "git_commit", "git_dirty", "container_image", "bench_version", "preset", "threads"}
+            "git_commit", "git_dirty", "container_image", "bench_version", "preset", "threads",
+            "steady_images_per_s", "load_start", "load_end", "host_id"}
 
 
 def check(root: Path, repair: bool = False) -> list[str]:

@@ -51,7 +51,7 @@ def _pin_effect(spec: RunSpec) -> str:
 
 
 def record(cell: Cell, result: CellResult, preset: str, tag: str, split: data.Split, started: str,
-           record_id: str) -> dict:
+           record_id: str, load: tuple[float | None, float | None] = (None, None)) -> dict:
     """The self-describing row of one finished cell: spec, metrics, status, environment."""
     spec = cell.spec
     row = {**spec.identity(), **result.metrics}
@@ -62,6 +62,7 @@ def record(cell: Cell, result: CellResult, preset: str, tag: str, split: data.Sp
         preset=preset, tag=tag, label=spec.label, peak_flops=env.peak_flops(spec),
         n_train_images=len(split.train), n_val=len(split.val),
         n_test=len(split.test), pin_memory_effect=_pin_effect(spec), started_at=started, finished_at=_now(),
+        load_start=load[0], load_end=load[1],
         **env.describe(spec.device if spec.kind == "resnet" else "cpu"),
     )
     return row
@@ -121,7 +122,7 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
     spec = group[0].spec
     dataset = data.load(spec.dataset, data_dir)
     split = data.split(dataset, spec.split, spec.subset, spec.data_seed)
-    started, clock = _now(), time.perf_counter()
+    started, clock, load_start = _now(), time.perf_counter(), env.load_average()
     try:
         if spec.kind == "svm":
             results = [run_svm(spec, dataset, split)]
@@ -131,11 +132,11 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
         raise
     except Exception as exc:  # noqa: BLE001 - a crashing cell is stored, the grid goes on
         results = [_failed(c, exc) for c in group]
-    seconds = time.perf_counter() - clock
+    seconds, load = time.perf_counter() - clock, (load_start, env.load_average())
     for cell, result in zip(group, results, strict=True):
         record_id = uuid.uuid4().hex[:16]
         curves = [{"run_id": cell.run_id, "record_id": record_id, **row} for row in result.curves]
-        store.append(record(cell, result, preset, tag, split, started, record_id), curves)
+        store.append(record(cell, result, preset, tag, split, started, record_id, load), curves)
         if artifacts is not None and result.weights is not None:
             save_weights(artifacts, cell.run_id, result.weights)
         yield Outcome(cell.run_id, cell.spec.label, cell.spec.dataset, cell.spec.epochs, result.status,

@@ -1,11 +1,11 @@
-"""The store's columns and their dtypes (schema version 2), and the forward migrations.
+"""The store's columns and their dtypes (schema version 3), and the forward migrations.
 
 pandas 3 would turn "12.10" into 12.1 and "1e-3" into a float column shared with strings, so
 every column is read with an explicit dtype."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 S, I, F, B = "string", "Int64", "Float64", "boolean"
 RUN_COLUMNS: dict[str, str] = {
@@ -18,12 +18,13 @@ RUN_COLUMNS: dict[str, str] = {
     # metrics
     "test_acc": F, "test_precision": F, "test_recall": F, "test_f1": F, "val_acc": F, "val_loss": F,
     "best_epoch": I, "train_loss": F, "train_time_s": F, "eval_time_s": F, "images_per_s": F,
+    "steady_images_per_s": F, "amp_dtype": S, "tf32": B, "deterministic": B, "load_start": F, "load_end": F,
     "achieved_flops": F, "peak_flops": F, "macs": I, "params": I, "peak_mem_mb": F, "fit_time_s": F,
     "predict_time_s": F, "n_support": I, "cache_size_mb": I, "n_train_used": I, "train_mean": F,
     "train_std": F, "shared_compute": B, "pin_memory_effect": S, "confusion": S,
     # environment
     "bench_version": S, "python": S, "torch": S, "cuda": S, "cudnn": S, "sklearn": S,
-    "device_name": S, "cpu_name": S, "threads": I, "os": S, "git_commit": S, "git_dirty": B,
+    "device_name": S, "cpu_name": S, "host_id": S, "threads": I, "os": S, "git_commit": S, "git_dirty": B,
     "container_image": S, "started_at": S, "finished_at": S,
 }
 EPOCH_COLUMNS: dict[str, str] = {
@@ -47,8 +48,15 @@ def migrate_to_2(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
     return tables
 
 
-MIGRATIONS = {2: migrate_to_2}  # target version -> step from the version before
-ADDED_IN = {2: ("record_id",)}  # version -> columns it introduced (a file that has them is not older)
+def migrate_to_3(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Version 3 adds the timing protocol's columns (steady-state rate, precision, TF32, determinism,
+    load average, host id). Older rows did not measure them: they stay empty, never guessed."""
+    return tables
+
+
+MIGRATIONS = {2: migrate_to_2, 3: migrate_to_3}  # target version -> step from the version before
+# version -> columns it introduced (a file that has them is not older)
+ADDED_IN = {2: ("record_id",), 3: ("host_id", "steady_images_per_s", "amp_dtype")}
 
 
 def mismatch(version: int, header: list[str]) -> str | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-import resource
 import time
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ from sklearn import metrics
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from bench import cost, models
+from bench import cost, env, models
 from bench.data import Dataset, Split
 from bench.spec import SGD_MOMENTUM, RunSpec
 
@@ -90,14 +89,26 @@ class Batches:
                 yield self._prepare(self.images[idx]), self.labels[idx]
 
 
-def _autocast(spec: RunSpec):
+def amp_dtype(spec: RunSpec) -> torch.dtype | None:
+    """The autocast dtype, None for fp32: bf16 on the CPU and on GPUs that run it natively (not
+    emulated, e.g. not on a T4 or V100), else fp16, which needs a GradScaler."""
     if not spec.amp:
-        return torch.autocast(spec.device, enabled=False)
-    dtype = torch.bfloat16 if spec.device == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast(spec.device, dtype=dtype)
+        return None
+    if spec.device == "cpu" or torch.cuda.is_bf16_supported(including_emulation=False):
+        return torch.bfloat16
+    return torch.float16
 
 
-def _sync(device: str) -> None:
+def dtype_name(dtype: torch.dtype | None) -> str:
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def autocast(spec: RunSpec):
+    dtype = amp_dtype(spec)
+    return torch.autocast(spec.device, dtype=dtype, enabled=dtype is not None)
+
+
+def sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
 
@@ -110,7 +121,7 @@ def predict(model: nn.Module, images, labels, spec: RunSpec, mean: float, std: f
     for start in range(0, len(labels), EVAL_BATCH):
         x = normalise(images[start:start + EVAL_BATCH], 1.0 / (255.0 * std), mean / std)
         y = labels[start:start + EVAL_BATCH]
-        with _autocast(spec):
+        with autocast(spec):
             out = model(x)
         total += nn.functional.cross_entropy(out.float(), y, reduction="sum").item()
         preds.append(out.argmax(1).cpu())
@@ -124,13 +135,51 @@ def test_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
             "test_f1": f1, "confusion": cm.tolist()}
 
 
-def _peak_memory_mb(device: str) -> float:
-    if device == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS, kB on Linux
+def _peak_memory_mb(device: str) -> float | None:
+    """CUDA memory allocated at the run's peak (after warm-up). None on the CPU: the process's peak
+    RSS grows with every run before it in the process, so it says nothing about this run."""
+    return torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None
 
 
-def train_group(specs: list[RunSpec], data: Dataset, split: Split) -> list[CellResult]:
+def _step(model, opt, scaler, spec: RunSpec, x, y):
+    with autocast(spec):
+        out = model(x)
+        loss = nn.functional.cross_entropy(out.float(), y)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    return out, loss
+
+
+def batch_sizes(n: int, batch_size: int, smallest: int = 2) -> list[int]:
+    """Every batch size a pass over n items in batches of batch_size produces (full and last)."""
+    sizes = {min(batch_size, n), n % batch_size}
+    return sorted(size for size in sizes if size >= smallest)
+
+
+def warm_up(model, opt, spec: RunSpec, part: dict, mean: float, std: float) -> None:
+    """Untimed: one training step at every batch shape the timed loop will see (full and the last
+    partial batch) and one evaluation at every evaluation shape, on throwaway copies of the model
+    and optimizer. One-off costs (allocator growth; on CUDA, cuDNN autotuning per shape and lazy
+    kernel loading) are paid here, and the real run's weights, data order and RNG are untouched."""
+    device = next(model.parameters()).device
+    scratch = copy.deepcopy(model).train()
+    scratch_opt = type(opt)(scratch.parameters(), **opt.defaults)
+    scaler = torch.amp.GradScaler(enabled=amp_dtype(spec) == torch.float16)
+    images, labels = part["train"]
+    scale, shift = 1.0 / (255.0 * std), mean / std
+    for size in batch_sizes(len(labels), spec.batch_size):
+        _step(scratch, scratch_opt, scaler, spec, normalise(images[:size].to(device), scale, shift),
+              labels[:size].to(device))
+    for name in ("val", "test"):
+        images, labels = part[name]
+        for size in batch_sizes(len(labels), EVAL_BATCH, smallest=1):
+            predict(scratch, images[:size].to(device), labels[:size].to(device), spec, mean, std)
+    sync(spec.device)
+
+
+def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool = True) -> list[CellResult]:
     """Train the group's shared run to the largest epoch count; one result per spec."""
     spec = specs[0]
     assert all(group_key(s) == group_key(spec) for s in specs)
@@ -140,7 +189,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split) -> list[CellR
     model = models.build(spec.model, spec.stem).to(device, memory_format=torch.channels_last)
     opt = (torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=SGD_MOMENTUM) if spec.optimizer == "sgd"
            else torch.optim.Adam(model.parameters(), lr=spec.lr))
-    scaler = torch.amp.GradScaler(enabled=spec.amp and spec.device == "cuda" and not torch.cuda.is_bf16_supported())
+    scaler = torch.amp.GradScaler(enabled=amp_dtype(spec) == torch.float16)
     part = {k: (data.images[getattr(split, k)], data.labels[getattr(split, k)]) for k in ("train", "val", "test")}
     pixels = part["train"][0].float()
     mean, std = pixels.mean().item() / 255, pixels.std().item() / 255
@@ -149,31 +198,28 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split) -> list[CellR
     val_images, val_labels = (t.to(device) for t in part["val"])
     test_images = part["test"][0].to(device)
     macs, params = cost.model_cost(spec.model, spec.stem)
+    if warmup:
+        warm_up(model, opt, spec, part, mean, std)
     if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
+        torch.cuda.reset_peak_memory_stats()  # after warm-up: the run's own peak
 
     wanted = sorted({s.epochs for s in specs})
     curves, results_at, best = [], {}, {"val_acc": -1.0}
     train_time = eval_time = 0.0
     seen = 0
+    rates = []  # images per second of each timed epoch
     failure = ""
     for epoch in range(1, wanted[-1] + 1):
         model.train()
         loss_sum = correct = count = 0
-        _sync(spec.device)
+        sync(spec.device)
         start = time.perf_counter()
         for x, y in batches:
-            with _autocast(spec):
-                out = model(x)
-                loss = nn.functional.cross_entropy(out.float(), y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
+            out, loss = _step(model, opt, scaler, spec, x, y)
             loss_sum += loss.detach() * len(y)
             correct += (out.argmax(1) == y).sum()
             count += len(y)
-        _sync(spec.device)
+        sync(spec.device)
         epoch_time = time.perf_counter() - start
         train_loss = float(loss_sum) / count
         if not math.isfinite(train_loss) or train_loss > DIVERGED_LOSS:
@@ -186,6 +232,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split) -> list[CellR
         val_acc = float((val_pred == part["val"][1].numpy()).mean())
         curves.append({"epoch": epoch, "train_loss": train_loss, "train_acc": float(correct) / count,
                        "val_loss": val_loss, "val_acc": val_acc, "epoch_time_s": epoch_time})
+        rates.append(count / epoch_time)
         if val_acc > best["val_acc"]:
             best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch,
                     "weights": copy.deepcopy(model.state_dict())}
@@ -194,9 +241,12 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split) -> list[CellR
         eval_time += time.perf_counter() - start
         if epoch in wanted:
             results_at[epoch].update(train_time_s=train_time, eval_time_s=eval_time, images_per_s=seen / train_time,
+                                     steady_images_per_s=float(np.median(rates)),
                                      achieved_flops=cost.TRAIN_FLOPS_PER_MAC * macs * seen / train_time)
 
     common = {"macs": macs, "params": params, "peak_mem_mb": _peak_memory_mb(spec.device),
+              "amp_dtype": dtype_name(amp_dtype(spec)), "tf32": env.tf32_enabled(spec.device),
+              "deterministic": bool(torch.backends.cudnn.deterministic),
               "train_mean": mean, "train_std": std, "shared_compute": len(specs) > 1}
     out = []
     for s in specs:

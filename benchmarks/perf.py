@@ -41,7 +41,7 @@ def bare_rate(spec: RunSpec, steps: int = 30) -> float:
     for i in range(steps + 5):
         if i == 5:
             start = time.perf_counter()
-        with train._autocast(spec):
+        with train.autocast(spec):
             loss = nn.functional.cross_entropy(model(x).float(), y)
         opt.zero_grad()
         loss.backward()

@@ -249,7 +249,7 @@ def test_migrate_refuses_a_manifest_that_understates_the_data(tmp_path):
     (store / "manifest.json").write_text(json.dumps({"schema_version": 1}))
     before = snapshot(store)
     result = cli("store", "migrate", "--store", store)
-    assert result.exit_code == 1 and "record_id, added in a later schema" in one_error_line(result.output)
+    assert result.exit_code == 1 and "added in a later schema" in one_error_line(result.output)
     assert snapshot(store) == before
 
 

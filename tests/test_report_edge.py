@@ -3,11 +3,13 @@ and the pieces of the view model that the report's claims rest on."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from fixtures.report.make_fixture import empty, failures_only, hostile, small
 
 from bench.errors import BenchError
-from bench.report import build, build_files, commands, findings, q2
+from bench.report import build, build_files, cells, commands, findings, q2
 from bench.report.load import read
 
 
@@ -73,9 +75,17 @@ def test_best_model_is_chosen_on_validation_not_test(tmp_path):
 
 
 def test_findings_carry_caveats(tmp_path):
-    found = findings.factor_findings(read(small(tmp_path / "store")).runs)
+    runs = read(small(tmp_path / "store")).runs
+    found = findings.factor_findings(runs)
     optimizer = next(f for f in found if f["factor"] == "optimizer")
-    assert optimizer["a"] == "Adam" and optimizer["n"] == 6
+    # per preset, one pair per pair of training runs: the fixture's 2- and 3-epoch cells of one run
+    # count once (they counted twice, pooled with q2, as 6 pairs before)
+    assert optimizer["preset"] == "q1a" and optimizer["a"] == "Adam" and optimizer["n"] == 2
+    q1a_runs = {(r["run_id"]) for r in runs if r["preset"] == "q1a"}
+    pairs = findings.pairs(runs, "optimizer")[("q1a", "adam", "sgd")]
+    assert all(a["run_id"] in q1a_runs and b["run_id"] in q1a_runs for a, b in pairs)
+    assert len({findings._training_run(a) for a, _ in pairs}) == len(pairs)
+    assert any(f["preset"] == "q2" and f["factor"] == "optimizer" for f in found)
     assert optimizer["caveat"] and "run-to-run spread" in optimizer["caveat"]
     model = next(f for f in found if f["factor"] == "label")
     assert model["n"] == 2
@@ -94,3 +104,37 @@ def test_rebuild_replaces_old_site_but_not_foreign_folders(tmp_path):
     with pytest.raises(BenchError):
         build(store, foreign, pdf=False)
     assert (foreign / "notes.txt").read_text() == "keep"
+
+
+def test_wilson_interval_matches_a_hand_computation():
+    # 96 of 100 right: centre (0.96 + 1.96²/200) / (1 + 1.96²/100), half-width from the score formula
+    z = 1.96
+    centre = (0.96 + z * z / 200) / (1 + z * z / 100)
+    half = z * math.sqrt(0.96 * 0.04 / 100 + z * z / 40000) / (1 + z * z / 100)
+    lo, hi = cells.wilson(0.96, 100)
+    assert lo == pytest.approx(centre - half) and hi == pytest.approx(centre + half)
+    assert (round(lo, 4), round(hi, 4)) == (0.9016, 0.9843)
+    lo, hi = cells.wilson(0.95, 2000)
+    assert hi - lo < 0.02  # ±1 pp at about 2,000 test images, as the study's test split needs
+    assert cells.wilson(1.0, 10)[1] == 1.0 and cells.wilson(None, 10) is None
+
+
+def _q2_run(device, host, seed, rate, **extra):
+    return {"preset": "q2", "kind": "resnet", "status": "done", "dataset": "fashion", "model": "resnet18",
+            "stem": "standard", "label": "resnet18", "optimizer": "adam", "lr": 0.001, "batch_size": 32,
+            "epochs": 2, "pin_memory": None, "amp": False, "device": device, "seed": seed, "data_seed": 0,
+            "split": "random", "subset": 2000, "host_id": host, "threads": 2, "steady_images_per_s": rate,
+            "images_per_s": rate, "train_time_s": 1.0, "test_acc": 0.9, "achieved_flops": 1.0, "peak_flops": None,
+            "device_name": device, "macs": 1, "params": 1, "load_start": 0.1, "load_end": 1.9,
+            "run_id": f"{device}{host}{seed}", **extra}
+
+
+def test_q2_pairs_never_cross_hosts_and_skip_loaded_runs():
+    runs = [_q2_run("cpu", "hostA", 0, 100.0), _q2_run("cuda", "hostB", 0, 3000.0),  # two hosts: no pair
+            _q2_run("cpu", "hostB", 1, 200.0), _q2_run("cuda", "hostB", 1, 2000.0),  # one pair on B: 10x
+            _q2_run("cpu", "hostB", 2, 50.0, load_start=6.0), _q2_run("cuda", "hostB", 2, 2000.0)]  # loaded
+    section = q2.section(runs)
+    speedups = [r["speedup"] for r in section["rows"] if r["speedup"]["n"]]
+    assert [s["median"] for s in speedups] == [10.0] and section["n_paired"] == 1
+    assert {r["host"] for r in section["rows"]} == {"hostA", "hostB"}  # per-host rows, never averaged
+    assert not any(r["host"] == "hostA" and r["speedup"]["n"] for r in section["rows"])

@@ -78,3 +78,56 @@ def test_svm_on_a_tiny_subset(tiny_data):
     m = result.metrics
     assert m["n_train_used"] == 50 and m["n_support"] > 0 and m["test_acc"] > 0.5
     assert m["fit_time_s"] > 0 and m["predict_time_s"] > 0 and m["cache_size_mb"] == 1000
+
+
+def test_warm_up_leaves_weights_data_order_and_metrics_unchanged(tiny_data):
+    """The warm-up runs on throwaway copies: with or without it, every metric and curve is identical
+    (only the times differ), for a batch size that leaves a partial last batch."""
+    ds = data.load("mnist", tiny_data)
+    split = data.split(ds, "random", 0, 0)
+    for spec in (RunSpec(model="resnet20", epochs=2, batch_size=24, subset=0),
+                 RunSpec(model="resnet20", epochs=2, batch_size=24, subset=0, optimizer="sgd", lr=0.05)):
+        warm = train.train_group([spec], ds, split, warmup=True)[0]
+        cold = train.train_group([spec], ds, split, warmup=False)[0]
+        assert len(split.train) % spec.batch_size > 1  # a partial last batch exists
+        assert {k: warm.metrics[k] for k in COMPARED} == {k: cold.metrics[k] for k in COMPARED}
+        assert without_time(warm.curves) == without_time(cold.curves)
+        assert all(torch.equal(warm.weights[k], cold.weights[k]) for k in warm.weights)
+
+
+def test_batch_sizes_cover_full_and_partial_batches():
+    assert train.batch_sizes(100, 32) == [4, 32]
+    assert train.batch_sizes(96, 32) == [32]
+    assert train.batch_sizes(97, 32) == [32]  # a last batch of one is skipped in training
+    assert train.batch_sizes(97, 32, smallest=1) == [1, 32]
+    assert train.batch_sizes(10, 512, smallest=1) == [10]
+
+
+def test_steady_rate_and_precision_are_recorded(tiny_data):
+    ds = data.load("mnist", tiny_data)
+    split = data.split(ds, "random", 0, 0)
+    spec = RunSpec(model="resnet20", epochs=3, batch_size=32, subset=0)
+    result = train.train_group([spec], ds, split)[0]
+    assert len(split.train) % 32 > 1  # so every image is trained on in every epoch
+    rates = sorted(len(split.train) / c["epoch_time_s"] for c in result.curves)  # images/s per timed epoch
+    assert result.metrics["steady_images_per_s"] == pytest.approx(rates[1])  # the median of three
+    assert result.metrics["amp_dtype"] == "fp32" and result.metrics["peak_mem_mb"] is None
+    amp = train.train_group([spec.replace(amp=True, epochs=1)], ds, split)[0]
+    assert amp.metrics["amp_dtype"] == "bf16" and amp.status == "done"
+
+
+def test_cuda_amp_is_bf16_only_where_native_else_fp16_with_a_scaler(monkeypatch):
+    spec = RunSpec(model="resnet20", amp=True, device="cuda")
+    seen = []
+
+    def supported(including_emulation=True):
+        seen.append(including_emulation)
+        return native
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", supported)
+    native = False  # e.g. a T4 or V100: bf16 would only be emulated
+    assert train.amp_dtype(spec) == torch.float16 and seen == [False]
+    native = True
+    assert train.amp_dtype(spec) == torch.bfloat16
+    assert train.amp_dtype(spec.replace(amp=False)) is None
+    assert train.dtype_name(torch.float16) == "fp16"

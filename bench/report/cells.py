@@ -32,10 +32,11 @@ def distinct(runs: list[dict]) -> list[dict]:
 
 
 def summary(values: list[float | None]) -> dict:
-    """{'mean', 'sd', 'n'} of the finite values; sd is None with fewer than two."""
+    """{'mean', 'sd', 'median', 'min', 'max', 'n'} of the finite values; sd is None with fewer than two."""
     xs = [v for v in values if v is not None and math.isfinite(v)]
     return {"mean": statistics.fmean(xs) if xs else None, "sd": statistics.stdev(xs) if len(xs) > 1 else None,
-            "n": len(xs)}
+            "median": statistics.median(xs) if xs else None, "min": min(xs, default=None),
+            "max": max(xs, default=None), "n": len(xs)}
 
 
 def group(runs: list[dict], drop: tuple[str, ...] = REPEAT_FIELDS) -> dict[tuple, list[dict]]:
@@ -62,3 +63,33 @@ def spread(runs: list[dict], metric: str = "test_acc") -> dict:
         return {"sd": None, "cells": 0}
     dof = sum(d for _, d in variances)
     return {"sd": math.sqrt(sum(v * d for v, d in variances) / dof), "cells": cells}
+
+
+def wilson(acc: float | None, n: int | None, z: float = 1.96) -> tuple[float, float] | None:
+    """The 95 % Wilson score interval of an accuracy measured on n test images (None without n)."""
+    if acc is None or not n:
+        return None
+    centre = (acc + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(acc * (1 - acc) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def pooled_accuracy(runs: list[dict]) -> dict:
+    """Test accuracy pooled over a cell's runs (correct / images) with its Wilson interval."""
+    counted = [(r["test_acc"], r["n_test"]) for r in runs if r["test_acc"] is not None and r.get("n_test")]
+    n = sum(k for _, k in counted)
+    acc = sum(a * k for a, k in counted) / n if n else None
+    return {"acc": acc, "n": n, "ci": wilson(acc, n)}
+
+
+def loaded(run: dict) -> bool:
+    """Timed beside other work: the 1-minute load average at the start or end of the run exceeded
+    its own thread count (with 0.5 of slack for the system's own noise)."""
+    loads = [x for x in (run.get("load_start"), run.get("load_end")) if x is not None]
+    return bool(loads) and max(loads) > (run.get("threads") or 1) + 0.5
+
+
+def rate(run: dict) -> float | None:
+    """Training images per second for speed comparisons: the steady-state rate (median over timed
+    epochs, after warm-up) where stored, else the whole-run rate of older rows."""
+    return run.get("steady_images_per_s") or run.get("images_per_s")

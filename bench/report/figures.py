@@ -215,7 +215,7 @@ def effects_figure(view: dict) -> tuple[dict, list]:
             ax.scatter(f["diffs"], [y + j for j in jitter], s=9, color=OKABE_ITO[0], alpha=0.7, lw=0)
             ax.plot([f["median"]] * 2, [y - 0.35, y + 0.35], color=OKABE_ITO[5], lw=2)
         ax.axvline(0, color="grey", lw=0.8)
-        ax.set_yticks(range(len(found)), [f"{f['a']} − {f['b']} (n={f['n']})" for f in found])
+        ax.set_yticks(range(len(found)), [f"{f['preset']}: {f['a']} − {f['b']} (n={f['n']})" for f in found])
         ax.invert_yaxis()
         ax.set_xlabel("difference in test accuracy (percentage points); bar: median")
         name = f"figures/effects-{slug(kind)}.svg"

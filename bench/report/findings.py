@@ -51,20 +51,43 @@ def _order(value) -> tuple:
     return (str(type(value)), value if value is not None else "")
 
 
+def _training_run(r: dict) -> tuple:
+    """Cells that differ only in epochs share one training run (they are measured along it)."""
+    return (r["preset"], cells.unit_key(r, ("epochs",)))
+
+
+def one_per_run(found: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
+    """Pairs of the same two training runs at several epoch counts are one observation: keep the
+    pair at the most epochs, so no run counts twice for a factor other than epochs."""
+    longest: dict = {}
+    for ra, rb in found:
+        key = (_training_run(ra), _training_run(rb))
+        if key not in longest or (ra["epochs"] or 0) > (longest[key][0]["epochs"] or 0):
+            longest[key] = (ra, rb)
+    return [longest[k] for k in sorted(longest, key=repr)]
+
+
 def pairs(runs: list[dict], factor: str) -> dict[tuple, list[tuple[dict, dict]]]:
-    """(level a, level b) -> pairs of done runs (ResNets, or SVMs for SVM factors) that differ only in `factor`."""
+    """(preset, level a, level b) -> pairs of done runs (ResNets, or SVMs for SVM factors) of one
+    preset that differ only in `factor`, one pair per independent training run."""
     kind = "svm" if factor in SVM_FACTORS else "resnet"
     pool = [r for r in cells.distinct(cells.done(runs)) if r["kind"] == kind and r["test_acc"] is not None]
     if factor == "degree":
         pool = [r for r in pool if r["kernel"] == "poly"]
-    if factor == "pin_memory":  # only on CUDA is pin_memory a factor at all
-        pool = [r for r in pool if r["device"] == "cuda" and r["pin_memory"] is not None]
+    if factor == "pin_memory":  # only on CUDA is pin_memory a factor at all; a timing: one host, no load
+        pool = [r for r in pool if r["device"] == "cuda" and r["pin_memory"] is not None and r.get("host_id")
+                and not cells.loaded(r) and cells.rate(r)]
     out: dict[tuple, list] = {}
     for members in cells.group(pool, FACTORS[factor]).values():
-        by_level = {r[factor]: r for r in members}
-        for a, b in itertools.combinations(sorted(by_level, key=_order), 2):
-            out.setdefault((a, b), []).append((by_level[a], by_level[b]))
-    return out
+        by_place: dict = {}
+        for r in members:
+            by_place.setdefault((r["preset"], r.get("host_id") if factor == "pin_memory" else None), {})[r[factor]] = r
+        for (preset, _), by_level in sorted(by_place.items(), key=repr):
+            for a, b in itertools.combinations(sorted(by_level, key=_order), 2):
+                out.setdefault((preset, a, b), []).append((by_level[a], by_level[b]))
+    if kind == "resnet" and factor != "epochs":
+        out = {levels: one_per_run(found) for levels, found in out.items()}
+    return dict(sorted(out.items(), key=repr))
 
 
 def caveat(diffs: list[float], sigma: dict, n: int) -> str | None:
@@ -80,29 +103,28 @@ def caveat(diffs: list[float], sigma: dict, n: int) -> str | None:
 
 def factor_findings(runs: list[dict]) -> list[dict]:
     """One finding per factor and pair of levels: who won how often, by how much (pp of test accuracy)."""
-    sigmas = {kind: cells.spread([r for r in runs if r["kind"] == kind]) for kind in ("resnet", "svm")}
     found = []
     for factor in FACTORS:
-        sigma = sigmas["svm" if factor in SVM_FACTORS else "resnet"]
-        for (a, b), members in pairs(runs, factor).items():
-            if factor == "pin_memory":
-                diffs = [(rb["train_time_s"] / ra["train_time_s"] - 1) * 100 for ra, rb in members
-                         if ra["train_time_s"] and rb["train_time_s"]]
-                if not diffs:
-                    continue
+        kind = "svm" if factor in SVM_FACTORS else "resnet"
+        for (preset, a, b), members in pairs(runs, factor).items():
+            # the noise of this preset's own repeats, never another preset's
+            sigma = cells.spread([r for r in runs if r["kind"] == kind and r["preset"] == preset])
+            if factor == "pin_memory":  # % more time per image for level b (steady-state rates)
+                diffs = [(cells.rate(ra) / cells.rate(rb) - 1) * 100 for ra, rb in members]
             else:
                 diffs = [(ra["test_acc"] - rb["test_acc"]) * 100 for ra, rb in members]
             if statistics.median(diffs) < 0:  # state it from the winner's side
                 a, b, diffs = b, a, [-d for d in diffs]
             found.append({
-                "factor": factor, "factor_name": FACTOR_NAMES[factor],
+                "preset": preset, "factor": factor, "factor_name": FACTOR_NAMES[factor],
                 "kind": "svm" if factor in SVM_FACTORS else "resnet",
                 "metric": "time" if factor == "pin_memory" else "accuracy",
                 "a": level_label(factor, a), "b": level_label(factor, b),
                 "wins": sum(d > 0 for d in diffs), "ties": sum(d == 0 for d in diffs), "n": len(diffs),
                 "median": statistics.median(diffs), "lo": min(diffs), "hi": max(diffs),
                 "diffs": sorted(diffs),
-                "caveat": None if factor == "pin_memory" else caveat(diffs, sigma, len(diffs)),
+                "caveat": (("fewer than 3 pairs: the timing spread is unknown" if len(diffs) < 3 else None)
+                           if factor == "pin_memory" else caveat(diffs, sigma, len(diffs))),
             })
     return found
 
@@ -119,6 +141,8 @@ def best_cells(runs: list[dict], kind: str | None = None) -> dict[str, dict]:
             "dataset": first["dataset"], "kind": first["kind"], "label": first["label"], "run": first,
             "runs": sorted(m["run_id"] for m in members), "val": val,
             "test": cells.summary([m["test_acc"] for m in members]),
+            "pooled": cells.pooled_accuracy(members),
+            "scale": {k: first.get(k) for k in ("n_train_images", "n_val", "n_test")},
             "f1": cells.summary([m["test_f1"] for m in members]),
             "caveat": "single run" if len(members) == 1 else None,
         }
@@ -130,12 +154,17 @@ def best_cells(runs: list[dict], kind: str | None = None) -> dict[str, dict]:
     return dict(sorted(best.items()))
 
 
+TEST_SPLIT = ("split", "subset", "data_seed", "n_test")  # together they fix which images are tested
+
+
 def svm_vs_resnet(runs: list[dict]) -> list[dict]:
-    """Per dataset, the best SVM against the best ResNet (both chosen on validation accuracy)."""
+    """Per dataset, the best SVM against the best ResNet (both chosen on validation accuracy), compared
+    only when both were tested on the same images; otherwise the row says why not."""
     svm, resnet = best_cells(runs, "svm"), best_cells(runs, "resnet")
     out = []
     for dataset in sorted(set(svm) & set(resnet)):
         s, r = svm[dataset], resnet[dataset]
-        out.append({"dataset": dataset, "svm": s, "resnet": r,
-                    "diff": (r["test"]["mean"] - s["test"]["mean"]) * 100})
+        same = all(s["run"].get(k) == r["run"].get(k) for k in TEST_SPLIT)
+        out.append({"dataset": dataset, "svm": s, "resnet": r, "comparable": same,
+                    "diff": (r["test"]["mean"] - s["test"]["mean"]) * 100 if same else None})
     return out

@@ -17,15 +17,38 @@ def _q2(runs: list[dict]) -> list[dict]:
 def _per_device(members: list[dict], device: str) -> dict:
     own = [m for m in members if m["device"] == device]
     ok = cells.done(own)
+    timed = [m for m in ok if not cells.loaded(m)]
     return {
-        "n": len(own), "failed": len(own) - len(ok),
-        "time": cells.summary([m["train_time_s"] for m in ok]),
+        "n": len(own), "failed": len(own) - len(ok), "loaded": len(ok) - len(timed),
+        "threads": sorted({m["threads"] for m in ok if m["threads"]}),
+        "time": cells.summary([m["train_time_s"] for m in timed]),
         "acc": cells.summary([m["test_acc"] for m in ok]),
-        "images_per_s": cells.summary([m["images_per_s"] for m in ok]),
+        "images_per_s": cells.summary([cells.rate(m) for m in timed]),
         "flops": cells.summary([m["achieved_flops"] for m in ok]),
         "peak": next((m["peak_flops"] for m in ok if m["peak_flops"]), None),
         "device_name": next((m["device_name"] for m in ok), None),
     }
+
+
+def _by_host(groups) -> list[list[dict]]:
+    """Each cell's runs split by host: per-device numbers never average across machines."""
+    out = []
+    for members in groups:
+        hosts: dict = {}
+        for m in members:
+            hosts.setdefault(m.get("host_id"), []).append(m)
+        out += [hosts[h] for h in sorted(hosts, key=str)]
+    return out
+
+
+def pairs(members: list[dict]) -> list[dict]:
+    """CPU and CUDA runs of one seed on one host (a row without a host id pairs with nothing), both
+    timed without load and with a rate: the only runs a speedup may compare."""
+    by_key: dict = {}
+    for m in cells.done(members):
+        if m.get("host_id") and not cells.loaded(m) and cells.rate(m):
+            by_key.setdefault((m["host_id"], m["seed"]), {})[m["device"]] = m
+    return [p for p in by_key.values() if "cpu" in p and "cuda" in p]
 
 
 def section(runs: list[dict]) -> dict:
@@ -33,14 +56,11 @@ def section(runs: list[dict]) -> dict:
     q2 = _q2(runs)
     devices = sorted({r["device"] for r in q2})
     rows, scatter = [], []
-    for members in cells.group(q2, ("seed", "device", "pin_memory")).values():
+    for members in _by_host(cells.group(q2, ("seed", "device", "pin_memory")).values()):
         first = members[0]
-        by_seed: dict = {}
-        for m in cells.done(members):
-            by_seed.setdefault(m["seed"], {})[m["device"]] = m
-        speedups = [pair["cpu"]["train_time_s"] / pair["cuda"]["train_time_s"] for pair in by_seed.values()
-                    if "cpu" in pair and "cuda" in pair and pair["cuda"]["train_time_s"]]
+        speedups = [cells.rate(pair["cuda"]) / cells.rate(pair["cpu"]) for pair in pairs(members)]
         rows.append({
+            "host": first.get("host_id") or "unknown",
             "dataset": first["dataset"], "label": first["label"], "optimizer": first["optimizer"],
             "lr": first["lr"], "batch_size": first["batch_size"], "epochs": first["epochs"],
             "macs": first["macs"], "params": first["params"],
@@ -49,7 +69,7 @@ def section(runs: list[dict]) -> dict:
         })
         scatter += [{"device": m["device"], "label": m["label"], "optimizer": m["optimizer"],
                      "time": m["train_time_s"], "acc": m["test_acc"]} for m in cells.done(members)]
-    all_speedups = [r["speedup"]["mean"] for r in rows if r["speedup"]["n"]]
+    all_speedups = [r["speedup"]["median"] for r in rows if r["speedup"]["n"]]
     return {
         "n_runs": len(q2), "devices": devices, "rows": rows, "scatter": scatter,
         "median_speedup": statistics.median(all_speedups) if all_speedups else None,

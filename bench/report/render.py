@@ -87,6 +87,29 @@ def meansd(s: dict, fmt: str = "pct") -> str:
     return f(s["mean"])
 
 
+def interval(ci) -> str:
+    """(0.951, 0.968) -> '95.10–96.80%'."""
+    return MISSING if not ci else f"{ci[0] * 100:.2f}–{ci[1] * 100:.2f}%"
+
+
+def acc_ci(acc, n) -> str:
+    """An accuracy with its 95 % Wilson interval from n test images: '96.00% [95.10–96.80]'."""
+    from bench.report.cells import wilson
+
+    ci = wilson(None if _missing(acc) else acc, n)
+    return pct(acc) if not ci else f"{pct(acc)} [{ci[0] * 100:.2f}–{ci[1] * 100:.2f}]"
+
+
+def median_range(s: dict, fmt: str = "times") -> str:
+    """{'median', 'min', 'max', 'n'} -> '3.10× (2.90–3.40×, n=3)'; with fewer than 3 the spread is unknown."""
+    if not s or s.get("median") is None:
+        return MISSING
+    f = FORMATS[fmt]
+    if s["n"] >= 3:
+        return f"{f(s['median'])} ({f(s['min'])}–{f(s['max'])}, n={s['n']})"
+    return f"{f(s['median'])} (n={s['n']}, spread unknown: fewer than 3 repeats)"
+
+
 def times(x) -> str:
     return MISSING if _missing(x) else f"{x:.3g}×"
 
@@ -101,7 +124,8 @@ def sortkey(x) -> str:
 
 
 FORMATS = {"pct": pct, "secs": secs, "si": si, "num": num, "times": times, "flops": lambda x: si(x, "FLOP/s")}
-FILTERS = {"pct": pct, "pp": pp, "secs": secs, "si": si, "num": num, "value": value, "fixed": fixed,
+FILTERS = {"interval": interval, "acc_ci": acc_ci, "median_range": median_range,
+           "pct": pct, "pp": pp, "secs": secs, "si": si, "num": num, "value": value, "fixed": fixed,
            "meansd": meansd, "times": times, "sortkey": sortkey}
 
 
