@@ -30,7 +30,7 @@ def _overrides(opts: dict) -> dict:
     for option, (field, kind) in LISTS.items():
         if opts.get(option):
             out[field] = _parse_list(option, opts[option], kind)
-    for field in ("subset", "device", "split", "stem", "amp", "n_train", "data_seed", "seed"):
+    for field in ("subset", "test_size", "device", "split", "stem", "amp", "n_train", "data_seed", "seed"):
         if opts.get(field) is not None:
             out[field] = opts[field]
     if opts.get("pin_memory"):
@@ -51,7 +51,9 @@ def selection_options(fn):
         click.option("--batch-size", help="Comma-separated batch sizes."),
         click.option("--epochs", envvar="BENCH_EPOCHS", help="Comma-separated epoch counts."),
         click.option("--pin-memory", type=click.Choice(["true", "false", "true,false"]), help="pin_memory values."),
-        click.option("--subset", type=int, envvar="BENCH_SUBSET", help="Stratified subset of N images (0: all)."),
+        click.option("--subset", type=int, envvar="BENCH_SUBSET",
+                     help="Train on a stratified sample of N training images (0: all); test images are unchanged."),
+        click.option("--test-size", type=int, help="Test images (0: all; the study's presets use 2000)."),
         click.option("--device", type=click.Choice(["cpu", "cuda"]), envvar="BENCH_DEVICE"),
         click.option("--split", type=click.Choice(["random", "official"]), help="random 70/10/20 or official."),
         click.option("--stem", type=click.Choice(["standard", "cifar"]), help="Stem of ResNet-18/34/50."),
@@ -100,7 +102,8 @@ def _preflight(cells: list[plan.Cell], data_dir: Path | None, artifacts: Path | 
     env.physical_cores()  # validates BENCH_THREADS
     for device in sorted({c.spec.device for c in cells if c.spec.kind == "resnet"}):
         env.require_device(device)
-    for key in sorted({(c.spec.dataset, c.spec.split, c.spec.subset, c.spec.data_seed) for c in cells}):
+    for key in sorted({(c.spec.dataset, c.spec.split, c.spec.subset, c.spec.data_seed, c.spec.test_size)
+                       for c in cells}):
         data.split(data.load(key[0], data_dir), *key[1:])
     if artifacts is not None and artifacts.exists() and not artifacts.is_dir():
         raise BenchError(f"--artifacts {artifacts} is a file, not a folder")

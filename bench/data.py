@@ -151,27 +151,37 @@ def _stratified(indices: np.ndarray, labels: np.ndarray, size: int, seed: int) -
     return np.sort(taken), np.sort(rest)
 
 
-def split(data: Dataset, how: str, subset: int, seed: int) -> Split:
+MIN_VAL = 500  # validation only selects the best epoch and model: it may be smaller than test
+
+
+def split(data: Dataset, how: str, subset: int, seed: int, test_size: int = 0) -> Split:
     """Deterministic train/val/test indices: same seed, same split on every machine.
 
-    random: all images pooled, a stratified `subset` taken first, then 70/10/20.
-    official: the official test set kept (scaled with subset), val = 1/6 of the official train part.
+    The parts come first, from all images and `seed` alone: random pools all 70k and splits them
+    70/10/20; official keeps the official test set and takes 1/6 of the official train part for
+    validation. Then `subset` shrinks training only (a stratified sample of that many training
+    images; 0: all), validation keeps max(500, subset / 7) images, and the test part keeps
+    `test_size` images (0: all). So the test images depend only on (how, seed, test_size): every
+    ResNet and SVM with those three is tested on exactly the same images, whatever it trained on.
     """
     labels = data.labels.numpy()
     total = len(labels)
-    if subset > total:
-        raise BenchError(f"subset {subset} is larger than {data.name} ({total} images)")
-    if subset and subset < 50:
-        raise BenchError(f"subset {subset} is too small to split into train/val/test; use at least 50")
     if how == "random":
-        pool, _ = _stratified(np.arange(total), labels, subset or total, seed)
-        train_val, test = _stratified(pool, labels, round(len(pool) * 0.8), seed + 1)
-        train, val = _stratified(train_val, labels, round(len(pool) * 0.7), seed + 2)
-        return Split(train, val, test)
-    n_train_part = data.n_official_train
-    official_train, official_test = np.arange(n_train_part), np.arange(n_train_part, total)
-    share = (subset or total) / total
-    train_val, _ = _stratified(official_train, labels, round(n_train_part * share), seed)
-    test, _ = _stratified(official_test, labels, round((total - n_train_part) * share), seed + 1)
-    train, val = _stratified(train_val, labels, round(len(train_val) * 5 / 6), seed + 2)
+        train_val, test_part = _stratified(np.arange(total), labels, round(total * 0.8), seed)
+        train_part, val_part = _stratified(train_val, labels, round(total * 0.7), seed + 1)
+    else:
+        official = np.arange(data.n_official_train)
+        test_part = np.arange(data.n_official_train, total)
+        train_part, val_part = _stratified(official, labels, round(len(official) * 5 / 6), seed + 1)
+    if subset > len(train_part):
+        raise BenchError(f"subset {subset} is larger than the {len(train_part)} training images of "
+                         f"{data.name} ({how} split)")
+    if subset and subset < 50:
+        raise BenchError(f"subset {subset} is too small to train on; use at least 50 training images")
+    if test_size > len(test_part) or 0 < test_size < 50:
+        raise BenchError(f"test_size {test_size} must be from 50 to the {len(test_part)} test images of "
+                         f"{data.name} ({how} split), or 0 for all")
+    train, _ = _stratified(train_part, labels, subset or len(train_part), seed + 2)
+    val, _ = _stratified(val_part, labels, max(MIN_VAL, round(subset / 7)) if subset else len(val_part), seed + 3)
+    test, _ = _stratified(test_part, labels, test_size or len(test_part), seed + 4)
     return Split(train, val, test)

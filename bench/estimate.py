@@ -85,15 +85,17 @@ def seconds(cells: list[Cell]) -> dict[str, float]:
     out: dict[str, float] = {}
     for group in groups_of(cells):
         spec = group[0].spec
-        n = spec.subset or 70_000
+        n_train = spec.subset or 49_000  # the random split's training part
+        n_val = max(500, n_train / 7)
         if spec.kind == "svm":
-            out[group[0].run_id] = SVM_SECONDS_PER_PAIR * min(spec.n_train, 0.7 * n) ** 2
+            out[group[0].run_id] = SVM_SECONDS_PER_PAIR * min(spec.n_train, n_train) ** 2
             continue
         if spec.device == "cuda" and not env.has_cuda():  # no GPU here to calibrate on
             continue
         per_image = step_seconds_per_image(spec)
-        per_epoch = per_image * (0.7 * n + EVAL_COST * 0.1 * n)
-        test = per_image * EVAL_COST * 0.2 * n
+        # validation every epoch, the test split at each of the group's epoch counts
+        per_epoch = per_image * (n_train + EVAL_COST * n_val)
+        test = per_image * EVAL_COST * (spec.test_size or 14_000) * len({c.spec.epochs for c in group})
         for cell in group:
             out[cell.run_id] = per_epoch * cell.spec.epochs + test
     return out

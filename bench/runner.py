@@ -121,7 +121,7 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
                tag: str) -> Iterator[Outcome]:
     spec = group[0].spec
     dataset = data.load(spec.dataset, data_dir)
-    split = data.split(dataset, spec.split, spec.subset, spec.data_seed)
+    split = data.split(dataset, spec.split, spec.subset, spec.data_seed, spec.test_size)
     started, clock, load_start = _now(), time.perf_counter(), env.load_average()
     try:
         if spec.kind == "svm":

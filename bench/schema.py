@@ -13,7 +13,7 @@ RUN_COLUMNS: dict[str, str] = {
     # the spec
     "kind": S, "dataset": S, "model": S, "stem": S, "optimizer": S, "momentum": F, "lr": F,
     "batch_size": I, "epochs": I, "pin_memory": B, "amp": B, "device": S, "seed": I, "data_seed": I,
-    "split": S, "subset": I, "kernel": S, "degree": I, "C": F, "gamma": S, "n_train": I,
+    "split": S, "subset": I, "test_size": I, "kernel": S, "degree": I, "C": F, "gamma": S, "n_train": I,
     "n_train_images": I, "n_val": I, "n_test": I,
     # metrics
     "test_acc": F, "test_precision": F, "test_recall": F, "test_f1": F, "val_acc": F, "val_loss": F,
@@ -50,13 +50,14 @@ def migrate_to_2(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
 
 def migrate_to_3(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """Version 3 adds the timing protocol's columns (steady-state rate, precision, TF32, determinism,
-    load average, host id). Older rows did not measure them: they stay empty, never guessed."""
+    load average, host id) and test_size, with which `subset` shrinks training only. Older rows did
+    not measure them: they stay empty, never guessed (their subset was of all images)."""
     return tables
 
 
 MIGRATIONS = {2: migrate_to_2, 3: migrate_to_3}  # target version -> step from the version before
 # version -> columns it introduced (a file that has them is not older)
-ADDED_IN = {2: ("record_id",), 3: ("host_id", "steady_images_per_s", "amp_dtype")}
+ADDED_IN = {2: ("record_id",), 3: ("host_id", "steady_images_per_s", "amp_dtype", "test_size")}
 
 
 def mismatch(version: int, header: list[str]) -> str | None:

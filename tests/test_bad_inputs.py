@@ -107,7 +107,7 @@ CASES = [
     ("batch-negative", ["--batch-size", "-32"], None, "batch_size must be from 1"),
     ("batch-fraction", ["--batch-size", "1.5"], None, "--batch-size"),
     ("epochs-zero", ["--epochs", "0"], None, "epochs must be from 1"),
-    ("subset-larger-than-data", ["--subset", "100000"], None, "larger than mnist"),
+    ("subset-larger-than-data", ["--subset", "100000"], None, "training images of mnist"),
     ("subset-too-small", ["--subset", "10"], None, "too small"),
     ("subset-negative", ["--subset", "-5"], None, "subset must be"),
     ("subset-not-a-number", ["--subset", "lots"], None, "'lots' is not a valid integer"),

@@ -60,11 +60,21 @@ def test_random_split_is_deterministic_disjoint_and_70_10_20(tiny_data):
     assert not np.array_equal(a.test, c.test)
 
 
-def test_subset_is_stratified_and_official_split_keeps_the_test_part(tiny_data):
+def test_subset_shrinks_training_only_and_is_stratified(tiny_data):
+    """The test images depend on (split, seed, test_size) only: whatever a cell trains on, cells
+    with those three are tested on the same images (ResNets and SVMs alike)."""
     ds = data.load("mnist", tiny_data)
-    s = data.split(ds, "random", 100, 0)
-    assert len(s.train) + len(s.val) + len(s.test) == 100
+    full = data.split(ds, "random", 0, 0)
+    s = data.split(ds, "random", 70, 0)
+    assert len(s.train) == 70 and set(s.train) <= set(full.train)
     assert np.bincount(ds.labels.numpy()[s.train], minlength=10).tolist() == [7] * 10
+    assert np.array_equal(s.test, full.test) and np.array_equal(s.val, full.val)  # val: max(500, n/7), capped
+    small_test = data.split(ds, "random", 70, 0, test_size=50 if len(full.test) >= 50 else 0)
+    assert set(small_test.test) <= set(full.test)
+    with pytest.raises(BenchError, match="test_size 10"):
+        data.split(ds, "random", 0, 0, test_size=10)
+    with pytest.raises(BenchError, match="test_size 99999"):
+        data.split(ds, "random", 0, 0, test_size=99_999)
     o = data.split(ds, "official", 0, 0)
     assert set(o.test) == set(range(120, 160))
     assert len(o.train) == 100 and len(o.val) == 20
@@ -77,3 +87,7 @@ def test_real_data_checksums_and_sizes(real_data):
     assert ds.images.shape == (70_000, 28, 28) and ds.n_official_train == 60_000
     s = data.split(ds, "random", 0, 0)
     assert (len(s.train), len(s.val), len(s.test)) == (49_000, 7_000, 14_000)
+    q1a = data.split(ds, "random", 1_000, 0, test_size=2_000)  # the study's test split: same for every subset
+    assert (len(q1a.train), len(q1a.val), len(q1a.test)) == (1_000, 500, 2_000)
+    assert np.array_equal(q1a.test, data.split(ds, "random", 0, 0, test_size=2_000).test)
+    assert np.bincount(ds.labels.numpy()[q1a.test], minlength=10).tolist() == [200] * 10

@@ -24,7 +24,7 @@ def test_smoke_preset_on_real_data_then_resume_does_nothing(real_data, tmp_path)
     assert (best_mnist["test_acc"] > 0.8).all(), best_mnist[["label", "test_acc"]]
     svm = runs[runs["kind"] == "svm"].set_index("dataset")
     assert svm.loc["mnist", "test_acc"] > 0.85 and svm.loc["fashion", "test_acc"] > 0.7
-    assert runs["macs"].notna().sum() == 8 and (runs.loc[runs["kind"] == "resnet", "n_test"] == 400).all()
+    assert runs["macs"].notna().sum() == 8 and (runs.loc[runs["kind"] == "resnet", "n_test"] == 500).all()
     assert len(list(artifacts.glob("*.pt"))) == 8
     curves = Store(store).epochs()
     assert len(curves) == 4 * (1 + 3) and curves["val_acc"].between(0, 1).all()

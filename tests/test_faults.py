@@ -203,7 +203,7 @@ def test_ctrl_c_stops_cleanly_and_records_only_finished_cells(real_data, tmp_pat
 def tiny_run(tiny_data: Path, store: Path, *extra: str):
     return CliRunner().invoke(main, ["run", "--store", str(store), "--data-dir", str(tiny_data), "--quiet",
                                      "--artifacts", str(store.parent / "artifacts"), "--datasets", "mnist",
-                                     "--subset", "100", "--batch-size", "32", *extra])
+                                     "--subset", "100", "--test-size", "0", "--batch-size", "32", *extra])
 
 
 def test_absurd_lr_is_stored_as_diverged_and_the_grid_goes_on(tiny_data, tmp_path):
@@ -222,8 +222,8 @@ def test_diverged_cell_keeps_its_last_finite_metrics(tiny_data, tmp_path, monkey
     epoch 1's validation accuracy and training loss (and only epoch 1's curve)."""
     real = torch.nn.functional.cross_entropy
     calls = {"train": 0}
-    batches_per_epoch = 3  # 70 training images in batches of 32 (the last one of 6)
-    warm_up_steps = 2  # the untimed warm-up trains one batch of each shape (32 and 6) on a copy
+    batches_per_epoch = 4  # 100 training images in batches of 32 (the last one of 4)
+    warm_up_steps = 2  # the untimed warm-up trains one batch of each shape (32 and 4) on a copy
 
     def exploding(out, y, **kwargs):
         if kwargs:

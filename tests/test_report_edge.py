@@ -123,7 +123,8 @@ def _q2_run(device, host, seed, rate, **extra):
     return {"preset": "q2", "kind": "resnet", "status": "done", "dataset": "fashion", "model": "resnet18",
             "stem": "standard", "label": "resnet18", "optimizer": "adam", "lr": 0.001, "batch_size": 32,
             "epochs": 2, "pin_memory": None, "amp": False, "device": device, "seed": seed, "data_seed": 0,
-            "split": "random", "subset": 2000, "host_id": host, "threads": 2, "steady_images_per_s": rate,
+            "split": "random", "subset": 2000,
+            "test_size": 2000, "host_id": host, "threads": 2, "steady_images_per_s": rate,
             "images_per_s": rate, "train_time_s": 1.0, "test_acc": 0.9, "achieved_flops": 1.0, "peak_flops": None,
             "device_name": device, "macs": 1, "params": 1, "load_start": 0.1, "load_end": 1.9,
             "run_id": f"{device}{host}{seed}", **extra}

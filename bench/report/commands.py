@@ -13,6 +13,8 @@ def _num(value) -> str:
 
 def _common(run: dict) -> list[str]:
     out = [f"--subset {run['subset']}"]
+    if run.get("test_size"):
+        out.append(f"--test-size {run['test_size']}")
     if run["split"] and run["split"] != "random":
         out.append(f"--split {run['split']}")
     if run["data_seed"]:
@@ -52,10 +54,10 @@ def for_device(runs: list[dict], device: str) -> list[str]:
     that a single command cannot mix, e.g. two subsets)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs:
-        groups[(r["preset"] or "smoke", r["stem"] or "standard", r["subset"], r["split"], r["data_seed"],
-                bool(r["amp"]), r["pin_memory"])].append(r)
+        groups[(r["preset"] or "smoke", r["stem"] or "standard", r["subset"], r.get("test_size"), r["split"],
+                r["data_seed"], bool(r["amp"]), r["pin_memory"])].append(r)
     out = []
-    for (preset, stem, _, _, _, amp, pin), members in sorted(groups.items(), key=lambda kv: repr(kv[0])):
+    for (preset, stem, _, _, _, _, amp, pin), members in sorted(groups.items(), key=lambda kv: repr(kv[0])):
         first, seeds = members[0], sorted({m["seed"] for m in members})
         parts = ["bench run", f"--preset {shlex.quote(preset)}", f"--datasets {_joined(m['dataset'] for m in members)}",
                  f"--models {_joined(m['model'] for m in members)}"]

@@ -154,7 +154,7 @@ def best_cells(runs: list[dict], kind: str | None = None) -> dict[str, dict]:
     return dict(sorted(best.items()))
 
 
-TEST_SPLIT = ("split", "subset", "data_seed", "n_test")  # together they fix which images are tested
+TEST_SPLIT = ("split", "data_seed", "test_size", "n_test")  # together they fix which images are tested
 
 
 def svm_vs_resnet(runs: list[dict]) -> list[dict]:
@@ -164,7 +164,7 @@ def svm_vs_resnet(runs: list[dict]) -> list[dict]:
     out = []
     for dataset in sorted(set(svm) & set(resnet)):
         s, r = svm[dataset], resnet[dataset]
-        same = all(s["run"].get(k) == r["run"].get(k) for k in TEST_SPLIT)
+        same = s["run"].get("test_size") is not None and all(s["run"].get(k) == r["run"].get(k) for k in TEST_SPLIT)
         out.append({"dataset": dataset, "svm": s, "resnet": r, "comparable": same,
                     "diff": (r["test"]["mean"] - s["test"]["mean"]) * 100 if same else None})
     return out
