@@ -11,8 +11,11 @@ DEVICE ?= cpu#         cpu or cuda
 PRESET ?= smoke#       smoke, q1a, q1b, q2 or a path to a .toml
 RUNNER ?= auto#        auto (docker when an engine answers, else local), docker or local
 DATA ?= $(or $(BENCH_DATA_DIR),$(wildcard ../shared/data))#  the IDX files (empty: download)
-STORE ?= results
-SITE ?= site
+# The smoke study is a newcomer's first command: it goes to a scratch store and site under build/
+# (ignored by git), so `git status` stays clean; real presets write the committed results/ and site/.
+SCRATCH := $(filter smoke,$(strip $(PRESET)))
+STORE ?= $(if $(SCRATCH),build/smoke/results,results)
+SITE ?= $(if $(SCRATCH),build/smoke/site,site)
 ARTIFACTS ?= artifacts
 PYTHON ?= python3.11
 ENGINE ?= docker#      the engine `make image` builds with (docker or podman)
@@ -45,7 +48,7 @@ PRESET_IN_IMAGE := $(if $(wildcard $(PRESET)),/presets/$(notdir $(PRESET)),$(PRE
 CONTAINER = docker run --rm --user "$$(id -u):$$(id -g)" $(if $(filter cuda,$(DEVICE)),--gpus all) \
 	-v "$(DATA_ABS):/data:ro" -v "$(abspath $(STORE)):/results" -v "$(abspath $(ARTIFACTS)):/artifacts"
 
-.PHONY: help venv bench run report test lint image image-test perf requirements clean
+.PHONY: help venv bench run report test test-gpu gpu-check lint image image-test perf requirements clean
 
 help: ## Show this help (variables: DEVICE, PRESET, RUNNER, DATA, STORE, SITE)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,6 +62,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 bench: run report ## Run PRESET on DEVICE (in the image when RUNNER=docker), then render the report
+	@echo "report: $(abspath $(SITE))/index.html (and report.pdf); results in $(STORE)"
 
 run: ## Only run PRESET on DEVICE (finished cells in STORE are skipped)
 
@@ -82,8 +86,15 @@ report: $(STAMP)
 	$(BENCH) report --store $(STORE) --out $(SITE)
 endif
 
-test: $(STAMP) ## Run the test suite (lint checks included)
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: $(STAMP) ## Run the test suite (lint checks included); the real-data tests use DATA, as make bench does
+	$(if $(DATA_ABS),BENCH_DATA_DIR=$(DATA_ABS)) $(PY) -m pytest $(PYTEST_ARGS)
+
+test-gpu: $(STAMP) ## Run only the GPU tests (they skip, with a reason, without a CUDA GPU)
+	$(PY) -m pytest -m cuda tests/test_gpu.py $(PYTEST_ARGS)
+
+gpu-check: ## On a GPU machine with torch (no venv, no Docker): GPU tests, q2 CPU+CUDA, q1a fashion; speedups
+	PYTHONPATH=. $(or $(GPU_PYTHON),python3) benchmarks/gpu_check.py --store gpu-results \
+		$(if $(DATA_ABS),--data-dir $(DATA_ABS))
 
 lint: $(STAMP) ## ruff, hadolint, actionlint, schema checks, zizmor, shellcheck, kubernetes-validate
 	$(VENV)/bin/ruff check .

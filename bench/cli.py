@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
 
-from bench import data, env, plan, presets
+from bench import env, plan, presets
 from bench.errors import BenchError
 
 LISTS = {  # option -> (spec field, type of each comma-separated item)
@@ -39,6 +38,10 @@ def _overrides(opts: dict) -> dict:
     return out
 
 
+store_option = click.option("--store", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+                            envvar="BENCH_STORE", help="Results store folder.")
+
+
 def selection_options(fn):
     """Options shared by `run` and `plan`: which preset, and overrides of any of its fields."""
     options = [
@@ -67,8 +70,7 @@ def selection_options(fn):
         click.option("--data-seed", type=int, help="Seed of the split and subset."),
         click.option("--repeats", type=int, default=1, show_default=True, help="Seeds per cell."),
         click.option("--shard", envvar="BENCH_SHARD", help="Run only part K of N, e.g. 2/4."),
-        click.option("--store", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
-                     envvar="BENCH_STORE", help="Results store folder."),
+        store_option,
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -79,34 +81,9 @@ def _planned(opts: dict) -> list[plan.Cell]:
     specs = presets.expand(presets.load_preset(opts["preset"]), _overrides(opts), opts["repeats"])
     cells = plan.cells_of(specs)
     if opts.get("shard"):
-        k, n = plan.parse_shard(_shard_text(opts["shard"]))
+        k, n = plan.parse_shard(plan.scheduler_index(opts["shard"]))
         cells = plan.shard(cells, k, n, plan.work)
     return cells
-
-
-def _shard_text(text: str) -> str:
-    """K may be `$INDEX` style: `index/N` with K taken from a scheduler's 0-based index variable."""
-    k, _, n = text.partition("/")
-    for var in ("JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"):
-        if k == var and var in os.environ:
-            if not (os.environ[var].strip().isascii() and os.environ[var].strip().isdecimal()
-                    and len(os.environ[var].strip()) <= 6):
-                raise BenchError(f"--shard {text}: {var}={os.environ[var]!r} is not a 0-based index")
-            return f"{int(os.environ[var]) + 1}/{n}"
-    return text
-
-
-def _preflight(cells: list[plan.Cell], data_dir: Path | None, artifacts: Path | None) -> None:
-    """Everything a user can get wrong about devices, data and folders fails here, before the store
-    is touched or anything is trained."""
-    env.physical_cores()  # validates BENCH_THREADS
-    for device in sorted({c.spec.device for c in cells if c.spec.kind == "resnet"}):
-        env.require_device(device)
-    for key in sorted({(c.spec.dataset, c.spec.split, c.spec.subset, c.spec.data_seed, c.spec.test_size)
-                       for c in cells}):
-        data.split(data.load(key[0], data_dir), *key[1:])
-    if artifacts is not None and artifacts.exists() and not artifacts.is_dir():
-        raise BenchError(f"--artifacts {artifacts} is a file, not a folder")
 
 
 class OneLineErrors(click.Group):
@@ -148,7 +125,7 @@ def run(**opts) -> None:
     skip = () if opts["force"] else ("done",) if opts["retry_failed"] else FINISHED
     stored = Store(opts["store"]).finished(skip) if skip and (opts["store"] / "manifest.json").exists() else set()
     todo = plan.pending(cells, stored)
-    _preflight(todo, opts["data_dir"], opts["artifacts"])
+    runner.preflight(todo, opts["data_dir"], opts["artifacts"])
     store = Store(opts["store"], create=True)
     store.verify()
     for note in store.recover():
@@ -174,13 +151,16 @@ def run(**opts) -> None:
 @click.option("--estimate/--no-estimate", default=True, help="Estimate the time (calibrates once per device).")
 def plan_cmd(**opts) -> None:
     """List the cells of a preset, which are done, and an estimated time for the rest."""
-    from bench import estimate
     from bench.store import Store
 
     cells = _planned(opts)
     finished = Store(opts["store"]).finished() if (opts["store"] / "manifest.json").exists() else set()
-    seconds = estimate.seconds(cells) if opts["estimate"] else {}
-    todo = estimate.total(plan.pending(cells, finished), seconds)
+    seconds = {}
+    if opts["estimate"]:
+        from bench import estimate  # calibrating needs torch: only when an estimate is asked for
+
+        seconds = estimate.seconds(cells)
+    todo = plan.total(plan.pending(cells, finished), seconds)
     for c in cells:
         state = "done" if c.run_id in finished else "todo"
         secs = seconds.get(c.run_id)
@@ -188,15 +168,15 @@ def plan_cmd(**opts) -> None:
         hp = (f"{s.optimizer:4} lr={s.lr:g} bs={s.batch_size:<3} ep={s.epochs:<3} pin={s.pin_memory}"
               if s.kind == "resnet" else f"C={s.C:g} gamma={s.gamma} n_train={s.n_train}")
         est = f"~{secs:7.0f}s" if secs else ""
-        click.echo(f"{c.run_id}  {state}  {s.device if s.kind == 'resnet' else 'cpu':4} {s.dataset:7} "
+        click.echo(f"{c.run_id}  {state}  {s.compute_device:4} {s.dataset:7} "
                    f"{s.label:18} {hp}  seed={s.seed} {est}")
     n_done = sum(c.run_id in finished for c in cells)
     click.echo(f"{len(cells)} cells, {n_done} done, {len(cells) - n_done} to run"
-               + (f", estimated {estimate.human(todo)} (grouped runs share work)" if seconds else ""))
+               + (f", estimated {plan.human(todo)} (grouped runs share work)" if seconds else ""))
 
 
 @main.command("ls")
-@click.option("--store", type=click.Path(path_type=Path), default=Path("results"), envvar="BENCH_STORE")
+@store_option
 @click.option("--status", help="Only runs with this status (done, diverged, error).")
 @click.option("--dataset", help="Only this dataset.")
 @click.option("--model", help="Only labels containing this text.")
@@ -220,6 +200,8 @@ def ls_cmd(store: Path, status: str | None, dataset: str | None, model: str | No
 @click.option("--data-dir", type=click.Path(path_type=Path), envvar="BENCH_DATA_DIR")
 def data_cmd(data_dir: Path | None) -> None:
     """Locate and verify both datasets (sha256 of every file)."""
+    from bench import data
+
     for name in data.FOLDERS:
         ds = data.load(name, data_dir)
         click.echo(f"{name}: {len(ds.labels)} images ({ds.n_official_train} official train), verified")
@@ -232,13 +214,13 @@ def env_cmd(device: str) -> None:
     env.require_device(device)
     import torch
 
-    torch.set_num_threads(env.physical_cores())
+    torch.set_num_threads(env.thread_count())
     for key, value in env.describe(device).items():
         click.echo(f"{key}: {value}")
 
 
 @main.command()
-@click.option("--store", type=click.Path(path_type=Path), default=Path("results"), envvar="BENCH_STORE")
+@store_option
 @click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True)
 @click.option("--pdf/--no-pdf", default=True, help="Also write report.pdf (weasyprint).")
 def report(store: Path, out: Path, pdf: bool) -> None:
@@ -271,7 +253,7 @@ def merge_cmd(sources: tuple[Path, ...], into: Path) -> None:
 
 
 @store_group.command("migrate")
-@click.option("--store", type=click.Path(path_type=Path), default=Path("results"), envvar="BENCH_STORE")
+@store_option
 def migrate_cmd(store: Path) -> None:
     """Upgrade a store written by an older bench to the current schema."""
     from bench import maintenance
@@ -280,7 +262,7 @@ def migrate_cmd(store: Path) -> None:
 
 
 @store_group.command("check")
-@click.option("--store", type=click.Path(path_type=Path), default=Path("results"), envvar="BENCH_STORE")
+@store_option
 @click.option("--repair", is_flag=True, help="Move bad lines to quarantine/ (nothing is deleted).")
 def check_cmd(store: Path, repair: bool) -> None:
     """Find torn lines, duplicates, unknown columns and schema mismatches."""

@@ -1,4 +1,5 @@
-"""What the environment columns of every stored row say: versions, hardware, threads, git state."""
+"""What the environment columns of every stored row say: versions, hardware, threads, git state.
+torch and scikit-learn are imported where used, so planning and help need neither."""
 
 from __future__ import annotations
 
@@ -9,14 +10,11 @@ import platform
 import subprocess
 from pathlib import Path
 
-import sklearn
-import torch
-
 import bench
 from bench.errors import BenchError
 
 
-def physical_cores() -> int:
+def thread_count() -> int:
     """Threads for torch: BENCH_THREADS when set, else the cores this process may use (no loader
     workers compete with them; on a shared machine fewer threads avoid OpenMP barrier thrash)."""
     text = os.environ.get("BENCH_THREADS", "").strip()
@@ -52,7 +50,11 @@ GPU_PEAKS = {
 
 def tf32_enabled(device: str) -> bool | None:
     """Whether fp32 convolutions may run as TF32 (cuDNN's default): the peak that applies to fp32."""
-    return bool(torch.backends.cudnn.allow_tf32) if device == "cuda" else None
+    if device != "cuda":
+        return None
+    import torch
+
+    return bool(torch.backends.cudnn.allow_tf32)
 
 
 def peak_flops(spec) -> float | None:
@@ -80,6 +82,8 @@ def host_id() -> str:
             break
         except OSError:
             continue
+    import torch
+
     gpus = []
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
@@ -98,17 +102,23 @@ def load_average() -> float | None:
 
 
 def has_cuda() -> bool:
+    import torch
+
     return torch.cuda.is_available()
 
 
 def require_device(device: str) -> None:
-    if device == "cuda" and not torch.cuda.is_available():
+    if device == "cuda" and not has_cuda():
         raise BenchError("--device cuda was asked for but no CUDA GPU is visible to torch; "
                          "run on a GPU machine (make bench DEVICE=cuda) or use --device cpu")
 
 
 def device_name(device: str) -> str:
-    return torch.cuda.get_device_name(0) if device == "cuda" else cpu_name()
+    if device != "cuda":
+        return cpu_name()
+    import torch
+
+    return torch.cuda.get_device_name(0)
 
 
 def device_identity(device: str) -> str:
@@ -131,6 +141,9 @@ def describe(device: str) -> dict:
     commit = os.environ.get("BENCH_GIT_COMMIT") or _git("rev-parse", "--short=12", "HEAD")
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no")) if commit and not \
         os.environ.get("BENCH_GIT_COMMIT") else False
+    import sklearn
+    import torch
+
     cuda = torch.cuda.is_available()
     return {
         "bench_version": bench.__version__,

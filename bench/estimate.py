@@ -81,7 +81,7 @@ def _calibrate(spec: RunSpec) -> float:
 def seconds(cells: list[Cell]) -> dict[str, float]:
     """Estimated seconds per cell; cells of one group share a run, so the group's time is given to
     its longest cell and the others show the time to reach their epoch count."""
-    torch.set_num_threads(env.physical_cores())
+    torch.set_num_threads(env.thread_count())
     out: dict[str, float] = {}
     for group in groups_of(cells):
         spec = group[0].spec
@@ -99,13 +99,3 @@ def seconds(cells: list[Cell]) -> dict[str, float]:
         for cell in group:
             out[cell.run_id] = per_epoch * cell.spec.epochs + test
     return out
-
-
-def total(cells: list[Cell], per_cell: dict[str, float]) -> float:
-    """Seconds for all groups: each group costs its longest cell once."""
-    return sum(max((per_cell.get(c.run_id, 0.0) for c in g), default=0.0) for g in groups_of(cells))
-
-
-def human(secs: float) -> str:
-    hours, rest = divmod(int(secs), 3600)
-    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from bench import env
 from bench.errors import BenchError
 from bench.spec import RunSpec, run_id
-from bench.train import group_key
 
 
 @dataclass(frozen=True)
@@ -20,22 +20,30 @@ def cells_of(specs: list[RunSpec]) -> list[Cell]:
     """Attach run ids; a CUDA cell's id names the GPU, so it is only computable on a GPU machine."""
     identities = {}
     for spec in specs:
-        device = spec.device if spec.kind == "resnet" else "cpu"
+        device = spec.compute_device
         if device not in identities:
             identities[device] = env.device_identity(device) if device == "cpu" or env.has_cuda() else "cuda:?"
-    return [Cell(s, run_id(s, identities[s.device if s.kind == "resnet" else "cpu"])) for s in specs]
-
-
-def _key(cell: Cell):
-    return group_key(cell.spec) if cell.spec.kind == "resnet" else cell.spec
+    return [Cell(s, run_id(s, identities[s.compute_device])) for s in specs]
 
 
 def groups_of(cells: list[Cell]) -> list[list[Cell]]:
     """Cells computed by one run, in plan order; within a group, by epochs."""
     groups: dict = {}
     for cell in cells:
-        groups.setdefault(_key(cell), []).append(cell)
+        groups.setdefault(cell.spec.group_key(), []).append(cell)
     return [sorted(g, key=lambda c: (c.spec.epochs, str(c.spec.pin_memory))) for g in groups.values()]
+
+
+def scheduler_index(text: str) -> str:
+    """K may be `$INDEX` style: `index/N` with K taken from a scheduler's 0-based index variable."""
+    k, _, n = text.partition("/")
+    for var in ("JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"):
+        if k == var and var in os.environ:
+            if not (os.environ[var].strip().isascii() and os.environ[var].strip().isdecimal()
+                    and len(os.environ[var].strip()) <= 6):
+                raise BenchError(f"--shard {text}: {var}={os.environ[var]!r} is not a 0-based index")
+            return f"{int(os.environ[var]) + 1}/{n}"
+    return text
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -79,3 +87,13 @@ def work(group: list[Cell]) -> float:
     macs, _ = model_cost(spec.model, spec.stem)
     images = spec.subset or 49_000  # training images (the random split's training part when 0)
     return 3.0 * macs * images * max(c.spec.epochs for c in group)
+
+
+def total(cells: list[Cell], per_cell: dict[str, float]) -> float:
+    """Seconds for all groups: each group costs its longest cell once."""
+    return sum(max((per_cell.get(c.run_id, 0.0) for c in g), default=0.0) for g in groups_of(cells))
+
+
+def human(secs: float) -> str:
+    hours, rest = divmod(int(secs), 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ class Outcome:
     epochs: int
     status: str
     test_acc: float | None
-    seconds: float
 
 
 def _now() -> str:
@@ -63,7 +61,7 @@ def record(cell: Cell, result: CellResult, preset: str, tag: str, split: data.Sp
         n_train_images=len(split.train), n_val=len(split.val),
         n_test=len(split.test), pin_memory_effect=_pin_effect(spec), started_at=started, finished_at=_now(),
         load_start=load[0], load_end=load[1],
-        **env.describe(spec.device if spec.kind == "resnet" else "cpu"),
+        **env.describe(spec.compute_device),
     )
     return row
 
@@ -79,7 +77,7 @@ def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: P
 
     Each group is claimed in the store first, so a second `bench run` on the same store skips what
     this one stored or is computing. Returns the outcomes and how many cells another process had."""
-    torch.set_num_threads(env.physical_cores())
+    torch.set_num_threads(env.thread_count())
     outcomes: list[Outcome] = []
     busy = 0
     bar = tqdm(total=len(cells), unit="cell", disable=not progress, dynamic_ncols=True)
@@ -113,6 +111,19 @@ def save_weights(artifacts: Path, run_id: str, weights: dict) -> None:
                          f"{exc}; free space or fix --artifacts") from None
 
 
+def preflight(cells: list[Cell], data_dir: Path | None, artifacts: Path | None) -> None:
+    """Everything a user can get wrong about devices, data and folders fails here, before the store
+    is touched or anything is trained."""
+    env.thread_count()  # validates BENCH_THREADS
+    for device in sorted({c.spec.compute_device for c in cells}):
+        env.require_device(device)
+    for key in sorted({(c.spec.dataset, c.spec.split, c.spec.subset, c.spec.data_seed, c.spec.test_size)
+                       for c in cells}):
+        data.split(data.load(key[0], data_dir), *key[1:])
+    if artifacts is not None and artifacts.exists() and not artifacts.is_dir():
+        raise BenchError(f"--artifacts {artifacts} is a file, not a folder")
+
+
 def _describe(spec: RunSpec) -> str:
     return f"{spec.label} {spec.dataset}" + (f" {spec.optimizer} lr={spec.lr:g}" if spec.kind == "resnet" else "")
 
@@ -122,7 +133,7 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
     spec = group[0].spec
     dataset = data.load(spec.dataset, data_dir)
     split = data.split(dataset, spec.split, spec.subset, spec.data_seed, spec.test_size)
-    started, clock, load_start = _now(), time.perf_counter(), env.load_average()
+    started, load_start = _now(), env.load_average()
     try:
         if spec.kind == "svm":
             results = [run_svm(spec, dataset, split)]
@@ -132,7 +143,7 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
         raise
     except Exception as exc:  # noqa: BLE001 - a crashing cell is stored, the grid goes on
         results = [_failed(c, exc) for c in group]
-    seconds, load = time.perf_counter() - clock, (load_start, env.load_average())
+    load = (load_start, env.load_average())
     for cell, result in zip(group, results, strict=True):
         record_id = uuid.uuid4().hex[:16]
         curves = [{"run_id": cell.run_id, "record_id": record_id, **row} for row in result.curves]
@@ -140,4 +151,4 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
         if artifacts is not None and result.weights is not None:
             save_weights(artifacts, cell.run_id, result.weights)
         yield Outcome(cell.run_id, cell.spec.label, cell.spec.dataset, cell.spec.epochs, result.status,
-                      result.metrics.get("test_acc"), seconds)
+                      result.metrics.get("test_acc"))

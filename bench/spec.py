@@ -20,7 +20,6 @@ TORCHVISION_RESNETS = ("resnet18", "resnet34", "resnet50")
 CIFAR_RESNETS = ("resnet20", "resnet32", "resnet44", "resnet56")
 RESNETS = TORCHVISION_RESNETS + CIFAR_RESNETS
 SVM_MODELS = ("svc",)
-MODELS = RESNETS + SVM_MODELS
 
 # SGD momentum used for every SGD cell (the study does not vary it; stated in every row).
 SGD_MOMENTUM = 0.9
@@ -82,6 +81,19 @@ class RunSpec:
         if self.model in TORCHVISION_RESNETS and self.stem == "cifar":
             return f"{self.model}-cifarstem"
         return self.model
+
+    @property
+    def compute_device(self) -> str:
+        """Where the cell computes: an SVM always on the CPU (scikit-learn), a ResNet on its device."""
+        return "cpu" if self.kind == "svm" else self.device
+
+    def group_key(self) -> RunSpec:
+        """Cells with the same key are computed by one run: cells that differ only in epochs share
+        one training run, and on the CPU pin_memory is no factor (nothing is copied to a device)."""
+        if self.kind == "svm":
+            return self
+        key = self.replace(epochs=1)
+        return key.replace(pin_memory=None) if self.device == "cpu" else key
 
     def replace(self, **changes) -> RunSpec:
         return dataclasses.replace(self, **changes)

@@ -41,12 +41,6 @@ class CellResult:
     weights: dict | None = None
 
 
-def group_key(spec: RunSpec) -> RunSpec:
-    """Cells with the same key are computed by one training run."""
-    key = spec.replace(epochs=1)
-    return key.replace(pin_memory=None) if spec.device == "cpu" else key
-
-
 def normalise(x: torch.Tensor, scale: float, shift: float) -> torch.Tensor:
     """uint8 [B, 28, 28] -> standardised float [B, 1, 28, 28], channels_last, in one pass."""
     x = x.unsqueeze(1).float()
@@ -182,7 +176,7 @@ def warm_up(model, opt, spec: RunSpec, part: dict, mean: float, std: float) -> N
 def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool = True) -> list[CellResult]:
     """Train the group's shared run to the largest epoch count; one result per spec."""
     spec = specs[0]
-    assert all(group_key(s) == group_key(spec) for s in specs)
+    assert all(s.group_key() == spec.group_key() for s in specs)
     device = torch.device(spec.device)
     torch.backends.cudnn.benchmark = True
     torch.manual_seed(spec.seed)
@@ -234,8 +228,9 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
                        "val_loss": val_loss, "val_acc": val_acc, "epoch_time_s": epoch_time})
         rates.append(count / epoch_time)
         if val_acc > best["val_acc"]:
+            # kept on the CPU: no GPU memory held for them, and saved as CPU tensors
             best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch,
-                    "weights": copy.deepcopy(model.state_dict())}
+                    "weights": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
         if epoch in wanted:
             results_at[epoch] = _measure(model, best, test_images, part["test"][1], spec, mean, std)
         eval_time += time.perf_counter() - start

@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--grid-subset", type=int, default=3_000)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/perf.csv"))
     args = parser.parse_args()
-    torch.set_num_threads(env.physical_cores())
+    torch.set_num_threads(env.thread_count())
     spec = RunSpec(model=args.model, batch_size=args.batch_size, optimizer="adam", lr=1e-3, epochs=1,
                    subset=args.subset)
     ds = data.load("mnist", args.data_dir)
@@ -149,7 +149,7 @@ def main() -> None:
 
     grid = [spec.replace(subset=args.grid_subset, epochs=e, pin_memory=p) for e in (1, 2) for p in (True, False)]
     cells = plan.cells_of(grid)
-    predicted = estimate.total(cells, estimate.seconds(cells))
+    predicted = plan.total(cells, estimate.seconds(cells))
     start = time.perf_counter()
     gsplit = data.split(ds, "random", args.grid_subset, 0)
     bench_results = train.train_group(grid, ds, gsplit)

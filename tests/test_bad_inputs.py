@@ -295,3 +295,13 @@ def test_no_shell_and_no_eval_in_bench():
 def test_a_group_without_a_command_still_shows_its_help():
     result = CliRunner().invoke(main, ["store"])
     assert "Commands:" in result.output and "check" in result.output and "Error" not in result.output
+
+
+@pytest.mark.parametrize("cache", [b"{not json", b"\xff\xfe", b"[1, 2]", b'{"k": "fast", "j": -1.0, "n": NaN}'])
+def test_a_corrupt_calibration_cache_is_ignored(tmp_path, monkeypatch, cache):
+    from bench import estimate
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    estimate.cache_path().parent.mkdir(parents=True)
+    estimate.cache_path().write_bytes(cache)
+    assert estimate._load_cache() == {}

@@ -16,8 +16,9 @@ from bench.schema import FILES
 from bench.store import Store
 
 SHARED = ('[[grid]]\nmodel = "resnet20"\ndataset = "mnist"\noptimizer = "adam"\nlr = [1e-2, {lr}]\nepochs = [1, 2]\n'
-          'batch_size = 32\nsubset = 100\n\n[[grid]]\nkind = "svm"\ndataset = "mnist"\nkernel = {kernels}\n'
-          'subset = 100\nn_train = 50\n')
+          'batch_size = 32\nsubset = 100\ntest_size = 100\n\n'
+          '[[grid]]\nkind = "svm"\ndataset = "mnist"\nkernel = {kernels}\n'
+          'subset = 100\ntest_size = 100\nn_train = 50\n')
 # A and B both start with the lr=1e-2 group (2 cells) and share the rbf SVM: 3 cells overlap, 8 in all.
 GRIDS = {"a": SHARED.format(lr="1e-3", kernels='["rbf"]'), "b": SHARED.format(lr="3e-3", kernels='["rbf", "poly"]')}
 

@@ -37,12 +37,14 @@ lr = [1e-3, 1e-2]
 batch_size = 32
 epochs = [1, 2]
 subset = 100
+test_size = 100
 
 [[grid]]
 kind = "svm"
 dataset = "mnist"
 kernel = ["rbf", "poly"]
 subset = 100
+test_size = 100
 n_train = 50
 """
 N_CELLS = 10

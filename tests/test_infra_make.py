@@ -58,6 +58,21 @@ def test_local_runner_uses_the_venv(tmp_path):
     assert "docker" not in out.stdout
 
 
+def test_smoke_goes_to_a_scratch_store_and_site_and_says_where(tmp_path):
+    """A newcomer's `make bench` (the smoke preset) never touches the committed results/ or site/."""
+    out = make("-n", "bench", "RUNNER=local", "DATA=/some/data")
+    assert out.returncode == 0, out.stderr
+    assert "--store build/smoke/results" in out.stdout and "--out build/smoke/site" in out.stdout
+    assert f"report: {ROOT}/build/smoke/site/index.html" in out.stdout
+    assert "--store results" not in out.stdout and "--out site" not in out.stdout
+
+
+def test_make_test_finds_the_data_like_make_bench(tmp_path):
+    out = make("-n", "test", "DATA=/some/data")
+    assert out.returncode == 0, out.stderr
+    assert "BENCH_DATA_DIR=/some/data" in out.stdout and "-m pytest" in out.stdout
+
+
 def test_auto_runner_is_local_without_a_docker_engine(tmp_path):
     out = make("-n", "bench", docker=False, tmp_path=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -73,8 +88,8 @@ def test_auto_runner_uses_the_cuda_image_with_the_gpu(tmp_path):
     assert "--gpus all" in run and '--user "$(id -u):$(id -g)"' in run
     assert '"/some/data:/data:ro"' in run and "/results" in run and "/artifacts" in run
     assert run.endswith("bench:cuda run --preset smoke --device cuda --store /results --artifacts /artifacts")
-    assert any(line.startswith("docker run") and f'"{ROOT}/site:/site" bench:cuda report --store /results --out /site'
-               in line for line in lines)
+    assert any(line.startswith("docker run") and f'"{ROOT}/build/smoke/site:/site" bench:cuda report --store '
+               '/results --out /site' in line for line in lines)
 
 
 def test_cpu_image_gets_no_gpu(tmp_path):

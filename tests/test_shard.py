@@ -21,12 +21,14 @@ lr = [1e-2, 1e-3]
 batch_size = 32
 epochs = [1, 2]
 subset = 200
+test_size = 100
 
 [[grid]]
 kind = "svm"
 dataset = ["mnist", "fashion"]
 kernel = "rbf"
 subset = 200
+test_size = 100
 n_train = 100
 """
 METRICS = ["status", "test_acc", "test_f1", "val_acc", "val_loss", "train_loss", "best_epoch", "confusion", "n_support"]
@@ -40,8 +42,8 @@ def test_shards_partition_the_plan_and_keep_groups_whole():
     loads = [sum(plan.work(g) for g in plan.groups_of(part)) for part in parts]
     assert max(loads) <= 1.3 * min(loads)  # balanced by estimated work, not by cell count
     for part in parts:  # a group never spans two shards
-        keys = {plan._key(c) for c in part}
-        assert sum(len(g) for g in plan.groups_of(cells) if plan._key(g[0]) in keys) == len(part)
+        keys = {c.spec.group_key() for c in part}
+        assert sum(len(g) for g in plan.groups_of(cells) if g[0].spec.group_key() in keys) == len(part)
     assert [c.run_id for c in plan.shard(cells, 2, 5, plan.work)] == [c.run_id for c in parts[1]]
 
 

@@ -48,9 +48,9 @@ def test_cpu_pin_memory_cells_are_computed_once_and_stored_as_both(tiny_data):
 
 def test_cpu_pin_memory_cells_share_a_group_but_cuda_ones_do_not():
     a, b = RunSpec(pin_memory=True), RunSpec(pin_memory=False)
-    assert train.group_key(a) == train.group_key(b)
-    assert train.group_key(a.replace(device="cuda")) != train.group_key(b.replace(device="cuda"))
-    assert train.group_key(a) != train.group_key(a.replace(lr=1e-4))
+    assert a.group_key() == b.group_key()
+    assert a.replace(device="cuda").group_key() != b.replace(device="cuda").group_key()
+    assert a.group_key() != a.replace(lr=1e-4).group_key()
 
 
 def test_model_learns_and_reports_all_metrics(tiny_data):

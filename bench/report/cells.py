@@ -75,10 +75,11 @@ def wilson(acc: float | None, n: int | None, z: float = 1.96) -> tuple[float, fl
 
 
 def pooled_accuracy(runs: list[dict]) -> dict:
-    """Test accuracy pooled over a cell's runs (correct / images) with its Wilson interval."""
+    """A cell's test accuracy (mean over its runs) with the Wilson interval of its test split. The
+    seeds of a cell are tested on the same images, so n is one split's size, not the sum."""
     counted = [(r["test_acc"], r["n_test"]) for r in runs if r["test_acc"] is not None and r.get("n_test")]
-    n = sum(k for _, k in counted)
-    acc = sum(a * k for a, k in counted) / n if n else None
+    n = min((k for _, k in counted), default=0)
+    acc = sum(a for a, _ in counted) / len(counted) if counted else None
     return {"acc": acc, "n": n, "ci": wilson(acc, n)}
 
 

@@ -5,56 +5,14 @@ salt, no date or creator metadata, colour-blind-safe colours (Okabe-Ito lines, v
 
 from __future__ import annotations
 
-import hashlib
-import io
 import math
-import re
 from collections import defaultdict
 
 import matplotlib
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-STYLE = {"svg.hashsalt": "bench-report", "svg.fonttype": "none", "font.size": 8, "axes.titlesize": 8,
-         "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO), "figure.dpi": 100,
-         "axes.spines.top": False, "axes.spines.right": False}
-# Labels carry stored text (labels, presets, tags): a `$` in it must print, not start mathtext.
-matplotlib.rcParams["text.parse_math"] = False
-
-
-def slug(*parts) -> str:
-    """A file name part from stored text: letters, digits, - and _, plus a short hash when the text
-    had anything else (so `../x` and `..-x` never collide and never leave the figures folder)."""
-    text = "-".join(str(p) for p in parts)
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:60] or "x"
-    return safe if safe == text else f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
-
-
-def _svg(fig: Figure) -> bytes:
-    buf = io.StringIO()
-    with matplotlib.rc_context(STYLE):
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})  # constrained layout fits it
-    # the SVG's ids and clip paths come from the fixed salt; nothing else varies between runs
-    return buf.getvalue().encode()
-
-
-def _figure(ncols: int, nrows: int, w: float = 2.3, h: float = 1.9, bottom: float | None = None) -> tuple[Figure, list]:
-    """A grid of panels w × h inches each. Constrained layout by default; with `bottom` (inches
-    kept free below, for a legend) fixed margins instead, which is twice as fast for big grids."""
-    with matplotlib.rc_context(STYLE):
-        if bottom is None:
-            fig = Figure(figsize=(w * ncols, h * nrows), layout="constrained")
-        else:
-            width, height = w * ncols, h * nrows + bottom + 0.2
-            fig = Figure(figsize=(width, height))
-            fig.subplots_adjust(left=0.6 / width, right=1 - 0.1 / width, top=1 - 0.25 / height,
-                                bottom=(bottom + 0.55) / height, wspace=0.45, hspace=0.6)
-        axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, [ax for row in axes for ax in row]
+from bench.report import pareto
+from bench.report.plotting import CLASS_NAMES, MARKERS, OKABE_ITO, figure, slug, svg
 
 
 def _families(runs: list[dict], curves: dict) -> dict[tuple, dict]:
@@ -84,7 +42,7 @@ def curve_figures(view: dict) -> tuple[dict, list]:
         hp = sorted({(f["run"]["lr"], f["run"]["batch_size"]) for f in fams})
         legend_cols = min(len(hp) + 2, max(2, ncols))
         legend_rows = math.ceil((len(hp) + 2) / legend_cols)
-        fig, axes = _figure(ncols, 2 * chunks, h=1.7, bottom=0.2 * legend_rows)
+        fig, axes = figure(ncols, 2 * chunks, h=1.7, bottom=0.2 * legend_rows)
         for i, panel in enumerate(panels):
             acc_ax = axes[(i // ncols) * 2 * ncols + i % ncols]
             loss_ax = axes[(i // ncols) * 2 * ncols + ncols + i % ncols]
@@ -111,7 +69,7 @@ def curve_figures(view: dict) -> tuple[dict, list]:
                     matplotlib.lines.Line2D([], [], color="grey", ls="--", label="train")]
         fig.legend(handles=handles, loc="lower center", ncols=legend_cols, frameon=False)
         name = f"figures/curves-{slug(preset, dataset, device)}.svg"
-        files[name] = _svg(fig)
+        files[name] = svg(fig)
         figs.append({"src": name, "alt": f"training curves, {preset} {dataset} on {device}",
                      "caption": f"{preset} · {dataset} · {device}: accuracy (top) and loss (bottom) per epoch; "
                                 "solid validation, dashed train; one colour per learning rate and batch size."})
@@ -120,7 +78,7 @@ def curve_figures(view: dict) -> tuple[dict, list]:
 
 def _heat(ax, matrix: list[list[float | None]], xlabels: list[str], ylabels: list[str], vmin: float, vmax: float):
     data = [[math.nan if v is None else v * 100 for v in row] for row in matrix]
-    ax.imshow(data, cmap="viridis", vmin=vmin * 100, vmax=vmax * 100, aspect="auto")
+    image = ax.imshow(data, cmap="viridis", vmin=vmin * 100, vmax=vmax * 100, aspect="auto")
     ax.set_xticks(range(len(xlabels)), xlabels)
     ax.set_yticks(range(len(ylabels)), ylabels)
     for y, row in enumerate(data):
@@ -130,6 +88,7 @@ def _heat(ax, matrix: list[list[float | None]], xlabels: list[str], ylabels: lis
                 ax.text(x, y, f"{v:.1f}", ha="center", va="center", color="white" if dark else "black")
     for side in ("top", "right", "left", "bottom"):
         ax.spines[side].set_visible(False)
+    return image
 
 
 def _grid(runs: list[dict], xf: str, yf: str) -> tuple[list, list, list[list[float | None]]]:
@@ -157,19 +116,25 @@ def heatmap_figures(view: dict) -> tuple[dict, dict]:
             continue
         cols = [(c["label"], c["epochs"]) for c in table["columns"]]
         opts = sorted({r["optimizer"] for r in runs})
-        fig, axes = _figure(len(cols), len(opts), w=2.3, h=1.6)
+        fig, axes = figure(len(cols), len(opts), w=2.3, h=1.6)
         for i, (opt, col) in enumerate((o, c) for o in opts for c in cols):
             own = [r for r in runs if r["optimizer"] == opt and (r["label"], r["epochs"]) == col]
             xs, ys, m = _grid(own, "lr", "batch_size")
-            _heat(axes[i], m, [_label(x) for x in xs], [str(y) for y in ys], min(accs), max(accs))
+            image = _heat(axes[i], m, [_label(x) for x in xs], [str(y) for y in ys], min(accs), max(accs))
             axes[i].set_title(f"{opt}, {col[0]}, {col[1]} ep")
             axes[i].set_xlabel("lr")
             axes[i].set_ylabel("batch")
+        fig.colorbar(image, ax=axes, shrink=0.8, label="test accuracy, % (one scale for all panels)")
         name = f"figures/heatmap-{slug(table['id'])}.svg"
-        files[name] = _svg(fig)
+        files[name] = svg(fig)
+        best = max((r for r in runs if r["status"] == "done" and r["test_acc"] is not None),
+                   key=lambda r: r["test_acc"])
         figs[table["id"]] = {"src": name, "alt": f"test accuracy heatmaps for {table['dataset']}",
-                             "caption": f"{table['dataset']} on {table['device']}: test accuracy (%) over batch size "
-                                        "× learning rate, mean over seeds and pin_memory."}
+                             "caption": f"{table['dataset']} on {table['device']}: where the grid is accurate. Test "
+                                        "accuracy (%) over batch size × learning rate, mean over seeds, one colour "
+                                        f"scale for every panel; the most accurate single run: {best['optimizer']}, "
+                                        f"lr {best['lr']:g}, batch {best['batch_size']} ({best['label']}, "
+                                        f"{best['epochs']} epochs)."}
     return files, figs
 
 
@@ -180,24 +145,30 @@ def confusion_figures(view: dict) -> tuple[dict, list]:
         matrix = best["run"]["confusion"]
         if not matrix:
             continue
-        fig, (ax,) = _figure(1, 1, w=4.2, h=3.9)
-        ax.imshow(matrix, cmap="Blues")
+        fig, (ax,) = figure(1, 1, w=4.6, h=4.1)
+        image = ax.imshow(matrix, cmap="Blues")
+        fig.colorbar(image, ax=ax, shrink=0.8, label="test images")
         top = max(max(row) for row in matrix) or 1
         for i, row in enumerate(matrix):
             for j, v in enumerate(row):
                 if v:
                     ax.text(j, i, str(v), ha="center", va="center", fontsize=6,
                             color="white" if v > top / 2 else "black")
-        ax.set_xticks(range(len(matrix)))
-        ax.set_yticks(range(len(matrix)))
+        names = CLASS_NAMES.get(best["dataset"], [str(i) for i in range(len(matrix))])
+        ax.set_xticks(range(len(matrix)), names[:len(matrix)], rotation=45, ha="right")
+        ax.set_yticks(range(len(matrix)), names[:len(matrix)])
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(f"{best['dataset']}: {best['label']} ({best['run']['run_id']})")
         name = f"figures/confusion-{slug(best['dataset'])}.svg"
-        files[name] = _svg(fig)
+        files[name] = svg(fig)
+        worst = max(((matrix[i][j], names[i], names[j]) for i in range(len(matrix)) for j in range(len(matrix))
+                     if i != j), default=(0, "", ""))
         figs.append({"src": name, "alt": f"confusion matrix of the best {best['dataset']} model",
                      "caption": f"{best['dataset']}: test-set confusion matrix of {best['label']}, the best model "
-                                "on validation accuracy."})
+                                "on validation accuracy"
+                                + (f"; its most frequent mistake: {worst[1]} taken for {worst[2]} ({worst[0]} images)."
+                                   if worst[0] else ".")})
     return files, figs
 
 
@@ -209,7 +180,7 @@ def effects_figure(view: dict) -> tuple[dict, list]:
         found = [f for f in view["findings"] if f["metric"] == "accuracy" and f["kind"] == kind]
         if not found:
             continue
-        fig, (ax,) = _figure(1, 1, w=6.0, h=0.35 * len(found) + 0.9)
+        fig, (ax,) = figure(1, 1, w=6.0, h=0.35 * len(found) + 0.9)
         for y, f in enumerate(found):
             jitter = [((i * 0.618) % 1 - 0.5) * 0.5 for i in range(len(f["diffs"]))]  # golden-ratio spread
             ax.scatter(f["diffs"], [y + j for j in jitter], s=9, color=OKABE_ITO[0], alpha=0.7, lw=0)
@@ -219,7 +190,7 @@ def effects_figure(view: dict) -> tuple[dict, list]:
         ax.invert_yaxis()
         ax.set_xlabel("difference in test accuracy (percentage points); bar: median")
         name = f"figures/effects-{slug(kind)}.svg"
-        files[name] = _svg(fig)
+        files[name] = svg(fig)
         figs.append({"src": name, "alt": f"paired differences per {what} factor",
                      "caption": f"Effect of each {what} factor: for runs identical in every other field, the "
                                 "difference in test accuracy (one dot per pair, orange bar at the median)."})
@@ -236,7 +207,7 @@ def svm_figures(view: dict) -> tuple[dict, list]:
             continue
         panels = [("poly", g) for g in sorted({r["gamma"] for r in own if r["kernel"] == "poly"})]
         panels += [("rbf", None)] if any(r["kernel"] == "rbf" for r in own) else []
-        fig, axes = _figure(len(panels), 1, w=2.4, h=1.9)
+        fig, axes = figure(len(panels), 1, w=2.4, h=1.9)
         for ax, (kernel, gamma) in zip(axes, panels, strict=True):
             if kernel == "poly":
                 xs, ys, m = _grid([r for r in own if r["kernel"] == "poly" and r["gamma"] == gamma], "C", "degree")
@@ -249,7 +220,7 @@ def svm_figures(view: dict) -> tuple[dict, list]:
             _heat(ax, m, [_label(x) for x in xs], [str(y) for y in ys], min(accs), max(accs))
             ax.set_xlabel("C")
         name = f"figures/svm-{slug(dataset)}.svg"
-        files[name] = _svg(fig)
+        files[name] = svg(fig)
         figs.append({"src": name, "alt": f"SVM test accuracy heatmaps for {dataset}",
                      "caption": f"{dataset}: SVM test accuracy (%) over C × degree (poly) and C × gamma (rbf)."})
     return files, figs
@@ -260,18 +231,18 @@ def q2_figures(view: dict) -> tuple[dict, list]:
     files, figs, q2 = {}, [], view["q2"]
     paired = [r for r in q2["rows"] if r["speedup"]["n"]]
     if paired:
-        fig, (ax,) = _figure(1, 1, w=5.0, h=0.3 * len(paired) + 0.9)
+        fig, (ax,) = figure(1, 1, w=5.0, h=0.3 * len(paired) + 0.9)
         ys = range(len(paired))
         ax.barh(ys, [r["speedup"]["mean"] for r in paired], color=OKABE_ITO[0],
                 xerr=[r["speedup"]["sd"] or 0 for r in paired])
         ax.set_yticks(ys, [f"{r['dataset']} · {r['label']} · {r['optimizer']}" for r in paired])
         ax.invert_yaxis()
         ax.set_xlabel("speedup of training time, CPU time / CUDA time (×)")
-        files["figures/q2-speedup.svg"] = _svg(fig)
+        files["figures/q2-speedup.svg"] = svg(fig)
         figs.append({"src": "figures/q2-speedup.svg", "alt": "GPU speedup per model and optimizer",
                      "caption": "Training-time speedup of CUDA over CPU per cell (error bar: sd over seeds)."})
     if q2["scatter"]:
-        fig, (ax,) = _figure(1, 1, w=5.0, h=3.0)
+        fig, (ax,) = figure(1, 1, w=5.0, h=3.0)
         labels = sorted({p["label"] for p in q2["scatter"]})
         for d, device in enumerate(q2["devices"]):
             for m, label in enumerate(labels):
@@ -283,7 +254,7 @@ def q2_figures(view: dict) -> tuple[dict, list]:
         ax.set_xlabel("training time (s, log scale)")
         ax.set_ylabel("test accuracy (%)")
         ax.legend(fontsize=6, frameon=False, loc="best")
-        files["figures/q2-scatter.svg"] = _svg(fig)
+        files["figures/q2-scatter.svg"] = svg(fig)
         figs.append({"src": "figures/q2-scatter.svg", "alt": "accuracy against training time per device",
                      "caption": "Test accuracy against training time; colour: device, marker: model."})
     return files, figs
@@ -294,8 +265,10 @@ def render(view: dict) -> tuple[dict[str, bytes], dict]:
     files, figs = {}, {}
     for section, make in (("curves", curve_figures), ("heatmaps", heatmap_figures),
                           ("confusion", confusion_figures), ("effects", effects_figure), ("svm", svm_figures),
-                          ("q2", q2_figures)):
+                          ("q2", q2_figures), ("pareto", pareto.figures)):
         made, shown = make(view)
         files.update(made)
+        for fig in shown.values() if isinstance(shown, dict) else shown:
+            fig["id"] = "figure-" + fig["src"].removeprefix("figures/").removesuffix(".svg")  # an anchor per figure
         figs[section] = shown
     return files, figs

@@ -142,7 +142,8 @@ def best_cells(runs: list[dict], kind: str | None = None) -> dict[str, dict]:
             "runs": sorted(m["run_id"] for m in members), "val": val,
             "test": cells.summary([m["test_acc"] for m in members]),
             "pooled": cells.pooled_accuracy(members),
-            "scale": {k: first.get(k) for k in ("n_train_images", "n_val", "n_test")},
+            "scale": {"n_train_images": first.get("n_train_used") or first.get("n_train_images"),
+                      "n_val": first.get("n_val"), "n_test": first.get("n_test")},
             "f1": cells.summary([m["test_f1"] for m in members]),
             "caveat": "single run" if len(members) == 1 else None,
         }

@@ -33,8 +33,10 @@ def pct(x, digits: int = 2) -> str:
 
 
 def pp(x, digits: int = 2) -> str:
-    """A difference already in percentage points, signed: '+0.60 pp'."""
-    return MISSING if _missing(x) else f"{x:+.{digits}f} pp"
+    """A difference already in percentage points, signed: '+0.60 pp' (never '-0.00 pp')."""
+    if _missing(x):
+        return MISSING
+    return f"{0.0 if round(x, digits) == 0 else x:+.{digits}f} pp"
 
 
 def secs(x) -> str:
@@ -81,10 +83,26 @@ def meansd(s: dict, fmt: str = "pct") -> str:
     if not s or s["mean"] is None:
         return MISSING
     f = FORMATS[fmt]
-    if s["n"] > 1:
-        sd = f"{s['sd'] * 100:.2f}" if fmt == "pct" else f(s["sd"])
-        return f"{f(s['mean'])} ± {sd} (n={s['n']})"
+    if s["n"] > 1 and s["sd"] is not None:
+        return f"{_pair(s['mean'], s['sd'], fmt)} (n={s['n']})"
     return f(s["mean"])
+
+
+def _pair(mean: float, sd: float, fmt: str) -> str:
+    """A mean and its spread in one unit and one precision: '37.0 ± 1.0 s', '123.0 ± 0.1 GFLOP/s'."""
+    if fmt == "pct":
+        return f"{mean * 100:.2f} ± {sd * 100:.2f}%"
+    if fmt == "secs":
+        digits = 1 if abs(mean) < 100 else 0
+        return f"{mean:,.{digits}f} ± {sd:,.{digits}f} s"
+    if fmt in ("si", "flops"):
+        unit = "FLOP/s" if fmt == "flops" else ""
+        factor, prefix = next(((f, p) for f, p in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+                               if abs(mean) >= f), (1.0, ""))
+        return f"{mean / factor:.1f} ± {sd / factor:.1f} {prefix}{unit}".rstrip()
+    if fmt == "times":
+        return f"{mean:.2f} ± {sd:.2f}×"
+    return f"{mean:,.0f} ± {sd:,.0f}" if abs(mean) >= 100 else f"{mean:,.1f} ± {sd:,.1f}"
 
 
 def interval(ci) -> str:

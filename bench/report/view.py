@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bench.report import charts, commands, findings, q2, tables
-from bench.report.cells import group
+from bench.report import charts, commands, findings, q2, summary, tables
+from bench.report.cells import group, loaded
 from bench.report.load import STORE_FILES, Study, identity
 
-ENV_FIELDS = ("device_name", "cpu_name", "threads", "torch", "cuda", "cudnn", "sklearn", "python", "os",
+ENV_FIELDS = ("device_name", "cpu_name", "host_id", "threads", "torch", "cuda", "cudnn", "sklearn", "python", "os",
               "bench_version", "git_commit", "git_dirty", "container_image")
 METRIC_FIELDS = ("val_acc", "val_loss", "best_epoch", "test_acc", "test_precision", "test_recall", "test_f1",
-                 "train_loss", "train_time_s", "eval_time_s", "images_per_s", "achieved_flops", "peak_flops",
+                 "train_loss", "train_time_s", "eval_time_s", "images_per_s", "steady_images_per_s", "amp_dtype",
+                 "tf32", "deterministic", "load_start", "load_end", "achieved_flops", "peak_flops",
                  "macs", "params", "peak_mem_mb", "fit_time_s", "predict_time_s", "n_support", "n_train_used",
                  "cache_size_mb", "shared_compute", "pin_memory_effect")
 TITLE = "ResNets and SVMs on MNIST and Fashion-MNIST"
@@ -58,6 +59,9 @@ def methodology(runs: list[dict]) -> dict:
     return {
         "pin_effects": _counts(r["pin_memory_effect"] for r in resnets if r["pin_memory_effect"]),
         "amp": _counts(bool(r["amp"]) for r in resnets),
+        "amp_dtypes": _counts(r["amp_dtype"] for r in resnets if r.get("amp_dtype")),
+        "loaded": sum(loaded(r) for r in resnets),
+        "hosts": len({r.get("host_id") for r in runs if r.get("host_id")}),
         "threads": _counts(f"{r['device']}: {r['threads']}" for r in runs if r["threads"] is not None),
         "momentum": _counts(r["momentum"] for r in resnets if r["optimizer"] == "sgd"),
         "cache": _counts(r["cache_size_mb"] for r in runs if r["kind"] == "svm" and r["cache_size_mb"]),
@@ -87,16 +91,18 @@ def run_page(run: dict, curves: list[dict]) -> dict:
 def build(study: Study) -> dict:
     """The whole report as data. Figures are attached later by `bench.report.figures`."""
     runs = study.runs
+    found, q2_section = findings.factor_findings(runs), q2.section(runs)
     return {
         "title": TITLE,
+        "summary": summary.build(runs, found, q2_section),
         "overview": overview(runs),
-        "best": list(findings.best_cells(runs).values()),
-        "findings": findings.factor_findings(runs),
-        "svm_vs_resnet": findings.svm_vs_resnet(runs),
+        "best": list(findings.best_cells([r for r in runs if r["preset"] != summary.REFERENCE]).values()),
+        "findings": found,
+        "svm_vs_resnet": findings.svm_vs_resnet([r for r in runs if r["preset"] != summary.REFERENCE]),
         "q1a": tables.q1a_tables(runs),
         "runs": tables.all_runs(runs),
         "svm": tables.svm_rows(runs),
-        "q2": q2.section(runs),
+        "q2": q2_section,
         "methodology": methodology(runs),
         "pages": [run_page(r, study.curves.get(r["record_id"], [])) for r in tables.all_runs(runs)],
         "downloads": [name for name in STORE_FILES if name in study.files],

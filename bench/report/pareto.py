@@ -1,0 +1,71 @@
+"""Accuracy against training time per dataset, ResNets and SVMs together: which models buy accuracy
+with time, and which are beaten on both. One point per cell (its runs over seeds averaged); the
+points no other cell beats on both accuracy and time form the front and are labelled."""
+
+from __future__ import annotations
+
+from matplotlib.ticker import FuncFormatter
+
+from bench.report import cells
+from bench.report.plotting import MARKERS, OKABE_ITO, figure, slug, svg
+
+
+def points(runs: list[dict], dataset: str) -> list[dict]:
+    """Per cell: mean test accuracy, mean training time (SVM: fit time) and a short name."""
+    own = [r for r in cells.distinct(cells.done(runs)) if r["dataset"] == dataset and r["test_acc"] is not None]
+    out = []
+    for members in cells.group(own).values():
+        times = [m["train_time_s"] if m["kind"] == "resnet" else m["fit_time_s"] for m in members]
+        if not all(t and t > 0 for t in times):
+            continue
+        first = members[0]
+        name = (f"{first['label']} {first['optimizer']} lr {first['lr']:g} bs {first['batch_size']} "
+                f"{first['epochs']} ep" if first["kind"] == "resnet" else f"{first['label']} C {first['C']:g}")
+        out.append({"label": first["label"], "kind": first["kind"], "name": name, "preset": first["preset"],
+                    "acc": sum(m["test_acc"] for m in members) / len(members) * 100,
+                    "time": sum(times) / len(times)})
+    return sorted(out, key=lambda p: (p["time"], -p["acc"], p["name"]))
+
+
+def front(pts: list[dict]) -> list[dict]:
+    """The cells no other cell beats on both: faster and at least as accurate, or as fast and more."""
+    best, out = -1.0, []
+    for p in pts:  # sorted by time, then by accuracy descending
+        if p["acc"] > best:
+            out.append(p)
+            best = p["acc"]
+    return out
+
+
+def figures(view: dict) -> tuple[dict, list]:
+    files, figs = {}, []
+    runs = view["runs"]
+    for dataset in sorted({r["dataset"] for r in runs}):
+        pts = points(runs, dataset)
+        if len(pts) < 2:
+            continue
+        fig, (ax,) = figure(1, 1, w=6.4, h=3.6)
+        labels = sorted({p["label"] for p in pts})
+        for i, label in enumerate(labels):
+            mine = [p for p in pts if p["label"] == label]
+            ax.scatter([p["time"] for p in mine], [p["acc"] for p in mine], s=16, alpha=0.75, lw=0,
+                       color=OKABE_ITO[i % len(OKABE_ITO)], marker=MARKERS[i % len(MARKERS)], label=label)
+        top = front(pts)
+        ax.plot([p["time"] for p in top], [p["acc"] for p in top], color="grey", lw=0.8, ls="--", zorder=0)
+        for p in top:
+            ax.annotate(p["name"], (p["time"], p["acc"]), fontsize=6, xytext=(4, -8), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.set_xlabel("training time per cell, s (log scale; SVMs: fit time)")
+        ax.set_ylabel("test accuracy, %")
+        ax.set_ylim(max(0.0, min(p["acc"] for p in pts) - 2), min(100.0, max(p["acc"] for p in pts) + 2))
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+        name = f"figures/pareto-{slug(dataset)}.svg"
+        files[name] = svg(fig)
+        figs.append({"src": name,
+                     "alt": f"test accuracy against training time, {dataset}",
+                     "caption": f"{dataset}: what accuracy each model buys with training time. The dashed line joins "
+                                f"the {len(top)} cells that no other cell beats on both (labelled); every other "
+                                "point is slower, less accurate, or both. Times are on one host and thread count "
+                                "only where the scale banner says so."})
+    return files, figs

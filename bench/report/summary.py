@@ -1,0 +1,65 @@
+"""The answers a reader wants in thirty seconds: the scale every number rests on (the banner) and
+the key results (best ResNet and best SVM per dataset with intervals, the largest effects, flagged
+when within noise, and the CPU→GPU speedup per model where CUDA rows exist)."""
+
+from __future__ import annotations
+
+import statistics
+
+from bench.report import cells, findings
+
+TOP_EFFECTS = 6
+
+
+def scale(runs: list[dict]) -> list[dict]:
+    """Per preset: training, validation and test images, seeds per cell, devices, threads, hosts."""
+    out = []
+    for preset in sorted({r["preset"] or "" for r in runs}):
+        own = [r for r in cells.done(runs) if (r["preset"] or "") == preset]
+        if not own:
+            continue
+        out.append({
+            "preset": preset,
+            "n_train": sorted({r["n_train_used"] or r["n_train_images"] for r in own
+                               if (r["n_train_used"] or r["n_train_images"]) is not None}),
+            "n_test": sorted({r["n_test"] for r in own if r["n_test"] is not None}),
+            "seeds": max((len({m["seed"] for m in g}) for g in cells.group(own).values()), default=0),
+            "epochs": sorted({r["epochs"] for r in own if r["epochs"]}),
+            "devices": sorted({r["device"] for r in own}),
+            "threads": sorted({r["threads"] for r in own if r["threads"]}),
+            "hosts": len({r.get("host_id") for r in own if r.get("host_id")}),
+        })
+    return out
+
+
+REFERENCE = "reference"  # full-scale cells: shown beside the grid, never ranked against it
+
+
+def _best(runs: list[dict]) -> list[dict]:
+    """Per dataset: the best ResNet of the grid, the best SVM, and the full-scale reference, each
+    with its own training size (no best-model claim across training scales)."""
+    grid = [r for r in runs if r["preset"] != REFERENCE]
+    resnets, svms = findings.best_cells(grid, "resnet"), findings.best_cells(grid, "svm")
+    reference = findings.best_cells([r for r in runs if r["preset"] == REFERENCE], "resnet")
+    return [{"dataset": d, "resnet": resnets.get(d), "svm": svms.get(d), "reference": reference.get(d)}
+            for d in sorted(set(resnets) | set(svms) | set(reference))]
+
+
+def _effects(found: list[dict]) -> list[dict]:
+    """Accuracy effects ranked by the size of their median paired difference."""
+    ranked = sorted((f for f in found if f["metric"] == "accuracy"), key=lambda f: -abs(f["median"]))
+    return [{**f, "noise": f["caveat"] is not None} for f in ranked[:TOP_EFFECTS]]
+
+
+def _speedups(q2: dict) -> list[dict]:
+    """Per model: the median CUDA/CPU speedup over its paired Q2 cells, with the range."""
+    by_model: dict[str, list[float]] = {}
+    for row in q2["rows"]:
+        if row["speedup"]["n"]:
+            by_model.setdefault(row["label"], []).append(row["speedup"]["median"])
+    return [{"label": label, "median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
+            for label, v in sorted(by_model.items())]
+
+
+def build(runs: list[dict], found: list[dict], q2: dict) -> dict:
+    return {"scale": scale(runs), "best": _best(runs), "effects": _effects(found), "speedups": _speedups(q2)}

@@ -1,0 +1,88 @@
+"""GPU tests: the CUDA paths a CPU machine cannot exercise. Marked `cuda`; skipped with a reason
+when torch sees no GPU (`make test-gpu` runs only these; `make gpu-check` runs them first)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench import data, env, train
+from bench.spec import RunSpec, run_id
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to torch")]
+COMPARED = ("test_acc", "val_acc", "val_loss", "best_epoch", "confusion")
+
+
+@pytest.fixture
+def tiny(tiny_data):
+    ds = data.load("mnist", tiny_data)
+    return ds, data.split(ds, "random", 0, 0)
+
+
+def test_loader_path_pinned_and_not_pinned_give_equal_results(tiny):
+    """pin_memory true/false go through a real DataLoader; non_blocking copies only when pinned;
+    the computation is the same, so the metrics agree (cuDNN may differ in the last bits)."""
+    ds, split = tiny
+    spec = RunSpec(model="resnet20", device="cuda", epochs=2, batch_size=16)
+    batches = train.Batches(ds.images[split.train], ds.labels[split.train], spec.replace(pin_memory=True),
+                            0.1, 0.3, torch.Generator().manual_seed(0))
+    assert batches.loader_path and batches.pin
+    assert not train.Batches(ds.images[split.train], ds.labels[split.train], spec.replace(pin_memory=False),
+                             0.1, 0.3, torch.Generator().manual_seed(0)).pin
+    x, y = next(iter(batches))
+    assert x.is_cuda and y.is_cuda
+    pinned = train.train_group([spec.replace(pin_memory=True)], ds, split)[0]
+    plain = train.train_group([spec.replace(pin_memory=False)], ds, split)[0]
+    assert pinned.status == plain.status == "done"
+    assert abs(pinned.metrics["test_acc"] - plain.metrics["test_acc"]) <= 0.05
+
+
+def test_fp16_uses_a_grad_scaler_and_bf16_runs_natively(tiny, monkeypatch):
+    ds, split = tiny
+    spec = RunSpec(model="resnet20", device="cuda", epochs=1, batch_size=16, amp=True)
+    native = torch.cuda.is_bf16_supported(including_emulation=False)
+    result = train.train_group([spec], ds, split)[0]
+    assert result.status == "done" and result.metrics["amp_dtype"] == ("bf16" if native else "fp16")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
+    scales = []
+    real_update = torch.amp.GradScaler.update
+
+    def update(self, new_scale=None):
+        real_update(self, new_scale)
+        scales.append(self.get_scale())
+
+    monkeypatch.setattr(torch.amp.GradScaler, "update", update)
+    fp16 = train.train_group([spec], ds, split)[0]
+    assert fp16.status == "done" and fp16.metrics["amp_dtype"] == "fp16"
+    assert scales and all(s > 0 for s in scales)  # the scaler ran and its state advanced
+    assert fp16.metrics["train_loss"] == fp16.metrics["train_loss"]  # finite, not NaN
+
+
+def test_cuda_peak_memory_is_the_runs_own_after_warm_up(tiny):
+    ds, split = tiny
+    spec = RunSpec(model="resnet20", device="cuda", epochs=1, batch_size=16)
+    result = train.train_group([spec], ds, split)[0]
+    peak = result.metrics["peak_mem_mb"]
+    assert peak is not None and 0 < peak < torch.cuda.get_device_properties(0).total_memory / 2**20
+
+
+def test_best_weights_are_saved_as_cpu_tensors(tiny):
+    ds, split = tiny
+    result = train.train_group([RunSpec(model="resnet20", device="cuda", epochs=1, batch_size=16)], ds, split)[0]
+    assert all(not t.is_cuda for t in result.weights.values())
+
+
+def test_timers_are_bracketed_by_synchronisation(monkeypatch, tiny):
+    ds, split = tiny
+    calls = []
+    monkeypatch.setattr(train, "sync", lambda device: calls.append(device) or torch.cuda.synchronize())
+    train.train_group([RunSpec(model="resnet20", device="cuda", epochs=2, batch_size=16)], ds, split)
+    assert calls.count("cuda") >= 2 * 2  # before and after each timed epoch
+
+
+def test_cuda_run_ids_are_stable_and_the_same_in_plan_and_run():
+    spec = RunSpec(model="resnet18", device="cuda")
+    assert run_id(spec, env.device_identity("cuda")) == run_id(spec, env.device_identity("cuda"))
+    assert env.device_identity("cuda").startswith("cuda:") and torch.cuda.get_device_name(0) in \
+        env.device_identity("cuda")
