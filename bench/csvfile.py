@@ -98,6 +98,7 @@ def read_table(path: Path, columns: dict[str, str]) -> Table:
     except csv.Error:
         header = []
     table = Table(header)
+    dtypes = {c: columns.get(c, "string") for c in header} if columns else {}  # checked per row: built once
     for number, line in enumerate(lines[1:], start=2):
         try:
             values = next(csv.reader([line]), [])
@@ -108,7 +109,7 @@ def read_table(path: Path, columns: dict[str, str]) -> Table:
             table.bad_lines.append((number, f"{len(values)} fields, expected {len(header)}", line))
             continue
         row = dict(zip(header, values, strict=True))
-        why = bad_value(row, {c: columns.get(c, "string") for c in header} if columns else {})
+        why = bad_value(row, dtypes)
         if why:
             table.bad_lines.append((number, why, line))
         else:

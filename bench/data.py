@@ -154,6 +154,11 @@ def _stratified(indices: np.ndarray, labels: np.ndarray, size: int, seed: int) -
 MIN_VAL = 500  # validation only selects the best epoch and model: it may be smaller than test
 
 
+def val_size(subset: int, available: int) -> int:
+    """Validation images for a training subset: max(500, subset / 7), all of them for subset 0."""
+    return min(available, max(MIN_VAL, round(subset / 7))) if subset else available
+
+
 def split(data: Dataset, how: str, subset: int, seed: int, test_size: int = 0) -> Split:
     """Deterministic train/val/test indices: same seed, same split on every machine.
 
@@ -182,6 +187,6 @@ def split(data: Dataset, how: str, subset: int, seed: int, test_size: int = 0) -
         raise BenchError(f"test_size {test_size} must be from 50 to the {len(test_part)} test images of "
                          f"{data.name} ({how} split), or 0 for all")
     train, _ = _stratified(train_part, labels, subset or len(train_part), seed + 2)
-    val, _ = _stratified(val_part, labels, max(MIN_VAL, round(subset / 7)) if subset else len(val_part), seed + 3)
+    val, _ = _stratified(val_part, labels, val_size(subset, len(val_part)), seed + 3)
     test, _ = _stratified(test_part, labels, test_size or len(test_part), seed + 4)
     return Split(train, val, test)

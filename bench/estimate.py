@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 
 from bench import env, models
-from bench.plan import Cell, groups_of
+from bench.data import val_size
+from bench.plan import TEST_PART, TRAIN_PART, VAL_PART, Cell, groups_of
 from bench.spec import RunSpec
 
 WARMUP_STEPS, TIMED_STEPS = 2, 5
@@ -85,8 +86,8 @@ def seconds(cells: list[Cell]) -> dict[str, float]:
     out: dict[str, float] = {}
     for group in groups_of(cells):
         spec = group[0].spec
-        n_train = spec.subset or 49_000  # the random split's training part
-        n_val = max(500, n_train / 7)
+        n_train = spec.subset or TRAIN_PART
+        n_val = val_size(spec.subset, VAL_PART)
         if spec.kind == "svm":
             out[group[0].run_id] = SVM_SECONDS_PER_PAIR * min(spec.n_train, n_train) ** 2
             continue
@@ -95,7 +96,7 @@ def seconds(cells: list[Cell]) -> dict[str, float]:
         per_image = step_seconds_per_image(spec)
         # validation every epoch, the test split at each of the group's epoch counts
         per_epoch = per_image * (n_train + EVAL_COST * n_val)
-        test = per_image * EVAL_COST * (spec.test_size or 14_000) * len({c.spec.epochs for c in group})
+        test = per_image * EVAL_COST * (spec.test_size or TEST_PART) * len({c.spec.epochs for c in group})
         for cell in group:
             out[cell.run_id] = per_epoch * cell.spec.epochs + test
     return out

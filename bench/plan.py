@@ -9,6 +9,9 @@ from bench import env
 from bench.errors import BenchError
 from bench.spec import RunSpec, run_id
 
+# The random split's parts of a 70,000-image dataset (70/10/20): what subset 0 and test_size 0 mean.
+TRAIN_PART, VAL_PART, TEST_PART = 49_000, 7_000, 14_000
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -34,13 +37,17 @@ def groups_of(cells: list[Cell]) -> list[list[Cell]]:
     return [sorted(g, key=lambda c: (c.spec.epochs, str(c.spec.pin_memory))) for g in groups.values()]
 
 
+def _small_int(text: str) -> bool:
+    """ASCII digits only, at most six: what Python's int() accepts beyond that (e.g. '²') is refused."""
+    return text.isascii() and text.isdecimal() and len(text) <= 6
+
+
 def scheduler_index(text: str) -> str:
     """K may be `$INDEX` style: `index/N` with K taken from a scheduler's 0-based index variable."""
     k, _, n = text.partition("/")
     for var in ("JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"):
         if k == var and var in os.environ:
-            if not (os.environ[var].strip().isascii() and os.environ[var].strip().isdecimal()
-                    and len(os.environ[var].strip()) <= 6):
+            if not _small_int(os.environ[var].strip()):
                 raise BenchError(f"--shard {text}: {var}={os.environ[var]!r} is not a 0-based index")
             return f"{int(os.environ[var]) + 1}/{n}"
     return text
@@ -49,7 +56,7 @@ def scheduler_index(text: str) -> str:
 def parse_shard(text: str) -> tuple[int, int]:
     """`K/N` with 1 <= K <= N (1-based, as people count shards)."""
     parts = text.split("/")
-    if len(parts) != 2 or not all(p.isascii() and p.isdecimal() and len(p) <= 6 for p in parts):
+    if len(parts) != 2 or not all(map(_small_int, parts)):
         raise BenchError(f"--shard must look like K/N, e.g. 1/4; got {text!r}")
     k, n = map(int, parts)
     if not (1 <= n <= 10_000 and 1 <= k <= n):
@@ -85,7 +92,7 @@ def work(group: list[Cell]) -> float:
     if spec.kind == "svm":
         return float(spec.n_train) ** 2 * 784 * 10
     macs, _ = model_cost(spec.model, spec.stem)
-    images = spec.subset or 49_000  # training images (the random split's training part when 0)
+    images = spec.subset or TRAIN_PART
     return 3.0 * macs * images * max(c.spec.epochs for c in group)
 
 

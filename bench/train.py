@@ -97,6 +97,11 @@ def dtype_name(dtype: torch.dtype | None) -> str:
     return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
+def grad_scaler(spec: RunSpec) -> torch.amp.GradScaler:
+    """Loss scaling, on only for fp16 (bf16 and fp32 keep fp32's exponent range)."""
+    return torch.amp.GradScaler(enabled=amp_dtype(spec) == torch.float16)
+
+
 def autocast(spec: RunSpec):
     dtype = amp_dtype(spec)
     return torch.autocast(spec.device, dtype=dtype, enabled=dtype is not None)
@@ -160,7 +165,7 @@ def warm_up(model, opt, spec: RunSpec, part: dict, mean: float, std: float) -> N
     device = next(model.parameters()).device
     scratch = copy.deepcopy(model).train()
     scratch_opt = type(opt)(scratch.parameters(), **opt.defaults)
-    scaler = torch.amp.GradScaler(enabled=amp_dtype(spec) == torch.float16)
+    scaler = grad_scaler(spec)
     images, labels = part["train"]
     scale, shift = 1.0 / (255.0 * std), mean / std
     for size in batch_sizes(len(labels), spec.batch_size):
@@ -183,7 +188,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
     model = models.build(spec.model, spec.stem).to(device, memory_format=torch.channels_last)
     opt = (torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=SGD_MOMENTUM) if spec.optimizer == "sgd"
            else torch.optim.Adam(model.parameters(), lr=spec.lr))
-    scaler = torch.amp.GradScaler(enabled=amp_dtype(spec) == torch.float16)
+    scaler = grad_scaler(spec)
     part = {k: (data.images[getattr(split, k)], data.labels[getattr(split, k)]) for k in ("train", "val", "test")}
     pixels = part["train"][0].float()
     mean, std = pixels.mean().item() / 255, pixels.std().item() / 255

@@ -90,6 +90,16 @@ def loaded(run: dict) -> bool:
     return bool(loads) and max(loads) > (run.get("threads") or 1) + 0.5
 
 
+def timed(run: dict) -> bool:
+    """A run whose speed may be compared: its host is known, it was not timed under load, it has a rate."""
+    return bool(run.get("host_id")) and not loaded(run) and bool(rate(run))
+
+
+def n_trained(run: dict) -> int | None:
+    """Images the model trained on: an SVM's subsample, else the split's training part."""
+    return run.get("n_train_used") or run.get("n_train_images")
+
+
 def rate(run: dict) -> float | None:
     """Training images per second for speed comparisons: the steady-state rate (median over timed
     epochs, after warm-up) where stored, else the whole-run rate of older rows."""

@@ -75,8 +75,7 @@ def pairs(runs: list[dict], factor: str) -> dict[tuple, list[tuple[dict, dict]]]
     if factor == "degree":
         pool = [r for r in pool if r["kernel"] == "poly"]
     if factor == "pin_memory":  # only on CUDA is pin_memory a factor at all; a timing: one host, no load
-        pool = [r for r in pool if r["device"] == "cuda" and r["pin_memory"] is not None and r.get("host_id")
-                and not cells.loaded(r) and cells.rate(r)]
+        pool = [r for r in pool if r["device"] == "cuda" and r["pin_memory"] is not None and cells.timed(r)]
     out: dict[tuple, list] = {}
     for members in cells.group(pool, FACTORS[factor]).values():
         by_place: dict = {}
@@ -142,7 +141,7 @@ def best_cells(runs: list[dict], kind: str | None = None) -> dict[str, dict]:
             "runs": sorted(m["run_id"] for m in members), "val": val,
             "test": cells.summary([m["test_acc"] for m in members]),
             "pooled": cells.pooled_accuracy(members),
-            "scale": {"n_train_images": first.get("n_train_used") or first.get("n_train_images"),
+            "scale": {"n_train_images": cells.n_trained(first),
                       "n_val": first.get("n_val"), "n_test": first.get("n_test")},
             "f1": cells.summary([m["test_f1"] for m in members]),
             "caveat": "single run" if len(members) == 1 else None,

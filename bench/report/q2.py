@@ -24,7 +24,7 @@ def _per_device(members: list[dict], device: str) -> dict:
         "time": cells.summary([m["train_time_s"] for m in timed]),
         "acc": cells.summary([m["test_acc"] for m in ok]),
         "images_per_s": cells.summary([cells.rate(m) for m in timed]),
-        "flops": cells.summary([m["achieved_flops"] for m in ok]),
+        "flops": cells.summary([m["achieved_flops"] for m in timed]),
         "peak": next((m["peak_flops"] for m in ok if m["peak_flops"]), None),
         "device_name": next((m["device_name"] for m in ok), None),
     }
@@ -46,7 +46,7 @@ def pairs(members: list[dict]) -> list[dict]:
     timed without load and with a rate: the only runs a speedup may compare."""
     by_key: dict = {}
     for m in cells.done(members):
-        if m.get("host_id") and not cells.loaded(m) and cells.rate(m):
+        if cells.timed(m):
             by_key.setdefault((m["host_id"], m["seed"]), {})[m["device"]] = m
     return [p for p in by_key.values() if "cpu" in p and "cuda" in p]
 

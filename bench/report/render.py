@@ -111,11 +111,11 @@ def interval(ci) -> str:
 
 
 def acc_ci(acc, n) -> str:
-    """An accuracy with its 95 % Wilson interval from n test images: '96.00% [95.10–96.80]'."""
+    """An accuracy with its 95 % Wilson interval from n test images: '96.00% [95.10–96.80%]'."""
     from bench.report.cells import wilson
 
     ci = wilson(None if _missing(acc) else acc, n)
-    return pct(acc) if not ci else f"{pct(acc)} [{ci[0] * 100:.2f}–{ci[1] * 100:.2f}]"
+    return f"{pct(acc)} [{interval(ci)}]" if ci else pct(acc)
 
 
 def median_range(s: dict, fmt: str = "times") -> str:

@@ -20,8 +20,7 @@ def scale(runs: list[dict]) -> list[dict]:
             continue
         out.append({
             "preset": preset,
-            "n_train": sorted({r["n_train_used"] or r["n_train_images"] for r in own
-                               if (r["n_train_used"] or r["n_train_images"]) is not None}),
+            "n_train": sorted({cells.n_trained(r) for r in own if cells.n_trained(r) is not None}),
             "n_test": sorted({r["n_test"] for r in own if r["n_test"] is not None}),
             "seeds": max((len({m["seed"] for m in g}) for g in cells.group(own).values()), default=0),
             "epochs": sorted({r["epochs"] for r in own if r["epochs"]}),
