@@ -9,7 +9,7 @@ MAKEFLAGS += --no-builtin-rules
 
 DEVICE ?= cpu#         cpu or cuda
 PRESET ?= smoke#       smoke, q1a, q1b, q2 or a path to a .toml
-RUNNER ?= auto#        auto (docker when an engine answers, else local), docker or local
+RUNNER ?= auto#        auto (container when ENGINE answers, else local), container or local
 DATA ?= $(or $(BENCH_DATA_DIR),$(wildcard ../shared/data))#  the IDX files (empty: download)
 # The smoke study is a newcomer's first command: it goes to a scratch store and site under build/
 # (ignored by git), so `git status` stays clean; real presets write the committed results/ and site/.
@@ -18,7 +18,7 @@ STORE ?= $(if $(SCRATCH),build/smoke/results,results)
 SITE ?= $(if $(SCRATCH),build/smoke/site,site)
 ARTIFACTS ?= artifacts
 PYTHON ?= python3.11
-ENGINE ?= docker#      the engine `make image` builds with (docker or podman)
+ENGINE ?= docker#      the container engine that builds and runs the images (docker or podman)
 IMAGE ?= bench:$(DEVICE)
 TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 PYTEST_ARGS ?=
@@ -31,10 +31,10 @@ $(error DEVICE must be cpu or cuda, not '$(DEVICE)')
 endif
 RUNNER := $(strip $(RUNNER))
 ifeq ($(RUNNER),auto)
-override RUNNER := $(shell timeout 20 docker info >/dev/null 2>&1 && echo docker || echo local)
+override RUNNER := $(shell timeout 20 $(ENGINE) info >/dev/null 2>&1 && echo container || echo local)
 endif
-ifeq ($(filter $(RUNNER),docker local),)
-$(error RUNNER must be auto, docker or local, not '$(RUNNER)')
+ifeq ($(filter $(RUNNER),container local),)
+$(error RUNNER must be auto, container or local, not '$(RUNNER)')
 endif
 
 VENV := .venv
@@ -45,14 +45,14 @@ DATA_ABS := $(if $(DATA),$(abspath $(DATA)))
 COMMIT = $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 # A preset given as a file is mounted into the container at the same name under /presets.
 PRESET_IN_IMAGE := $(if $(wildcard $(PRESET)),/presets/$(notdir $(PRESET)),$(PRESET))
-CONTAINER = docker run --rm --user "$$(id -u):$$(id -g)" $(if $(filter cuda,$(DEVICE)),--gpus all) \
+CONTAINER = $(ENGINE) run --rm --user "$$(id -u):$$(id -g)" $(if $(filter cuda,$(DEVICE)),--gpus all) \
 	-v "$(DATA_ABS):/data:ro" -v "$(abspath $(STORE)):/results" -v "$(abspath $(ARTIFACTS)):/artifacts"
 
-.PHONY: help venv bench run report test test-gpu gpu-check lint image image-test perf requirements clean
+.PHONY: help venv bench run report test test-gpu gpu-check lint image image-test perf step requirements clean
 
-help: ## Show this help (variables: DEVICE, PRESET, RUNNER, DATA, STORE, SITE)
+help: ## Show this help (variables: DEVICE, PRESET, RUNNER, ENGINE, DATA, STORE, SITE)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  now: DEVICE=$(DEVICE) PRESET=$(PRESET) RUNNER=$(RUNNER) DATA=$(or $(DATA),<download>)"
+	@echo "  now: DEVICE=$(DEVICE) PRESET=$(PRESET) RUNNER=$(RUNNER) ENGINE=$(ENGINE) DATA=$(or $(DATA),<download>)"
 
 venv: $(STAMP) ## Create .venv with bench and its test tools (again only when pyproject.toml changes)
 
@@ -61,15 +61,15 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -e '.[test]'
 	touch $@
 
-bench: run report ## Run PRESET on DEVICE (in the image when RUNNER=docker), then render the report
+bench: run report ## Run PRESET on DEVICE (in the image when RUNNER=container), then render the report
 	@echo "report: $(abspath $(SITE))/index.html (and report.pdf); results in $(STORE)"
 
 run: ## Only run PRESET on DEVICE (finished cells in STORE are skipped)
 
 
-ifeq ($(RUNNER),docker)
+ifeq ($(RUNNER),container)
 run: image
-	@test -n "$(DATA_ABS)" || { echo "make: RUNNER=docker needs DATA (the folder with the IDX files)" >&2; exit 1; }
+	@test -n "$(DATA_ABS)" || { echo "make: RUNNER=container needs DATA (the folder with the IDX files)" >&2; exit 1; }
 	mkdir -p $(STORE) $(ARTIFACTS) $(SITE)
 	$(CONTAINER) $(if $(wildcard $(PRESET)),-v "$(abspath $(PRESET)):$(PRESET_IN_IMAGE):ro") $(IMAGE) \
 		run --preset $(PRESET_IN_IMAGE) --device $(DEVICE) --store /results --artifacts /artifacts
@@ -115,8 +115,12 @@ image: ## Build the DEVICE image (bench:cpu or bench:cuda) with ENGINE
 image-test: ## Build the CPU image with docker or podman, run the smoke study in it, check results and report
 	bash docker/image-test.sh
 
-perf: $(STAMP) ## Time the training loop (benchmarks/perf.py)
+perf: $(STAMP) ## On an idle machine: the training loop (perf.py), then --workers 2 vs 1 on q1b's SVMs (workers.py)
 	$(PY) benchmarks/perf.py
+	$(if $(DATA_ABS),BENCH_DATA_DIR=$(DATA_ABS)) $(PY) benchmarks/workers.py
+
+step: $(STAMP) ## On an idle machine: the step experiment on DEVICE (benchmarks/step.py; a GPU check runs it too)
+	$(PY) benchmarks/step.py --device $(DEVICE)
 
 requirements: ## Regenerate docker/requirements*.txt from pyproject.toml
 	$(PYTHON) docker/pins.py

@@ -15,22 +15,37 @@ def boot_id() -> str:
         return "unknown-boot"
 
 
-def claimed_by_other(path: Path) -> bool:
-    """Whether a live process of this boot, other than us, holds the claim at `path`."""
+def other_owner(path: Path) -> int | None:
+    """The pid of a live process of this boot, other than us, that holds the claim at `path`."""
     try:
         boot, pid = path.read_text().split()
         pid = int(pid)
     except (OSError, ValueError, UnicodeDecodeError):
-        return False  # no claim, or one torn by a crash
+        return None  # no claim, or one torn by a crash
     if boot != boot_id() or pid == os.getpid() or not 0 < pid < 2**22:
-        return False
+        return None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
+        return None
     except PermissionError:
-        return True
-    return True
+        return pid
+    return pid
+
+
+def claimed_by_other(path: Path) -> bool:
+    """Whether a live process of this boot, other than us, holds the claim at `path`."""
+    return other_owner(path) is not None
+
+
+def others_computing(folder: Path) -> int:
+    """How many other live processes on this machine hold claims in `folder`: the cells that run
+    beside ours (a row's `concurrency` is one more than this)."""
+    try:
+        paths = list(folder.iterdir())
+    except OSError:
+        return 0
+    return len({pid for pid in map(other_owner, paths) if pid is not None})
 
 
 def take(folder: Path, run_ids: list[str]) -> list[str]:

@@ -7,78 +7,13 @@ from pathlib import Path
 
 import click
 
-from bench import env, plan, presets
+from bench import env, options, plan, presets, spec, workers
 from bench.errors import BenchError
-
-LISTS = {  # option -> (spec field, type of each comma-separated item)
-    "datasets": ("dataset", str), "models": ("model", str), "optimizers": ("optimizer", str),
-    "lr": ("lr", float), "batch_size": ("batch_size", int), "epochs": ("epochs", int),
-    "kernels": ("kernel", str), "degrees": ("degree", int), "C": ("C", float), "gammas": ("gamma", str),
-}
-
-
-def _parse_list(name: str, text: str, kind):
-    try:
-        return [kind(item.strip()) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise BenchError(f"--{name.replace('_', '-')}: cannot read {text!r} as a list of {kind.__name__}") from None
-
-
-def _overrides(opts: dict) -> dict:
-    out = {}
-    for option, (field, kind) in LISTS.items():
-        if opts.get(option):
-            out[field] = _parse_list(option, opts[option], kind)
-    for field in ("subset", "test_size", "device", "split", "stem", "amp", "n_train", "data_seed", "seed"):
-        if opts.get(field) is not None:
-            out[field] = opts[field]
-    if opts.get("pin_memory"):
-        out["pin_memory"] = [{"true": True, "false": False}[v] for v in _parse_list("pin_memory",
-                                                                                  opts["pin_memory"], str)]
-    return out
-
-
-store_option = click.option("--store", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
-                            envvar="BENCH_STORE", help="Results store folder.")
-
-
-def selection_options(fn):
-    """Options shared by `run` and `plan`: which preset, and overrides of any of its fields."""
-    options = [
-        click.option("--preset", default="smoke", show_default=True, envvar="BENCH_PRESET",
-                     help=f"Bundled preset ({', '.join(presets.preset_names())}) or a path to a .toml file."),
-        click.option("--datasets", help="Comma-separated: mnist,fashion."),
-        click.option("--models", help="Comma-separated model names, e.g. resnet18,resnet32."),
-        click.option("--optimizers", help="Comma-separated: sgd,adam."),
-        click.option("--lr", help="Comma-separated learning rates, e.g. 1e-3,1e-4."),
-        click.option("--batch-size", help="Comma-separated batch sizes."),
-        click.option("--epochs", envvar="BENCH_EPOCHS", help="Comma-separated epoch counts."),
-        click.option("--pin-memory", type=click.Choice(["true", "false", "true,false"]), help="pin_memory values."),
-        click.option("--subset", type=int, envvar="BENCH_SUBSET",
-                     help="Train on a stratified sample of N training images (0: all); test images are unchanged."),
-        click.option("--test-size", type=int, help="Test images (0: all; the study's presets use 2000)."),
-        click.option("--device", type=click.Choice(["cpu", "cuda"]), envvar="BENCH_DEVICE"),
-        click.option("--split", type=click.Choice(["random", "official"]), help="random 70/10/20 or official."),
-        click.option("--stem", type=click.Choice(["standard", "cifar"]), help="Stem of ResNet-18/34/50."),
-        click.option("--amp/--no-amp", default=None, help="Mixed precision (bf16 on CPU)."),
-        click.option("--kernels", help="SVM kernels, comma-separated: poly,rbf."),
-        click.option("--degrees", help="SVM poly degrees, comma-separated."),
-        click.option("--C", "C", help="SVM C values, comma-separated."),
-        click.option("--gammas", help="SVM gamma values, comma-separated: scale,auto."),
-        click.option("--n-train", type=int, help="SVM training subsample."),
-        click.option("--seed", type=int, help="First seed (weights, shuffling)."),
-        click.option("--data-seed", type=int, help="Seed of the split and subset."),
-        click.option("--repeats", type=int, default=1, show_default=True, help="Seeds per cell."),
-        click.option("--shard", envvar="BENCH_SHARD", help="Run only part K of N, e.g. 2/4."),
-        store_option,
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
 
 
 def _planned(opts: dict) -> list[plan.Cell]:
-    specs = presets.expand(presets.load_preset(opts["preset"]), _overrides(opts), opts["repeats"])
+    options.say_environment()
+    specs = presets.expand(presets.load_preset(opts["preset"]), options.overrides(opts), opts["repeats"])
     cells = plan.cells_of(specs)
     if opts.get("shard"):
         k, n = plan.parse_shard(plan.scheduler_index(opts["shard"]))
@@ -86,36 +21,25 @@ def _planned(opts: dict) -> list[plan.Cell]:
     return cells
 
 
-class OneLineErrors(click.Group):
-    """Usage errors (a bad option value, an unknown command) as one line, like every other user error."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except click.exceptions.NoArgsIsHelpError:
-            raise  # `bench store` alone prints its help, as click does
-        except click.UsageError as exc:
-            where = exc.ctx.command_path if exc.ctx else "bench"
-            raise BenchError(f"{exc.format_message()} (see `{where} -h`)") from None
-
-
-@click.group(cls=OneLineErrors,
-             context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "BENCH"})
+@click.group(cls=options.OneLineErrors,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="bench")
 def main() -> None:
     """bench: run the ResNet/SVM benchmark study and publish it as a report."""
 
 
 @main.command()
-@selection_options
-@click.option("--data-dir", type=click.Path(path_type=Path), envvar="BENCH_DATA_DIR",
+@options.selection
+@click.option("--data-dir", type=click.Path(path_type=Path),
               help="Folder with the IDX files (default: download with torchvision).")
 @click.option("--artifacts", type=click.Path(path_type=Path), default=Path("artifacts"), show_default=True,
-              envvar="BENCH_ARTIFACTS", help="Where best-val weights go (outside git).")
+              help="Where best-val weights go (outside git).")
 @click.option("--force", is_flag=True, help="Redo cells already in the store.")
 @click.option("--retry-failed", is_flag=True, help="Redo only cells stored as diverged or error.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--tag", default="", help="Free text stored with every run of this invocation.")
+@click.option("--workers", type=click.IntRange(1, workers.MAX_WORKERS), default=1, show_default=True,
+              help="Worker processes sharing the store and the threads (rows record their concurrency).")
 def run(**opts) -> None:
     """Train and evaluate the cells of a preset; store each as it finishes; skip finished ones."""
     from bench import runner
@@ -130,11 +54,24 @@ def run(**opts) -> None:
     store.verify()
     for note in store.recover():
         click.echo(note, err=True)
-    click.echo(f"{len(cells)} cells planned, {len(cells) - len(todo)} already stored, {len(todo)} to run",
-               err=True)
+    click.echo(f"{len(cells)} cells planned, {len(cells) - len(todo)} already stored, {len(todo)} to run"
+               + (f", {opts['workers']} workers" if opts["workers"] > 1 else ""), err=True)
     try:
-        outcomes, busy = runner.execute(todo, store, opts["data_dir"], opts["artifacts"], opts["preset"],
-                                        tag=opts["tag"], skip=skip, progress=not opts["quiet"])
+        if opts["workers"] > 1:
+            outcomes = []
+
+            def stored(outcome) -> None:
+                outcomes.append(outcome)
+                if not opts["quiet"]:
+                    click.echo(f"[{len(outcomes)}/{len(todo)}] {outcome.label} {outcome.dataset} "
+                               f"epochs={outcome.epochs} {outcome.status}", err=True)
+
+            workers.run(todo, opts["store"], opts["data_dir"], opts["artifacts"], opts["preset"], opts["tag"],
+                        skip, opts["workers"], stored)
+            busy = len(todo) - len(outcomes)
+        else:
+            outcomes, busy = runner.execute(todo, store, opts["data_dir"], opts["artifacts"], opts["preset"],
+                                            tag=opts["tag"], skip=skip, progress=not opts["quiet"])
     except KeyboardInterrupt:
         raise BenchError("interrupted: finished cells are stored; the running cell was not recorded. "
                          "Run the same command again to resume.") from None
@@ -147,7 +84,7 @@ def run(**opts) -> None:
 
 
 @main.command("plan")
-@selection_options
+@options.selection
 @click.option("--estimate/--no-estimate", default=True, help="Estimate the time (calibrates once per device).")
 def plan_cmd(**opts) -> None:
     """List the cells of a preset, which are done, and an estimated time for the rest."""
@@ -176,7 +113,7 @@ def plan_cmd(**opts) -> None:
 
 
 @main.command("ls")
-@store_option
+@options.store
 @click.option("--status", help="Only runs with this status (done, diverged, error).")
 @click.option("--dataset", help="Only this dataset.")
 @click.option("--model", help="Only labels containing this text.")
@@ -197,7 +134,7 @@ def ls_cmd(store: Path, status: str | None, dataset: str | None, model: str | No
 
 
 @main.command("data")
-@click.option("--data-dir", type=click.Path(path_type=Path), envvar="BENCH_DATA_DIR")
+@click.option("--data-dir", type=click.Path(path_type=Path))
 def data_cmd(data_dir: Path | None) -> None:
     """Locate and verify both datasets (sha256 of every file)."""
     from bench import data
@@ -208,7 +145,7 @@ def data_cmd(data_dir: Path | None) -> None:
 
 
 @main.command("env")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", envvar="BENCH_DEVICE")
+@click.option("--device", type=click.Choice(spec.DEVICES), default="cpu")
 def env_cmd(device: str) -> None:
     """What the environment columns of a run on DEVICE will say."""
     env.require_device(device)
@@ -220,7 +157,7 @@ def env_cmd(device: str) -> None:
 
 
 @main.command()
-@store_option
+@options.store
 @click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True)
 @click.option("--pdf/--no-pdf", default=True, help="Also write report.pdf (weasyprint).")
 def report(store: Path, out: Path, pdf: bool) -> None:
@@ -253,7 +190,7 @@ def merge_cmd(sources: tuple[Path, ...], into: Path) -> None:
 
 
 @store_group.command("migrate")
-@store_option
+@options.store
 def migrate_cmd(store: Path) -> None:
     """Upgrade a store written by an older bench to the current schema."""
     from bench import maintenance
@@ -262,7 +199,7 @@ def migrate_cmd(store: Path) -> None:
 
 
 @store_group.command("check")
-@store_option
+@options.store
 @click.option("--repair", is_flag=True, help="Move bad lines to quarantine/ (nothing is deleted).")
 def check_cmd(store: Path, repair: bool) -> None:
     """Find torn lines, duplicates, unknown columns and schema mismatches."""
@@ -278,6 +215,8 @@ def check_cmd(store: Path, repair: bool) -> None:
         sys.exit(1)
     click.echo("store is sound" if not problems else "repaired: bad lines are in quarantine/")
 
+
+options.one_variable_per_option(main)
 
 if __name__ == "__main__":
     main()

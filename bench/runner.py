@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from tqdm import tqdm
 from bench import data, env
 from bench.errors import BenchError
 from bench.plan import Cell, groups_of
-from bench.spec import SGD_MOMENTUM, RunSpec
+from bench.spec import SGD_MOMENTUM, RunSpec, pin_memory_is_factor
 from bench.store import FINISHED, Store
 from bench.svm import run_svm
 from bench.train import CellResult, train_group
@@ -43,13 +43,13 @@ def _pin_effect(spec: RunSpec) -> str:
         return ""
     if spec.pin_memory is None:
         return "not a factor: data resident on the device"
-    if spec.device == "cpu":
+    if not pin_memory_is_factor(spec.device):
         return "none on CPU: nothing is copied to a device; computed once for both values"
     return f"DataLoader with pin_memory={str(spec.pin_memory).lower()} and non_blocking copies"
 
 
 def record(cell: Cell, result: CellResult, preset: str, tag: str, split: data.Split, started: str,
-           record_id: str, load: tuple[float | None, float | None] = (None, None)) -> dict:
+           record_id: str, load: tuple[float | None, float | None] = (None, None), concurrency: int = 1) -> dict:
     """The self-describing row of one finished cell: spec, metrics, status, environment."""
     spec = cell.spec
     row = {**spec.identity(), **result.metrics}
@@ -60,7 +60,7 @@ def record(cell: Cell, result: CellResult, preset: str, tag: str, split: data.Sp
         preset=preset, tag=tag, label=spec.label, peak_flops=env.peak_flops(spec),
         n_train_images=len(split.train), n_val=len(split.val),
         n_test=len(split.test), pin_memory_effect=_pin_effect(spec), started_at=started, finished_at=_now(),
-        load_start=load[0], load_end=load[1],
+        load_start=load[0], load_end=load[1], concurrency=concurrency,
         **env.describe(spec.compute_device),
     )
     return row
@@ -71,8 +71,8 @@ def _failed(cell: Cell, exc: Exception) -> CellResult:
 
 
 def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: Path | None,
-            preset: str, tag: str = "", skip: tuple[str, ...] = FINISHED, progress: bool = True
-            ) -> tuple[list[Outcome], int]:
+            preset: str, tag: str = "", skip: tuple[str, ...] = FINISHED, progress: bool = True,
+            on_outcome: Callable[[Outcome], None] | None = None) -> tuple[list[Outcome], int]:
     """Train/fit every cell (grouped so no work is done twice) and store each as it finishes.
 
     Each group is claimed in the store first, so a second `bench run` on the same store skips what
@@ -92,6 +92,8 @@ def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: P
                     for outcome in _run_group(group, store, data_dir, artifacts, preset, tag):
                         outcomes.append(outcome)
                         bar.update(1)
+                        if on_outcome:
+                            on_outcome(outcome)
     finally:
         bar.close()
     return outcomes, busy
@@ -133,7 +135,7 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
     spec = group[0].spec
     dataset = data.load(spec.dataset, data_dir)
     split = data.split(dataset, spec.split, spec.subset, spec.data_seed, spec.test_size)
-    started, load_start = _now(), env.load_average()
+    started, load_start, beside = _now(), env.load_average(), store.others_computing()
     try:
         if spec.kind == "svm":
             results = [run_svm(spec, dataset, split)]
@@ -144,10 +146,11 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
     except Exception as exc:  # noqa: BLE001 - a crashing cell is stored, the grid goes on
         results = [_failed(c, exc) for c in group]
     load = (load_start, env.load_average())
+    concurrency = 1 + max(beside, store.others_computing())  # cells seen running beside this one
     for cell, result in zip(group, results, strict=True):
         record_id = uuid.uuid4().hex[:16]
         curves = [{"run_id": cell.run_id, "record_id": record_id, **row} for row in result.curves]
-        store.append(record(cell, result, preset, tag, split, started, record_id, load), curves)
+        store.append(record(cell, result, preset, tag, split, started, record_id, load, concurrency), curves)
         if artifacts is not None and result.weights is not None:
             save_weights(artifacts, cell.run_id, result.weights)
         yield Outcome(cell.run_id, cell.spec.label, cell.spec.dataset, cell.spec.epochs, result.status,

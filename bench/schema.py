@@ -1,11 +1,11 @@
-"""The store's columns and their dtypes (schema version 3), and the forward migrations.
+"""The store's columns and their dtypes (schema version 4), and the forward migrations.
 
 pandas 3 would turn "12.10" into 12.1 and "1e-3" into a float column shared with strings, so
 every column is read with an explicit dtype."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 S, I, F, B = "string", "Int64", "Float64", "boolean"
 RUN_COLUMNS: dict[str, str] = {
@@ -21,7 +21,7 @@ RUN_COLUMNS: dict[str, str] = {
     "steady_images_per_s": F, "amp_dtype": S, "tf32": B, "deterministic": B, "load_start": F, "load_end": F,
     "achieved_flops": F, "peak_flops": F, "macs": I, "params": I, "peak_mem_mb": F, "fit_time_s": F,
     "predict_time_s": F, "n_support": I, "cache_size_mb": I, "n_train_used": I, "train_mean": F,
-    "train_std": F, "shared_compute": B, "pin_memory_effect": S, "confusion": S,
+    "train_std": F, "shared_compute": B, "concurrency": I, "pin_memory_effect": S, "confusion": S,
     # environment
     "bench_version": S, "python": S, "torch": S, "cuda": S, "cudnn": S, "sklearn": S,
     "device_name": S, "cpu_name": S, "host_id": S, "threads": I, "os": S, "git_commit": S, "git_dirty": B,
@@ -55,9 +55,17 @@ def migrate_to_3(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
     return tables
 
 
-MIGRATIONS = {2: migrate_to_2, 3: migrate_to_3}  # target version -> step from the version before
+def migrate_to_4(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Version 4 adds `concurrency`: how many cells computed on the machine at once (`bench run
+    --workers`, or several `bench run`s on one store). Older rows stay empty: they were timed one
+    at a time under the timing protocol, but that is not recorded in them."""
+    return tables
+
+
+MIGRATIONS = {2: migrate_to_2, 3: migrate_to_3, 4: migrate_to_4}  # target version -> step from the version before
 # version -> columns it introduced (a file that has them is not older)
-ADDED_IN = {2: ("record_id",), 3: ("host_id", "steady_images_per_s", "amp_dtype", "test_size")}
+ADDED_IN = {2: ("record_id",), 3: ("host_id", "steady_images_per_s", "amp_dtype", "test_size"),
+            4: ("concurrency",)}
 
 
 def mismatch(version: int, header: list[str]) -> str | None:

@@ -29,6 +29,24 @@ RESNET_FIELDS = ("kind", "dataset", "model", "stem", "optimizer", "lr", "batch_s
                  "pin_memory", "amp", "device", "seed", "data_seed", "split", "subset", "test_size")
 SVM_FIELDS = ("kind", "dataset", "model", "kernel", "degree", "C", "gamma", "n_train",
               "seed", "data_seed", "split", "subset", "test_size")
+RESNET_ONLY = frozenset(RESNET_FIELDS) - frozenset(SVM_FIELDS)
+SVM_ONLY = frozenset(SVM_FIELDS) - frozenset(RESNET_FIELDS)
+
+
+def identity_fields(kind: str, model: str, kernel: str) -> tuple[str, ...]:
+    """The fields that identify a cell; those that cannot matter for it are left out (the degree of
+    a non-poly kernel, the stem of a CIFAR ResNet, which has its own)."""
+    if kind == "svm":
+        return SVM_FIELDS if kernel == "poly" else tuple(f for f in SVM_FIELDS if f != "degree")
+    if model in CIFAR_RESNETS:
+        return tuple(f for f in RESNET_FIELDS if f != "stem")
+    return RESNET_FIELDS
+
+
+def pin_memory_is_factor(device: str) -> bool:
+    """pin_memory changes the computation only where batches are copied to a device: on CUDA.
+    On the CPU both values are one computation, stored once per value but trained once."""
+    return device == "cuda"
 
 
 @dataclass(frozen=True)
@@ -63,11 +81,7 @@ class RunSpec:
     @property
     def fields(self) -> tuple[str, ...]:
         """Identity fields; those that cannot matter for this cell are left out."""
-        if self.kind == "svm":
-            return SVM_FIELDS if self.kernel == "poly" else tuple(f for f in SVM_FIELDS if f != "degree")
-        if self.model in CIFAR_RESNETS:
-            return tuple(f for f in RESNET_FIELDS if f != "stem")
-        return RESNET_FIELDS
+        return identity_fields(self.kind, self.model, self.kernel)
 
     def identity(self) -> dict:
         """The fields that define this cell, as plain JSON-able values."""
@@ -93,7 +107,7 @@ class RunSpec:
         if self.kind == "svm":
             return self
         key = self.replace(epochs=1)
-        return key.replace(pin_memory=None) if self.device == "cpu" else key
+        return key if pin_memory_is_factor(self.device) else key.replace(pin_memory=None)
 
     def replace(self, **changes) -> RunSpec:
         return dataclasses.replace(self, **changes)

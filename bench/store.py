@@ -175,6 +175,10 @@ class Store:
         finally:
             claims.release(folder, mine)
 
+    def others_computing(self) -> int:
+        """Other live processes on this machine computing cells of this store right now."""
+        return claims.others_computing(self.root / "claims")
+
     def _check_header(self, name: str) -> None:
         """Never append under a header that is not the schema's (a hand-edited file)."""
         path = self.root / name

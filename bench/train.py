@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from bench import cost, env, models
 from bench.data import Dataset, Split
-from bench.spec import SGD_MOMENTUM, RunSpec
+from bench.spec import SGD_MOMENTUM, RunSpec, pin_memory_is_factor
 
 EVAL_BATCH = 512
 # A run has diverged when its epoch's mean training loss is not finite or exceeds this many times
@@ -55,7 +55,7 @@ class Batches:
 
     def __init__(self, images, labels, spec: RunSpec, mean: float, std: float, generator):
         self.device = torch.device(spec.device)
-        self.loader_path = spec.device == "cuda" and spec.pin_memory is not None
+        self.loader_path = pin_memory_is_factor(spec.device) and spec.pin_memory is not None
         self.pin = bool(spec.pin_memory) and self.loader_path
         if not self.loader_path:
             images, labels = images.to(self.device), labels.to(self.device)
@@ -178,60 +178,68 @@ def warm_up(model, opt, spec: RunSpec, part: dict, mean: float, std: float) -> N
     sync(spec.device)
 
 
+def _setup(spec: RunSpec, data: Dataset, split: Split):
+    """The model, its optimizer and loss scaler, the split's tensors and the training batches."""
+    torch.backends.cudnn.benchmark = True
+    torch.manual_seed(spec.seed)
+    model = models.build(spec.model, spec.stem).to(spec.device, memory_format=torch.channels_last)
+    opt = (torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=SGD_MOMENTUM) if spec.optimizer == "sgd"
+           else torch.optim.Adam(model.parameters(), lr=spec.lr))
+    part = {k: (data.images[getattr(split, k)], data.labels[getattr(split, k)]) for k in ("train", "val", "test")}
+    pixels = part["train"][0].float()
+    mean, std = pixels.mean().item() / 255, pixels.std().item() / 255
+    batches = Batches(*part["train"], spec, mean, std, torch.Generator().manual_seed(spec.seed))
+    return model, opt, grad_scaler(spec), part, (mean, std), batches
+
+
+def _train_epoch(model, opt, scaler, spec: RunSpec, batches: Batches) -> dict:
+    """One timed pass over the training batches (timer bracketed by device synchronisation)."""
+    model.train()
+    loss_sum = correct = count = 0
+    sync(spec.device)
+    start = time.perf_counter()
+    for x, y in batches:
+        out, loss = _step(model, opt, scaler, spec, x, y)
+        loss_sum += loss.detach() * len(y)
+        correct += (out.argmax(1) == y).sum()
+        count += len(y)
+    sync(spec.device)
+    seconds = time.perf_counter() - start
+    return {"train_loss": float(loss_sum) / count, "train_acc": float(correct) / count, "images": count,
+            "seconds": seconds}
+
+
 def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool = True) -> list[CellResult]:
     """Train the group's shared run to the largest epoch count; one result per spec."""
     spec = specs[0]
     assert all(s.group_key() == spec.group_key() for s in specs)
-    device = torch.device(spec.device)
-    torch.backends.cudnn.benchmark = True
-    torch.manual_seed(spec.seed)
-    model = models.build(spec.model, spec.stem).to(device, memory_format=torch.channels_last)
-    opt = (torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=SGD_MOMENTUM) if spec.optimizer == "sgd"
-           else torch.optim.Adam(model.parameters(), lr=spec.lr))
-    scaler = grad_scaler(spec)
-    part = {k: (data.images[getattr(split, k)], data.labels[getattr(split, k)]) for k in ("train", "val", "test")}
-    pixels = part["train"][0].float()
-    mean, std = pixels.mean().item() / 255, pixels.std().item() / 255
-    generator = torch.Generator().manual_seed(spec.seed)
-    batches = Batches(*part["train"], spec, mean, std, generator)
-    val_images, val_labels = (t.to(device) for t in part["val"])
-    test_images = part["test"][0].to(device)
+    model, opt, scaler, part, (mean, std), batches = _setup(spec, data, split)
+    val_images, test_images = part["val"][0].to(spec.device), part["test"][0].to(spec.device)
+    val_labels = part["val"][1].to(spec.device)
     macs, params = cost.model_cost(spec.model, spec.stem)
     if warmup:
         warm_up(model, opt, spec, part, mean, std)
-    if device.type == "cuda":
+    if spec.device == "cuda":
         torch.cuda.reset_peak_memory_stats()  # after warm-up: the run's own peak
 
     wanted = sorted({s.epochs for s in specs})
     curves, results_at, best = [], {}, {"val_acc": -1.0}
     train_time = eval_time = 0.0
-    seen = 0
-    rates = []  # images per second of each timed epoch
-    failure = ""
+    seen, rates, failure = 0, [], ""  # rates: images per second of each timed epoch
     for epoch in range(1, wanted[-1] + 1):
-        model.train()
-        loss_sum = correct = count = 0
-        sync(spec.device)
-        start = time.perf_counter()
-        for x, y in batches:
-            out, loss = _step(model, opt, scaler, spec, x, y)
-            loss_sum += loss.detach() * len(y)
-            correct += (out.argmax(1) == y).sum()
-            count += len(y)
-        sync(spec.device)
-        epoch_time = time.perf_counter() - start
-        train_loss = float(loss_sum) / count
-        if not math.isfinite(train_loss) or train_loss > DIVERGED_LOSS:
-            failure = f"training loss became {train_loss:.3g} in epoch {epoch} (limit {DIVERGED_LOSS:.0f})"
+        trained = _train_epoch(model, opt, scaler, spec, batches)
+        if not math.isfinite(trained["train_loss"]) or trained["train_loss"] > DIVERGED_LOSS:
+            failure = (f"training loss became {trained['train_loss']:.3g} in epoch {epoch} "
+                       f"(limit {DIVERGED_LOSS:.0f})")
             break
-        train_time += epoch_time
-        seen += count
+        train_time += trained["seconds"]
+        seen += trained["images"]
+        rates.append(trained["images"] / trained["seconds"])
         start = time.perf_counter()
         val_loss, val_pred = predict(model, val_images, val_labels, spec, mean, std)
         val_acc = float((val_pred == part["val"][1].numpy()).mean())
-        curves.append({"epoch": epoch, "train_loss": train_loss, "train_acc": float(correct) / count,
-                       "val_loss": val_loss, "val_acc": val_acc, "epoch_time_s": epoch_time})
-        rates.append(count / epoch_time)
+        curves.append({"epoch": epoch, "train_loss": trained["train_loss"], "train_acc": trained["train_acc"],
+                       "val_loss": val_loss, "val_acc": val_acc, "epoch_time_s": trained["seconds"]})
         if val_acc > best["val_acc"]:
             # kept on the CPU: no GPU memory held for them, and saved as CPU tensors
             best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch,
@@ -248,21 +256,23 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
               "amp_dtype": dtype_name(amp_dtype(spec)), "tf32": env.tf32_enabled(spec.device),
               "deterministic": bool(torch.backends.cudnn.deterministic),
               "train_mean": mean, "train_std": std, "shared_compute": len(specs) > 1}
-    out = []
-    for s in specs:
-        done = results_at.get(s.epochs)
-        cell = CellResult(s, curves=curves[: s.epochs])
-        if done is None:
-            cell.status, cell.message = "diverged", failure
-            last = curves[-1] if curves else {}
-            cell.metrics = {**common, "val_acc": last.get("val_acc"), "train_loss": last.get("train_loss"),
-                            "train_time_s": train_time}
-        else:
-            cell.weights = done["weights"]  # cells of one group may share these: never mutate `done`
-            cell.metrics = {**common, **{k: v for k, v in done.items() if k != "weights"},
-                            "train_loss": curves[s.epochs - 1]["train_loss"]}
-        out.append(cell)
-    return out
+    return [_cell_result(s, curves, results_at.get(s.epochs), common, failure, train_time) for s in specs]
+
+
+def _cell_result(spec: RunSpec, curves: list[dict], done: dict | None, common: dict, failure: str,
+                 train_time: float) -> CellResult:
+    """One cell of a group: its epochs' slice of the shared curve and the metrics at its epoch count."""
+    cell = CellResult(spec, curves=curves[: spec.epochs])
+    if done is None:
+        cell.status, cell.message = "diverged", failure
+        last = curves[-1] if curves else {}
+        cell.metrics = {**common, "val_acc": last.get("val_acc"), "train_loss": last.get("train_loss"),
+                        "train_time_s": train_time}
+    else:
+        cell.weights = done["weights"]  # cells of one group may share these: never mutate `done`
+        cell.metrics = {**common, **{k: v for k, v in done.items() if k != "weights"},
+                        "train_loss": curves[spec.epochs - 1]["train_loss"]}
+    return cell
 
 
 def _measure(model, best, test_images, test_labels, spec, mean, std) -> dict:

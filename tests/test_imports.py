@@ -1,5 +1,6 @@
 """Help, planning and the report must not pay for torch: `bench --help`, `bench ls` and `bench
-plan --no-estimate` import neither torch nor scikit-learn, and the report renders with torch blocked."""
+plan --no-estimate` import neither torch nor scikit-learn, and the report renders with torch blocked;
+modules and functions stay within the house limits."""
 
 from __future__ import annotations
 
@@ -42,3 +43,18 @@ def test_the_report_renders_with_torch_blocked(tmp_path):
     """)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) > 10 and (tmp_path / "site" / "index.html").exists()
+
+
+def test_modules_and_functions_stay_small():
+    """The house rules a reviewer checks: no module in bench/ over 300 lines, no function over 60."""
+    import ast
+
+    too_long = []
+    for path in sorted((ROOT / "bench").rglob("*.py")):
+        text = path.read_text()
+        if len(text.splitlines()) > 300:
+            too_long.append(f"{path.relative_to(ROOT)}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 60:
+                too_long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert not too_long, too_long

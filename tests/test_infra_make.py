@@ -47,7 +47,7 @@ def test_bad_device_is_refused(device):
 
 def test_bad_runner_is_refused():
     out = make("-n", "bench", "RUNNER=kubernetes")
-    assert out.returncode != 0 and "RUNNER must be auto, docker or local" in out.stderr
+    assert out.returncode != 0 and "RUNNER must be auto, container or local" in out.stderr
 
 
 def test_local_runner_uses_the_venv(tmp_path):
@@ -93,14 +93,13 @@ def test_auto_runner_uses_the_cuda_image_with_the_gpu(tmp_path):
 
 
 def test_cpu_image_gets_no_gpu(tmp_path):
-    out = make("-n", "run", "RUNNER=docker", "DATA=/some/data")
+    out = make("-n", "run", "RUNNER=container", "DATA=/some/data")
     assert out.returncode == 0, out.stderr
     assert "--gpus" not in out.stdout and "TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in out.stdout
 
 
 def test_make_report_runs_locally_on_a_tiny_store(tmp_path, tiny_data):
     """`make report RUNNER=local` renders a store without any container engine."""
-    pytest.importorskip("bench.report")
     from bench.cli import main
 
     preset = tmp_path / "tiny.toml"
@@ -128,3 +127,10 @@ def test_cuda_without_a_gpu_is_one_line(tmp_path):
     assert "Traceback" not in out.stderr
     lines = [line for line in out.stderr.splitlines() if line.strip() and "cells planned" not in line]
     assert len(lines) == 1 and "no CUDA GPU is visible" in lines[0], out.stderr
+
+
+def test_engine_chooses_the_engine_for_runs_as_well_as_builds():
+    out = make("-n", "bench", "RUNNER=container", "ENGINE=podman", "DATA=/some/data")
+    assert out.returncode == 0, out.stderr
+    assert "podman build -f docker/Dockerfile.cpu" in out.stdout
+    assert "podman run --rm" in out.stdout and "docker" not in out.stdout.replace("docker/", "")

@@ -139,3 +139,16 @@ def test_q2_pairs_never_cross_hosts_and_skip_loaded_runs():
     assert [s["median"] for s in speedups] == [10.0] and section["n_paired"] == 1
     assert {r["host"] for r in section["rows"]} == {"hostA", "hostB"}  # per-host rows, never averaged
     assert not any(r["host"] == "hostA" and r["speedup"]["n"] for r in section["rows"])
+
+
+def test_run_page_axes_stay_within_valid_ranges():
+    """A perfect run: the accuracy axis ends at 100 %, the loss axis starts at 0 (never 104 % or -0.10)."""
+    import re
+
+    from bench.report import charts
+
+    rows = [{"epoch": e, "train_loss": loss, "val_loss": loss, "train_acc": acc, "val_acc": acc}
+            for e, loss, acc in ((1, 0.3, 0.9), (2, 0.01, 1.0), (3, 0.0, 1.0))]
+    labels = re.findall(r'text-anchor="end">([^<]+)<', str(charts.curves(rows)))
+    assert "100%" in labels and "0.00" in labels
+    assert not [t for t in labels if t.startswith("-") or (t.endswith("%") and float(t[:-1]) > 100)], labels

@@ -44,7 +44,17 @@ def test_shards_partition_the_plan_and_keep_groups_whole():
     for part in parts:  # a group never spans two shards
         keys = {c.spec.group_key() for c in part}
         assert sum(len(g) for g in plan.groups_of(cells) if g[0].spec.group_key() in keys) == len(part)
-    assert [c.run_id for c in plan.shard(cells, 2, 5, plan.work)] == [c.run_id for c in parts[1]]
+
+
+
+def test_every_process_computes_the_same_shard():
+    """Shard membership must not depend on the process (hash seeds, set order): array tasks on
+    different nodes each compute their own part and must agree."""
+    code = ("from bench import plan, presets; cells = plan.cells_of(presets.expand(presets.load_preset('q1a')));"
+            "print(' '.join(c.run_id for c in plan.shard(cells, 2, 5, plan.work)))")
+    parts = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(parts) == 1 and len(parts.pop().split()) > 5
 
 
 @pytest.mark.parametrize("text", ["0/3", "4/3", "1/0", "a/b", "3", "1/2/3", "-1/2"])

@@ -12,11 +12,9 @@ from importlib import resources
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.spec import RunSpec
+from bench.spec import RESNET_ONLY, SVM_ONLY, RunSpec
 
 SPEC_FIELDS = tuple(f.name for f in fields(RunSpec))
-SVM_ONLY = {"kernel", "degree", "C", "gamma", "n_train"}
-RESNET_ONLY = {"stem", "optimizer", "lr", "batch_size", "epochs", "pin_memory", "amp", "device"}
 
 
 def preset_names() -> list[str]:

@@ -8,15 +8,16 @@ import statistics
 from collections import defaultdict
 
 from bench.report.load import identity
+from bench.spec import pin_memory_is_factor
 
 REPEAT_FIELDS = ("seed",)  # what --repeats varies; a cell is its runs over these
 
 
 def unit_key(run: dict, drop: tuple[str, ...] = ()) -> tuple:
-    """A hashable key of the run's cell without `drop`. On the CPU pin_memory is not a factor
-    (both values are one computation), so it never separates runs there."""
+    """A hashable key of the run's cell without `drop`; pin_memory separates runs only where it is
+    a factor (`bench.spec.pin_memory_is_factor`)."""
     ident = identity(run)
-    skip = set(drop) | ({"pin_memory"} if run["device"] == "cpu" else set())
+    skip = set(drop) | (set() if pin_memory_is_factor(run["device"]) else {"pin_memory"})
     return tuple(sorted((k, v) for k, v in ident.items() if k not in skip))
 
 
@@ -91,8 +92,10 @@ def loaded(run: dict) -> bool:
 
 
 def timed(run: dict) -> bool:
-    """A run whose speed may be compared: its host is known, it was not timed under load, it has a rate."""
-    return bool(run.get("host_id")) and not loaded(run) and bool(rate(run))
+    """A run whose speed may be compared: its host is known, it ran alone (no other cell computing
+    beside it, no load from elsewhere) and it has a rate."""
+    alone = (run.get("concurrency") or 1) == 1
+    return bool(run.get("host_id")) and alone and not loaded(run) and bool(rate(run))
 
 
 def n_trained(run: dict) -> int | None:

@@ -45,14 +45,17 @@ def curves(rows: list[dict]) -> Markup:
     """Loss and accuracy per epoch, train dashed orange and validation solid blue."""
     epochs = max(r["epoch"] for r in rows)
     body = []
+    # axes never leave the valid range: no loss below 0, no accuracy above 100 %
+    ranges = {"loss": (0.0, float("inf")), "acc": (0.0, 1.0)}
     for i, (metric, title, fmt) in enumerate((("loss", "loss", "{:.2f}"), ("acc", "accuracy", "{:.0%}"))):
         train = [(r["epoch"], r[f"train_{metric}"]) for r in rows if r[f"train_{metric}"] is not None]
         val = [(r["epoch"], r[f"val_{metric}"]) for r in rows if r[f"val_{metric}"] is not None]
         values = [v for _, v in train + val] or [0.0, 1.0]
         lo, hi = min(values), max(values)
         pad = (hi - lo) * 0.08 or 0.01
+        low, high = ranges[metric]
         body += _panel(i * W, title, [(TRAIN, ' stroke-dasharray="5 3"', train), (VAL, "", val)],
-                       lo - pad, hi + pad, epochs, fmt)
+                       max(low, lo - pad), min(high, hi + pad), epochs, fmt)
     legend = (f'<g transform="translate({2 * W - 150},8)"><line x1="0" y1="0" x2="18" y2="0" stroke="{TRAIN}" '
               f'stroke-width="2" stroke-dasharray="5 3"/><text x="22" y="4">train</text><line x1="66" y1="0" '
               f'x2="84" y2="0" stroke="{VAL}" stroke-width="2"/><text x="88" y="4">validation</text></g>')

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.spec import CIFAR_RESNETS, RESNET_FIELDS, SVM_FIELDS
+from bench.spec import identity_fields
 from bench.store import Store
 
 STORE_FILES = ("runs.csv", "epochs.csv", "manifest.json")  # copied into site/data/ for download
@@ -37,13 +37,7 @@ def records(frame: pd.DataFrame) -> list[dict]:
 
 def identity(run: dict) -> dict:
     """The spec fields that define a run's cell, as `bench.spec.RunSpec.identity` would give."""
-    if run["kind"] == "svm":
-        names = SVM_FIELDS if run["kernel"] == "poly" else tuple(f for f in SVM_FIELDS if f != "degree")
-    elif run["model"] in CIFAR_RESNETS:
-        names = tuple(f for f in RESNET_FIELDS if f != "stem")
-    else:
-        names = RESNET_FIELDS
-    return {name: run[name] for name in names}
+    return {name: run[name] for name in identity_fields(run["kind"], run["model"], run.get("kernel"))}
 
 
 def _normalise(run: dict) -> dict:

@@ -1,0 +1,88 @@
+"""`bench run --workers N`: N worker processes on one machine share one store through its claims
+(each takes the next group no one holds), each with its share of the threads. Outcomes come back
+through a queue as cells finish; Ctrl-C stops every worker; a worker that dies loses only the
+cell it was computing, whose claim dies with it, so the next `bench run` computes it."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import env
+from bench.errors import BenchError
+from bench.plan import Cell
+
+MAX_WORKERS = 256
+STOP_GRACE_S = 30  # how long stopped workers may take to leave their current step
+
+
+def threads_each(workers: int) -> int:
+    """Every worker's share of the thread budget (BENCH_THREADS, else the usable cores), at least one."""
+    return max(1, env.thread_count() // workers)
+
+
+def _work(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, preset: str,
+          tag: str, skip: tuple[str, ...], threads: int, outbox) -> None:
+    """One worker: the ordinary single-process run over all cells, skipping what others claim."""
+    os.environ["BENCH_THREADS"] = str(threads)
+    from bench import runner
+    from bench.store import Store
+
+    try:
+        runner.execute(cells, Store(store_root), data_dir, artifacts, preset, tag=tag, skip=skip,
+                       progress=False, on_outcome=lambda o: outbox.put(("outcome", o)))
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except BenchError as exc:
+        outbox.put(("error", str(exc)))
+        raise SystemExit(1) from None
+
+
+def _stop(procs: list) -> None:
+    """Ctrl-C reaches every worker of a terminal's process group; a signal sent to this process
+    alone is passed on. Stragglers are terminated after a grace period."""
+    for p in procs:
+        if p.is_alive():
+            os.kill(p.pid, signal.SIGINT)
+    for p in procs:
+        p.join(STOP_GRACE_S)
+        if p.is_alive():
+            p.terminate()
+            p.join()
+
+
+def run(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, preset: str,
+        tag: str, skip: tuple[str, ...], workers: int, on_outcome: Callable) -> None:
+    """Run `cells` with `workers` processes, calling `on_outcome` in this process as each cell is
+    stored. Raises BenchError, after the others finish, when a worker failed or died."""
+    ctx = multiprocessing.get_context("spawn")  # no forked torch state, the same on every OS
+    outbox = ctx.Queue()
+    threads = threads_each(workers)
+    procs = [ctx.Process(target=_work, args=(cells, store_root, data_dir, artifacts, preset, tag, skip, threads,
+                                             outbox), name=f"bench-worker-{i + 1}") for i in range(workers)]
+    errors = []
+    try:
+        for p in procs:
+            p.start()
+        while any(p.is_alive() for p in procs) or not outbox.empty():
+            try:
+                kind, value = outbox.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if kind == "outcome":
+                on_outcome(value)
+            else:
+                errors.append(value)
+    except KeyboardInterrupt:
+        _stop(procs)
+        raise
+    for p in procs:
+        p.join()
+    died = [f"{p.name} exited with code {p.exitcode}" for p in procs if p.exitcode not in (0, None)]
+    if errors or died:
+        raise BenchError("; ".join(dict.fromkeys(errors + died)) + ": its running cell was not stored; "
+                         "run the same command again to compute it")

@@ -1,0 +1,231 @@
+"""The step experiment: how fast can one training step of the study's ResNets go, and which
+technique would bring the full-scale q1a within minutes?
+
+For resnet18, resnet32 and resnet50 at batch 16 and 32 (1x28x28, Adam, fp32, channels_last), the
+median over --repeats timed blocks of --steps training steps each (after warm-up), for:
+  eager      one model, one step at a time (what `bench run` does);
+  graph      the whole step captured as one CUDA graph (static inputs, capturable Adam; CUDA only);
+  fused4     four models stacked with torch.func (stack_module_state + vmap; BatchNorm without
+             running statistics) trained in one step: the per-model time is reported;
+  workersN   N = 1, 2, 4 processes each running eager steps at once, each with 1/N of the threads
+             (on CUDA sharing the GPU): aggregate images/s.
+From these it estimates the full-scale q1a (128 cells, 49,000 training images, epoch sharing:
+32 training runs of 10 epochs on the CPU, 64 on CUDA where pin_memory is a factor) under each
+technique. Writes benchmarks/step-<device>.csv and the table between the markers in
+benchmarks/README.md. Run on an idle machine; a few minutes on 2 CPU cores.
+
+    python benchmarks/step.py [--device cpu|cuda] [--repeats 5] [--steps 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import multiprocessing
+import os
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+MODELS = ("resnet18", "resnet32", "resnet50")
+BATCHES = (16, 32)
+TRAIN_IMAGES = 49_000  # the random split's training part at full scale
+Q1A_EPOCHS = 10  # groups run to the largest epoch count; the 5-epoch cells come free
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _setup(model_name: str, batch: int, device: str):
+    from bench import models
+
+    torch.manual_seed(0)
+    model = models.build(model_name).to(device, memory_format=torch.channels_last).train()
+    x = torch.randn(batch, 1, 28, 28, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,), device=device)
+    return model, x, y
+
+
+def _blocks(step, device: str, steps: int, repeats: int, warmup: int = 3) -> list[float]:
+    """Seconds per step of each timed block (timers bracketed by device synchronisation)."""
+    for _ in range(warmup):
+        step()
+    out = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _sync(device)
+        out.append((time.perf_counter() - start) / steps)
+    return out
+
+
+def eager(model_name: str, batch: int, device: str, steps: int, repeats: int) -> list[float]:
+    model, x, y = _setup(model_name, batch, device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return _blocks(step, device, steps, repeats)
+
+
+def graph(model_name: str, batch: int, device: str, steps: int, repeats: int) -> list[float]:
+    """The whole step (forward, backward, Adam) replayed as one CUDA graph: one launch per step."""
+    model, x, y = _setup(model_name, batch, device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=True)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up on a side stream, as capture requires
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(g):
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+    return _blocks(g.replay, device, steps, repeats)
+
+
+def fused4(model_name: str, batch: int, device: str, steps: int, repeats: int) -> list[float]:
+    """Four models in one vmapped step; returns seconds per step per model."""
+    from torch.func import functional_call, replace_all_batch_norm_modules_, stack_module_state, vmap
+
+    from bench import models
+
+    copies = []
+    for seed in range(4):
+        torch.manual_seed(seed)
+        m = models.build(model_name).to(device, memory_format=torch.channels_last).train()
+        copies.append(replace_all_batch_norm_modules_(m))
+    params, buffers = stack_module_state(copies)
+    base = copies[0].to("meta")
+    opt = torch.optim.Adam(list(params.values()), lr=1e-3)
+    _, x, y = _setup(model_name, batch, device)
+    xs, ys = x.expand(4, *x.shape), y.expand(4, *y.shape)
+
+    def one(p, b, xi, yi):
+        return nn.functional.cross_entropy(functional_call(base, (p, b), (xi,)), yi)
+
+    def step():
+        loss = vmap(one)(params, buffers, xs, ys).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return [t / 4 for t in _blocks(step, device, steps, repeats)]
+
+
+def _worker(model_name, batch, device, steps, repeats, threads, barrier, results) -> None:
+    torch.set_num_threads(threads)
+    barrier.wait()
+    results.put(eager(model_name, batch, device, steps, repeats))
+
+
+def workers(n: int, model_name: str, batch: int, device: str, steps: int, repeats: int) -> list[float]:
+    """Seconds per image-batch of the whole machine: n processes stepping at once; the per-process
+    medians combine into aggregate throughput (returned as seconds per step of one batch)."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(n), ctx.Queue()
+    threads = max(1, torch.get_num_threads() // n)
+    procs = [ctx.Process(target=_worker, args=(model_name, batch, device, steps, repeats, threads, barrier,
+                                               results)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    per_process = [results.get(timeout=1800) for _ in procs]
+    for p in procs:
+        p.join()
+    # each block of each process ran concurrently with the others' blocks: aggregate rate per block
+    return [1 / sum(1 / blocks[i] for blocks in per_process) for i in range(repeats)]
+
+
+def q1a_minutes(seconds_per_step: dict[int, float], device: str) -> float:
+    """The full-scale q1a (both datasets, both models) at these step times of ONE model: training
+    runs x epochs x steps per epoch, per batch size (evaluation not included)."""
+    runs_per_batch = 2 * 2 * 2 * (2 if device == "cuda" else 1)  # datasets x optimizers x lr (x pin)
+    return sum(runs_per_batch * Q1A_EPOCHS * math.ceil(TRAIN_IMAGES / b) * s for b, s in seconds_per_step.items()) / 60
+
+
+TECHNIQUES = {"eager": eager, "graph": graph, "fused4": fused4}
+
+
+def measure(device: str, steps: int, repeats: int) -> list[dict]:
+    rows = []
+    for model_name in MODELS:
+        for batch in BATCHES:
+            runs = {name: fn for name, fn in TECHNIQUES.items() if name != "graph" or device == "cuda"}
+            runs.update({f"workers{n}": (lambda n: lambda *a: workers(n, *a))(n) for n in (1, 2, 4)})
+            for technique, fn in runs.items():
+                blocks = fn(model_name, batch, device, steps, repeats)
+                med = statistics.median(blocks)
+                rows.append({"device": device, "model": model_name, "batch": batch, "technique": technique,
+                             "ms_per_step": round(1000 * med, 3), "min_ms": round(1000 * min(blocks), 3),
+                             "max_ms": round(1000 * max(blocks), 3), "images_per_s": round(batch / med, 1),
+                             "repeats": repeats, "steps": steps, "threads": torch.get_num_threads(),
+                             "torch": torch.__version__})
+                print(f"{model_name:8} bs {batch:2} {technique:8} {1000 * med:8.2f} ms/step "
+                      f"({min(blocks) * 1000:.2f}-{max(blocks) * 1000:.2f}), {batch / med:7.0f} img/s", flush=True)
+    return rows
+
+
+def table(rows: list[dict], device: str, name: str) -> str:
+    techniques = list(dict.fromkeys(r["technique"] for r in rows))
+    lines = [f"| model | batch | {' | '.join(techniques)} |", "| --- | ---: |" + " ---: |" * len(techniques)]
+    for model_name in MODELS:
+        for batch in BATCHES:
+            cells = {r["technique"]: r for r in rows if r["model"] == model_name and r["batch"] == batch}
+            lines.append(f"| {model_name} | {batch} | " + " | ".join(
+                f"{cells[t]['images_per_s']:.0f} img/s ({cells[t]['ms_per_step']:.1f} ms)" for t in techniques) + " |")
+    lines += ["", f"Estimated full-scale q1a training time on this {name} (training steps only, ResNet-18 + "
+              "ResNet-50, evaluation excluded):", "", "| technique | minutes |", "| --- | ---: |"]
+    for t in techniques:
+        total = sum(q1a_minutes({b: next(r["ms_per_step"] / 1000 for r in rows if r["model"] == m and
+                                         r["batch"] == b and r["technique"] == t) for b in BATCHES}, device)
+                    for m in ("resnet18", "resnet50"))
+        lines.append(f"| {t} | {total:,.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=HERE)
+    args = parser.parse_args()
+    if os.environ.get("BENCH_THREADS"):
+        torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
+    start = time.perf_counter()
+    rows = measure(args.device, args.steps, args.repeats)
+    with (args.out / f"step-{args.device}.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    text = table(rows, args.device, name)
+    print(text)
+    readme = args.out / "README.md"
+    begin, end = f"<!-- step:{args.device} -->", f"<!-- /step:{args.device} -->"
+    if readme.exists() and begin in readme.read_text():
+        old = readme.read_text()
+        readme.write_text(old[: old.index(begin) + len(begin)] + "\n" + text + "\n" + old[old.index(end):])
+    print(f"step experiment took {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

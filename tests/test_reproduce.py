@@ -1,0 +1,34 @@
+"""Every `reproduce` command the report prints, fed back through the CLI, plans exactly the run it
+was printed for (same run id on this machine), for every run of the committed study."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bench import env
+from bench.cli import main
+from bench.report import commands, load
+from bench.spec import RunSpec, run_id
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_reproduce_command_plans_exactly_its_run(tmp_path):
+    study = load.read(ROOT / "results")
+    runs = [r for r in study.runs if r["device"] == "cpu"]
+    assert len(runs) > 100
+    kinds = set()
+    for run in runs:
+        command = commands.reproduce(run)
+        args = shlex.split(command)
+        assert args[:2] == ["bench", "run"], command
+        result = CliRunner().invoke(main, ["plan", *args[2:], "--no-estimate", "--store", str(tmp_path)])
+        assert result.exit_code == 0, (command, result.output)
+        planned = [line.split()[0] for line in result.output.splitlines()[:-1]]
+        spec = RunSpec(**load.identity(run))
+        assert planned == [run_id(spec, env.device_identity(spec.compute_device))], command
+        kinds.add((run["kind"], run["preset"]))
+    assert {"svm", "resnet"} <= {k for k, _ in kinds} and len({p for _, p in kinds}) >= 3

@@ -1,0 +1,134 @@
+"""`bench run --workers N`: workers share one store through its claims, every cell is stored once,
+rows say how many cells ran beside them and the report keeps their timings out of speed
+comparisons; a killed worker loses only its running cell, which the next run computes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bench.cli import main
+from bench.report import cells
+from bench.report.load import read
+
+GRID = """
+[[grid]]
+kind = "svm"
+dataset = ["mnist", "fashion"]
+kernel = ["rbf", "poly"]
+degree = 2
+n_train = 600
+subset = 600
+test_size = 300
+
+[[grid]]
+model = "resnet20"
+dataset = "mnist"
+optimizer = "adam"
+lr = [1e-3, 3e-3]
+epochs = [1, 2]
+batch_size = 32
+subset = 300
+test_size = 200
+"""
+
+
+def _args(preset: Path, store: Path, data: Path) -> list[str]:
+    return ["run", "--preset", str(preset), "--store", str(store), "--data-dir", str(data), "--quiet",
+            "--artifacts", str(store.parent / "artifacts")]
+
+
+def test_two_workers_store_every_cell_once_and_mark_their_rows(real_data, tmp_path, monkeypatch):
+    preset, store = tmp_path / "grid.toml", tmp_path / "results"
+    preset.write_text(GRID)
+    monkeypatch.setenv("BENCH_THREADS", "2")
+    result = CliRunner().invoke(main, [*_args(preset, store, real_data), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    runs = read(store).runs
+    ids = [r["run_id"] for r in runs]
+    assert len(ids) == len(set(ids)) == 8  # 4 SVMs and 2 ResNet groups of 2 cells: each once
+    assert {r["status"] for r in runs} == {"done"} and not list((store / "claims").iterdir())
+    assert {r["threads"] for r in runs if r["kind"] == "resnet"} == {1}  # BENCH_THREADS split in two
+    shared = [r for r in runs if r["concurrency"] > 1]
+    assert shared, [r["concurrency"] for r in runs]  # two workers computed side by side
+    assert not any(cells.timed(r) for r in shared)  # never in a speed comparison
+    alone = CliRunner().invoke(main, [*_args(preset, tmp_path / "alone", real_data), "--models", "resnet20",
+                                      "--datasets", "mnist", "--kernels", "rbf"])
+    assert alone.exit_code == 0, alone.output
+    assert {r["concurrency"] for r in read(tmp_path / "alone").runs} == {1}
+
+
+KILL_GRID = """
+[[grid]]
+kind = "svm"
+dataset = ["mnist", "fashion"]
+kernel = "rbf"
+n_train = 600
+subset = 600
+test_size = 300
+
+[[grid]]
+model = "resnet20"
+dataset = "mnist"
+optimizer = "adam"
+lr = 1e-3
+epochs = [1, 10]
+batch_size = 32
+subset = 300
+test_size = 200
+"""
+
+
+def _workers_alive(parent: int) -> set[int]:
+    """The parent's worker processes (spawned interpreters), read from /proc."""
+    try:
+        children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    except OSError:
+        return set()
+    alive = set()
+    for pid in map(int, children):
+        try:
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                alive.add(pid)
+        except OSError:
+            pass
+    return alive
+
+
+def test_a_killed_worker_loses_only_its_cell_and_the_next_run_computes_it(real_data, tmp_path):
+    preset, store = tmp_path / "grid.toml", tmp_path / "results"
+    preset.write_text(KILL_GRID)
+    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *_args(preset, store, real_data), "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "BENCH_THREADS": "2"})
+    victim, deadline = None, time.monotonic() + 120
+    while victim is None and time.monotonic() < deadline and proc.poll() is None:
+        # the other worker has finished (the SVMs) and left; one is still training the ResNet group
+        owners = set()
+        for claim in (store / "claims").glob("*") if (store / "claims").is_dir() else ():
+            try:
+                owners.add(int(claim.read_text().split()[1]))
+            except (OSError, IndexError, ValueError):
+                pass
+        alive = _workers_alive(proc.pid)
+        if len(alive) == 1 and owners == alive:
+            victim = owners.pop()
+        time.sleep(0.05)
+    assert victim is not None, "never saw one worker alone on the last cell"
+    os.kill(victim, signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert "exited with code -9" in err and "run the same command again" in err
+    before = {r["run_id"] for r in read(store).runs}
+    assert len(before) == 2  # the SVMs; the ResNet group died with its worker
+    again = CliRunner().invoke(main, _args(preset, store, real_data))
+    assert again.exit_code == 0, again.output
+    assert "2 already stored, 2 to run" in again.output
+    ids = [r["run_id"] for r in read(store).runs]
+    assert len(ids) == len(set(ids)) == 4 and before < set(ids)
