@@ -112,15 +112,15 @@ image: ## Build the DEVICE image (bench:cpu or bench:cuda) with ENGINE
 	$(ENGINE) build -f docker/Dockerfile.$(DEVICE) -t $(IMAGE) --build-arg GIT_COMMIT=$(COMMIT) \
 		--build-arg IMAGE_NAME=$(IMAGE) $(if $(filter cpu,$(DEVICE)),--build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL)) .
 
-image-test: ## Build the CPU image with docker or podman, run the smoke study in it, check results and report
-	bash docker/image-test.sh
+image-test: ## Build the DEVICE image with docker or podman and test it (cpu: smoke study; cuda: all but the GPU)
+	DEVICE=$(DEVICE) bash docker/image-test.sh
 
 perf: $(STAMP) ## On an idle machine: the training loop (perf.py), then --workers 2 vs 1 on q1b's SVMs (workers.py)
 	$(PY) benchmarks/perf.py
 	$(if $(DATA_ABS),BENCH_DATA_DIR=$(DATA_ABS)) $(PY) benchmarks/workers.py
 
-step: $(STAMP) ## On an idle machine: the step experiment on DEVICE (benchmarks/step.py; a GPU check runs it too)
-	$(PY) benchmarks/step.py --device $(DEVICE)
+step: ## On an idle machine: the step experiment on DEVICE (benchmarks/step.py; .venv's Python, else GPU_PYTHON or python3)
+	PYTHONPATH=. $(or $(GPU_PYTHON),$(if $(wildcard $(PY)),$(PY),python3)) benchmarks/step.py --device $(DEVICE)
 
 requirements: ## Regenerate docker/requirements*.txt from pyproject.toml
 	$(PYTHON) docker/pins.py

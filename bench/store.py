@@ -130,6 +130,12 @@ class Store:
         rows = {row["run_id"]: row for row in self.table("runs.csv").rows}
         return to_frame(list(rows.values()), RUN_COLUMNS)
 
+    def superseded(self) -> list[dict]:
+        """Earlier attempts that a later attempt of the same run replaced (--retry-failed, --force)."""
+        rows = self.table("runs.csv").rows
+        latest = {row["run_id"]: row["record_id"] for row in rows}
+        return [row for row in rows if row["record_id"] != latest[row["run_id"]]]
+
     def epochs(self, runs: pd.DataFrame | None = None) -> pd.DataFrame:
         records = set((self.runs() if runs is None else runs)["record_id"])
         rows = [row for row in self.table("epochs.csv").rows if row["record_id"] in records]

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Build the CPU image and prove it works: the smoke study runs inside it with no network, data
-# mounted read-only, results into a fresh host folder as the invoking user; then on the host the
-# runs must be in the store, owned by that user, and `bench report` in the image must write the
-# site and the PDF. Uses docker when an engine answers, else podman (set up by
+# Build an image and prove it works, with no network, data mounted read-only, as the invoking user.
+#   DEVICE=cpu (default): the smoke study runs inside it, results into a fresh host folder; on the
+#     host the runs must be in the store, owned by that user, and `bench report` in the image must
+#     write the site and the PDF.
+#   DEVICE=cuda: everything that needs no GPU: the entry point refuses `bench run` in one line
+#     without a GPU, torch is a CUDA build, `bench plan --device cuda` lists the q2 cells, and
+#     `bench report` renders the committed study (results/) to a site and a PDF.
+# Prints the image's size. Uses docker when an engine answers, else podman (set up by
 # ../shared/containers/prepare.sh when it is there and we are root).
 #
-# Env: DATA (default: BENCH_DATA_DIR or ../shared/data), IMAGE (default bench:cpu-test),
+# Env: DEVICE, DATA (default: BENCH_DATA_DIR or ../shared/data), IMAGE (default bench:$DEVICE-test),
 #      TORCH_INDEX_URL (default empty: pip's default index, the only one these machines reach;
 #      set it to https://download.pytorch.org/whl/cpu elsewhere for a much smaller image),
 #      KEEP=1 (keep the temporary results and site, and print where they are).
@@ -18,10 +22,13 @@ say() { echo "image-test: $*" >&2; }
 DATA=${DATA:-${BENCH_DATA_DIR:-../shared/data}}
 [ -d "$DATA" ] || fail "no data folder at '$DATA' (set DATA or BENCH_DATA_DIR to the IDX files)"
 DATA=$(cd "$DATA" && pwd)
-IMAGE=${IMAGE:-bench:cpu-test}
+DEVICE=${DEVICE:-cpu}
+case "$DEVICE" in cpu|cuda) ;; *) fail "DEVICE must be cpu or cuda, not '$DEVICE'" ;; esac
+IMAGE=${IMAGE:-bench:$DEVICE-test}
 TORCH_INDEX_URL=${TORCH_INDEX_URL:-}
 
 build_args=()
+[ "$DEVICE" = cpu ] && build_args+=(--build-arg "TORCH_INDEX_URL=$TORCH_INDEX_URL")
 if timeout 20 docker info >/dev/null 2>&1; then
   engine=docker
 else
@@ -41,12 +48,12 @@ else
 fi
 
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || true)
-say "building $IMAGE with $engine (torch index: ${TORCH_INDEX_URL:-pip default})"
+say "building $IMAGE from docker/Dockerfile.$DEVICE with $engine (torch index: ${TORCH_INDEX_URL:-pip default})"
 start=$SECONDS
-"$engine" build "${build_args[@]}" -f docker/Dockerfile.cpu -t "$IMAGE" \
-  --build-arg "TORCH_INDEX_URL=$TORCH_INDEX_URL" --build-arg "GIT_COMMIT=$commit" \
-  --build-arg "IMAGE_NAME=$IMAGE" . >&2
-say "built in $((SECONDS - start)) s"
+"$engine" build "${build_args[@]}" -f "docker/Dockerfile.$DEVICE" -t "$IMAGE" \
+  --build-arg "GIT_COMMIT=$commit" --build-arg "IMAGE_NAME=$IMAGE" . >&2
+size=$("$engine" image inspect --format '{{.Size}}' "$IMAGE")
+say "built in $((SECONDS - start)) s; image size $((size / 1000000)) MB"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-image-test.XXXXXX")
 if [ "${KEEP:-0}" = 1 ]; then
@@ -59,6 +66,31 @@ mkdir -p "$work/results" "$work/artifacts" "$work/out"
 me="$(id -u):$(id -g)"
 run=("$engine" run --rm --network none --user "$me"
   -v "$DATA:/data:ro" -v "$work/results:/results" -v "$work/artifacts:/artifacts" -v "$work/out:/out")
+
+if [ "$DEVICE" = cuda ]; then
+  say "no GPU here: the entry point must refuse \`bench run\` in one line"
+  if "${run[@]}" "$IMAGE" run --preset smoke --device cuda 2>"$work/refusal" >/dev/null; then
+    fail "bench run --device cuda started without a GPU"
+  fi
+  if [ "$(wc -l < "$work/refusal")" -ne 1 ] || ! grep -q "no CUDA GPU is visible" "$work/refusal"; then
+    fail "the refusal is not one line: $(cat "$work/refusal")"
+  fi
+  cuda=$("${run[@]}" --entrypoint python "$IMAGE" -c 'import torch; print(torch.version.cuda or "")')
+  [ -n "$cuda" ] || fail "torch in $IMAGE is not a CUDA build"
+  say "torch is built for CUDA $cuda"
+  gpu_free=("${run[@]}" -e BENCH_SKIP_GPU_CHECK=1)
+  "${gpu_free[@]}" "$IMAGE" plan --preset q2 --device cuda --no-estimate > "$work/plan" \
+    || fail "bench plan --device cuda failed in the image"
+  grep -q " cuda " "$work/plan" || fail "bench plan --device cuda listed no cuda cells"
+  say "plan: $(tail -n 1 "$work/plan")"
+  cp -r results/. "$work/results/"
+  "${gpu_free[@]}" "$IMAGE" report --store /results --out /out/site >&2 || fail "bench report failed in the image"
+  if [ ! -s "$work/out/site/index.html" ] || ! head -c 5 "$work/out/site/report.pdf" | grep -q '%PDF'; then
+    fail "the report wrote no site/index.html or no PDF"
+  fi
+  say "PASS: $IMAGE ($((size / 1000000)) MB) built with $engine; refusal, CUDA torch, plan and report checked"
+  exit 0
+fi
 
 say "smoke study inside the image (--network none, as $me)"
 start=$SECONDS
@@ -86,4 +118,4 @@ say "bench report inside the image"
 [ -s "$work/out/site/index.html" ] || fail "the report wrote no site/index.html"
 [ -s "$work/out/site/report.pdf" ] || fail "the report wrote no site/report.pdf"
 head -c 5 "$work/out/site/report.pdf" | grep -q '%PDF' || fail "site/report.pdf is not a PDF"
-say "PASS: $IMAGE built with $engine, smoke study done ($done_rows runs), site and PDF written"
+say "PASS: $IMAGE ($((size / 1000000)) MB) built with $engine, smoke study done ($done_rows runs), site and PDF written"

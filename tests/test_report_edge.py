@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 from fixtures.report.make_fixture import empty, failures_only, hostile, small
 
@@ -152,3 +153,36 @@ def test_run_page_axes_stay_within_valid_ranges():
     labels = re.findall(r'text-anchor="end">([^<]+)<', str(charts.curves(rows)))
     assert "100%" in labels and "0.00" in labels
     assert not [t for t in labels if t.startswith("-") or (t.endswith("%") and float(t[:-1]) > 100)], labels
+
+
+def test_cpu_q1a_tables_show_pin_memory_twins_once(tmp_path):
+    """On the CPU pin_memory true/false are one computation: one row per configuration, no pin
+    column, and a cell's n counts seeds, not twins."""
+    from bench.report import tables
+
+    runs = read(small(tmp_path / "store")).runs
+    (table,) = [t for t in tables.q1a_tables(runs) if t["dataset"] == "mnist"]
+    assert not table["pin_factor"] and all("pin_memory" not in r for r in table["rows"])
+    assert len(table["rows"]) == 4  # sgd/adam x two learning rates, not x pin_memory
+    counts = sorted(c["test"]["n"] for r in table["rows"] for c in r["cells"] if c)
+    assert counts[-1] == 2 and counts.count(2) == 2  # the repeated adam 1e-3 cell: 2 seeds at 2 and 3 epochs
+    html = (build(tmp_path / "store", tmp_path / "site", pdf=False), (tmp_path / "site" / "index.html").read_text())[1]
+    q1a = html[html.index('id="q1a-mnist'):html.index("</table>", html.index('id="q1a-mnist'))]
+    assert "<th>pin_memory</th>" not in q1a and "shown once" in html
+
+
+def test_superseded_failures_are_counted_beside_the_latest_attempts(tmp_path):
+    """A diverged attempt that a later attempt replaced is no longer an error of the study, but the
+    overview still says it happened."""
+    from bench.report import view
+    from bench.store import Store
+
+    root = small(tmp_path / "store")
+    runs = Store(root).runs()
+    failed = runs[runs["status"] == "diverged"].iloc[0].to_dict()
+    retry = {k: (None if v is None or v is pd.NA or v != v else v) for k, v in failed.items()}
+    retry.update(record_id="retry00000000001", status="done", message="")
+    Store(root).append(retry, [])
+    study = read(root)
+    row = next(p for p in view.overview(study.runs, study.superseded)["presets"] if p["preset"] == "q1a")
+    assert row["retried"] == 1 and row["diverged"] == 0

@@ -91,11 +91,15 @@ def loaded(run: dict) -> bool:
     return bool(loads) and max(loads) > (run.get("threads") or 1) + 0.5
 
 
+def alone(run: dict) -> bool:
+    """Timed on a machine of its own: no other cell computing beside it (`bench run --workers`,
+    `concurrency`) and no load from elsewhere."""
+    return (run.get("concurrency") or 1) == 1 and not loaded(run)
+
+
 def timed(run: dict) -> bool:
-    """A run whose speed may be compared: its host is known, it ran alone (no other cell computing
-    beside it, no load from elsewhere) and it has a rate."""
-    alone = (run.get("concurrency") or 1) == 1
-    return bool(run.get("host_id")) and alone and not loaded(run) and bool(rate(run))
+    """A run whose speed may be compared: its host is known, it ran alone and it has a rate."""
+    return bool(run.get("host_id")) and alone(run) and bool(rate(run))
 
 
 def n_trained(run: dict) -> int | None:

@@ -13,7 +13,7 @@ from matplotlib.ticker import MaxNLocator
 
 from bench.report import pareto
 from bench.report.cells import unit_key
-from bench.report.plotting import CLASS_NAMES, MARKERS, OKABE_ITO, figure, slug, svg
+from bench.report.plotting import CLASS_NAMES, MARKERS, OKABE_ITO, figure, plain_log_x, slug, svg
 
 
 def _families(runs: list[dict], curves: dict) -> dict[tuple, dict]:
@@ -214,9 +214,12 @@ def effects_figure(view: dict) -> tuple[dict, list]:
         ax.set_xlabel("difference in test accuracy (percentage points); bar: median")
         name = f"figures/effects-{slug(kind)}.svg"
         files[name] = svg(fig)
+        top = max(found, key=lambda f: abs(f["median"]))
         figs.append({"src": name, "alt": f"paired differences per {what} factor",
-                     "caption": f"Effect of each {what} factor: for runs identical in every other field, the "
-                                "difference in test accuracy (one dot per pair, orange bar at the median)."})
+                     "caption": f"Which {what} factors matter: for runs identical in every other field, the "
+                                "difference in test accuracy (one dot per pair, orange bar at the median). A factor "
+                                "matters where its dots sit on one side of the zero line; the largest median: "
+                                f"{top['preset']}, {top['a']} over {top['b']}, {top['median']:+.1f} pp."})
     return files, figs
 
 
@@ -244,8 +247,13 @@ def svm_figures(view: dict) -> tuple[dict, list]:
             ax.set_xlabel("C")
         name = f"figures/svm-{slug(dataset)}.svg"
         files[name] = svg(fig)
+        best = max((r for r in own if r["status"] == "done" and r["test_acc"] is not None),
+                   key=lambda r: r["val_acc"] if r["val_acc"] is not None else -1)
         figs.append({"src": name, "alt": f"SVM test accuracy heatmaps for {dataset}",
-                     "caption": f"{dataset}: SVM test accuracy (%) over C × degree (poly) and C × gamma (rbf)."})
+                     "caption": f"{dataset}: how C, the kernel and its degree or gamma move SVM test accuracy (%), "
+                                "one colour scale for every panel. Best on validation: "
+                                f"{best['label']}, C {best['C']:g}, gamma {best['gamma']} "
+                                f"({100 * best['test_acc']:.1f} % test)."})
     return files, figs
 
 
@@ -260,26 +268,30 @@ def q2_figures(view: dict) -> tuple[dict, list]:
                 xerr=[r["speedup"]["sd"] or 0 for r in paired])
         ax.set_yticks(ys, [f"{r['dataset']} · {r['label']} · {r['optimizer']}" for r in paired])
         ax.invert_yaxis()
-        ax.set_xlabel("speedup of training time, CPU time / CUDA time (×)")
+        ax.set_xlabel("speedup: CUDA ÷ CPU steady-state images/s (×)")
         files["figures/q2-speedup.svg"] = svg(fig)
         figs.append({"src": "figures/q2-speedup.svg", "alt": "GPU speedup per model and optimizer",
-                     "caption": "Training-time speedup of CUDA over CPU per cell (error bar: sd over seeds)."})
+                     "caption": "How much faster CUDA trains each cell than the CPU: the ratio of steady-state "
+                                "training rates, paired per seed on one host (error bar: sd over seeds)."})
     if q2["scatter"]:
-        fig, (ax,) = figure(1, 1, w=5.0, h=3.0)
+        fig, (ax,) = figure(1, 1, w=6.4, h=3.2)
         labels = sorted({p["label"] for p in q2["scatter"]})
         for d, device in enumerate(q2["devices"]):
             for m, label in enumerate(labels):
                 pts = [p for p in q2["scatter"] if p["device"] == device and p["label"] == label]
                 if pts:
-                    ax.scatter([p["time"] for p in pts], [p["acc"] * 100 for p in pts], color=OKABE_ITO[d],
-                               marker=MARKERS[m % len(MARKERS)], label=f"{device} · {label}", s=22)
-        ax.set_xscale("log")
-        ax.set_xlabel("training time (s, log scale)")
-        ax.set_ylabel("test accuracy (%)")
-        ax.legend(fontsize=6, frameon=False, loc="best")
+                    ax.scatter([p["time"] for p in pts], [p["acc"] * 100 for p in pts], s=26,
+                               color=OKABE_ITO[m % len(OKABE_ITO)], marker=MARKERS[d % len(MARKERS)],
+                               label=f"{label} · {device}")
+        plain_log_x(ax)
+        ax.set_xlabel("training time, s (log scale)")
+        ax.set_ylabel("test accuracy, %")
+        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         files["figures/q2-scatter.svg"] = svg(fig)
         figs.append({"src": "figures/q2-scatter.svg", "alt": "accuracy against training time per device",
-                     "caption": "Test accuracy against training time; colour: device, marker: model."})
+                     "caption": "Whether the faster device costs accuracy: each run's test accuracy against its "
+                                "training time; colour: model, marker: device. A device's points lie further "
+                                "left the faster it trains; at equal accuracy they should sit at one height."})
     return files, figs
 
 

@@ -22,6 +22,7 @@ class Study:
     runs: list[dict]
     curves: dict[str, list[dict]]  # record_id -> epochs in order
     files: dict[str, bytes] = field(default_factory=dict)  # name -> bytes of the store's own files
+    superseded: list[dict] = field(default_factory=list)  # earlier attempts: {"preset", "status"}
 
 
 def _plain(value):
@@ -56,4 +57,5 @@ def read(root: Path) -> Study:
     for row in sorted(records(store.epochs(frame)), key=lambda c: (c["record_id"], c["epoch"])):
         curves.setdefault(row["record_id"], []).append(row)
     files = {name: (Path(root) / name).read_bytes() for name in STORE_FILES if (Path(root) / name).exists()}
-    return Study(runs, curves, files)
+    superseded = [{"preset": r["preset"] or "", "status": r["status"]} for r in store.superseded()]
+    return Study(runs, curves, files, superseded)

@@ -1,18 +1,18 @@
 """Accuracy against training time per dataset, ResNets and SVMs together: which models buy accuracy
-with time, and which are beaten on both. One point per cell (its runs over seeds averaged); the
-points no other cell beats on both accuracy and time form the front and are labelled."""
+with time, and which are beaten on both. One point per cell (its runs over seeds averaged; runs
+timed under load or beside other cells are left out, their times not being comparable); the points
+no other cell beats on both accuracy and time form the front and are labelled."""
 
 from __future__ import annotations
 
-from matplotlib.ticker import FuncFormatter
-
 from bench.report import cells
-from bench.report.plotting import MARKERS, OKABE_ITO, figure, slug, svg
+from bench.report.plotting import MARKERS, OKABE_ITO, figure, plain_log_x, slug, svg
 
 
 def points(runs: list[dict], dataset: str) -> list[dict]:
     """Per cell: mean test accuracy, mean training time (SVM: fit time) and a short name."""
-    own = [r for r in cells.distinct(cells.done(runs)) if r["dataset"] == dataset and r["test_acc"] is not None]
+    own = [r for r in cells.distinct(cells.done(runs))
+           if r["dataset"] == dataset and r["test_acc"] is not None and cells.alone(r)]
     out = []
     for members in cells.group(own).values():
         times = [m["train_time_s"] if m["kind"] == "resnet" else m["fit_time_s"] for m in members]
@@ -54,8 +54,7 @@ def figures(view: dict) -> tuple[dict, list]:
         ax.plot([p["time"] for p in top], [p["acc"] for p in top], color="grey", lw=0.8, ls="--", zorder=0)
         for p in top:
             ax.annotate(p["name"], (p["time"], p["acc"]), fontsize=6, xytext=(4, -8), textcoords="offset points")
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        plain_log_x(ax)
         ax.set_xlabel("training time per cell, s (log scale; SVMs: fit time)")
         ax.set_ylabel("test accuracy, %")
         ax.set_ylim(max(0.0, min(p["acc"] for p in pts) - 2), min(100.0, max(p["acc"] for p in pts) + 2))

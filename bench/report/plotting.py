@@ -53,3 +53,12 @@ def figure(ncols: int, nrows: int, w: float = 2.3, h: float = 1.9, bottom: float
                                 bottom=(bottom + 0.55) / height, wspace=0.45, hspace=0.6)
         axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, [ax for row in axes for ax in row]
+
+
+def plain_log_x(ax) -> None:
+    """A log x axis labelled with plain numbers (20, 50, 100), never 2×10¹, and no minor labels."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())

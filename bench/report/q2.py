@@ -17,7 +17,7 @@ def _q2(runs: list[dict]) -> list[dict]:
 def _per_device(members: list[dict], device: str) -> dict:
     own = [m for m in members if m["device"] == device]
     ok = cells.done(own)
-    timed = [m for m in ok if not cells.loaded(m)]
+    timed = [m for m in ok if cells.alone(m)]
     return {
         "n": len(own), "failed": len(own) - len(ok), "loaded": len(ok) - len(timed),
         "threads": sorted({m["threads"] for m in ok if m["threads"]}),

@@ -4,6 +4,7 @@ SVM table. Cells carry raw numbers (mean, sd, n); templates format them with fil
 from __future__ import annotations
 
 from bench.report import cells
+from bench.spec import pin_memory_is_factor
 
 ROW_FIELDS = ("batch_size", "optimizer", "lr", "pin_memory")
 COLUMN_FIELDS = ("label", "epochs")
@@ -19,23 +20,27 @@ def _sortable(key: tuple) -> tuple:
 
 
 def q1a_tables(runs: list[dict]) -> list[dict]:
-    """Per dataset (and device, subset, split): rows batch × optimizer × lr × pin_memory, columns
-    model × epochs, cells the test accuracy as mean ± sd over seeds, with n."""
+    """Per dataset (and device, subset, split): rows batch × optimizer × lr (× pin_memory where it
+    is a factor; on the CPU the two values are one run, shown once), columns model × epochs, cells
+    the test accuracy as mean ± sd over seeds, with n."""
     grid = [r for r in runs if r["preset"] == "q1a" and r["kind"] == "resnet"]
     tables = []
     for tkey in sorted({_key(r, TABLE_KEY) for r in grid}, key=_sortable):
+        pin_factor = pin_memory_is_factor(dict(zip(TABLE_KEY, tkey, strict=True))["device"])
         members = [r for r in grid if _key(r, TABLE_KEY) == tkey]
+        members = members if pin_factor else cells.distinct(members)
+        fields = ROW_FIELDS if pin_factor else tuple(f for f in ROW_FIELDS if f != "pin_memory")
         columns = sorted({_key(r, COLUMN_FIELDS) for r in members}, key=_sortable)
-        row_keys = sorted({_key(r, ROW_FIELDS) for r in members}, key=_sortable)
+        row_keys = sorted({_key(r, fields) for r in members}, key=_sortable)
         by_cell: dict[tuple, list[dict]] = {}
         for r in members:
-            by_cell.setdefault(_key(r, ROW_FIELDS) + _key(r, COLUMN_FIELDS), []).append(r)
+            by_cell.setdefault(_key(r, fields) + _key(r, COLUMN_FIELDS), []).append(r)
         rows = []
         for rk in row_keys:
             values = [_cell(by_cell.get(rk + ck, [])) for ck in columns]
-            rows.append({**dict(zip(ROW_FIELDS, rk, strict=True)), "cells": values})
+            rows.append({**dict(zip(fields, rk, strict=True)), "cells": values})
         _mark_best(rows)
-        tables.append({**dict(zip(TABLE_KEY, tkey, strict=True)), "n_runs": len(members),
+        tables.append({**dict(zip(TABLE_KEY, tkey, strict=True)), "n_runs": len(members), "pin_factor": pin_factor,
                        "columns": [dict(zip(COLUMN_FIELDS, c, strict=True)) for c in columns], "rows": rows,
                        "id": "q1a-" + "-".join(str(v) for v in tkey)})
     return tables

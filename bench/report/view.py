@@ -23,8 +23,9 @@ def _counts(values) -> list[dict]:
     return [{"value": v, "n": n} for v, n in sorted(Counter(values).items(), key=lambda kv: repr(kv[0]))]
 
 
-def overview(runs: list[dict]) -> dict:
-    """What was run: runs per preset and status, the scale of each preset, devices, data splits, tags."""
+def overview(runs: list[dict], superseded: list[dict] = ()) -> dict:
+    """What was run: runs per preset and status (and the failed attempts a later attempt replaced),
+    the scale of each preset, devices, data splits, tags."""
     presets = []
     for preset in sorted({r["preset"] or "" for r in runs}):
         own = [r for r in runs if (r["preset"] or "") == preset]
@@ -32,6 +33,7 @@ def overview(runs: list[dict]) -> dict:
         presets.append({
             "preset": preset, "n": len(own), "done": status["done"], "diverged": status["diverged"],
             "error": status["error"], "devices": sorted({r["device"] for r in own}),
+            "retried": sum(1 for s in superseded if s["preset"] == preset and s["status"] != "done"),
             "subsets": sorted({r["subset"] for r in own}), "epochs": sorted({r["epochs"] for r in own if r["epochs"]}),
             "seeds": max((len({m["seed"] for m in g}) for g in group(own).values()), default=0),
             "n_train": sorted({r["n_train"] for r in own if r["kind"] == "svm"}),
@@ -95,7 +97,7 @@ def build(study: Study) -> dict:
     return {
         "title": TITLE,
         "summary": summary.build(runs, found, q2_section),
-        "overview": overview(runs),
+        "overview": overview(runs, study.superseded),
         "best": list(findings.best_cells([r for r in runs if r["preset"] != summary.REFERENCE]).values()),
         "findings": found,
         "svm_vs_resnet": findings.svm_vs_resnet([r for r in runs if r["preset"] != summary.REFERENCE]),
