@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import math
 import multiprocessing
 import os
@@ -169,7 +170,7 @@ def measure(device: str, steps: int, repeats: int) -> list[dict]:
     for model_name in MODELS:
         for batch in BATCHES:
             runs = {name: fn for name, fn in TECHNIQUES.items() if name != "graph" or device == "cuda"}
-            runs.update({f"workers{n}": (lambda n: lambda *a: workers(n, *a))(n) for n in (1, 2, 4)})
+            runs.update({f"workers{n}": functools.partial(workers, n) for n in (1, 2, 4)})
             for technique, fn in runs.items():
                 blocks = fn(model_name, batch, device, steps, repeats)
                 med = statistics.median(blocks)

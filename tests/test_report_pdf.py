@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import re
+import shutil
+import subprocess
 
 import pytest
 from fixtures.report.make_fixture import small
@@ -16,12 +19,17 @@ SECTIONS = ("Contents", "Overview", "Q1(a): ResNets over the hyperparameter grid
 
 
 @pytest.fixture(scope="module")
-def pdf(tmp_path_factory):
+def pdf_path(tmp_path_factory):
     root = tmp_path_factory.mktemp("pdf")
     written = build(small(root / "store"), root / "site", pdf=True)
     path = root / "site" / "report.pdf"
     assert path in written
-    return pypdf.PdfReader(io.BytesIO(path.read_bytes()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def pdf(pdf_path):
+    return pypdf.PdfReader(io.BytesIO(pdf_path.read_bytes()))
 
 
 def _titles(outline) -> list[str]:
@@ -51,3 +59,22 @@ def test_pdf_states_pending_gpu_rows_and_commands(pdf):
     flat = " ".join(" ".join(page.extract_text() for page in pdf.pages).split())
     assert "CUDA rows are pending" in flat
     assert "bench run --preset q2" in flat and "--device cuda" in flat
+
+
+def test_pdf_has_no_raw_dumps_and_nothing_runs_off_the_page(pdf_path):
+    """The PDF states results; the table of all runs and every reproduce command stay on the site.
+    No word ends beyond the right edge of its page (a table wider than the page is cut there)."""
+    reader = pypdf.PdfReader(io.BytesIO(pdf_path.read_bytes()))
+    flat = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    assert flat.count("bench run --preset") <= 3  # the pending-GPU command and one example, not one per run
+    assert "one page per run" in flat
+    if shutil.which("pdftotext") is None:
+        pytest.skip("needs poppler's pdftotext for word positions (apt-get install poppler-utils)")
+    boxes = subprocess.run(["pdftotext", "-bbox", str(pdf_path), "-"], capture_output=True, text=True,
+                           check=True).stdout
+    pages = boxes.split("<page ")[1:]
+    assert len(pages) == len(reader.pages)
+    for number, page in enumerate(pages, 1):
+        width = float(re.search(r'width="([\d.]+)"', page).group(1))
+        ends = [float(x) for x in re.findall(r'xMax="([\d.]+)"', page)]
+        assert not ends or max(ends) <= width, (number, max(ends), width)

@@ -52,9 +52,12 @@ def figures(view: dict) -> tuple[dict, list]:
                        color=OKABE_ITO[i % len(OKABE_ITO)], marker=MARKERS[i % len(MARKERS)], label=label)
         top = front(pts)
         ax.plot([p["time"] for p in top], [p["acc"] for p in top], color="grey", lw=0.8, ls="--", zorder=0)
-        for p in top:
-            ax.annotate(p["name"], (p["time"], p["acc"]), fontsize=6, xytext=(4, -8), textcoords="offset points")
         plain_log_x(ax)
+        low, high = ax.get_xlim()
+        for i, p in enumerate(top):  # alternate above/below; right of the middle, text ends at the point
+            right = p["time"] > (low * high) ** 0.5
+            ax.annotate(p["name"], (p["time"], p["acc"]), fontsize=6, textcoords="offset points",
+                        xytext=(-4 if right else 4, 5 if i % 2 else -9), ha="right" if right else "left")
         ax.set_xlabel("training time per cell, s (log scale; SVMs: fit time)")
         ax.set_ylabel("test accuracy, %")
         ax.set_ylim(max(0.0, min(p["acc"] for p in pts) - 2), min(100.0, max(p["acc"] for p in pts) + 2))

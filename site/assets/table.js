@@ -29,15 +29,31 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
     });
   });
 });
+// The filter: every word must equal a value in the row, where a cell's values are its whole text
+// and its words ("16" finds batch 16, never 16.2 s); "column:value" looks in that column only.
 document.querySelectorAll("input[data-filter]").forEach(function (input) {
   var table = document.getElementById(input.getAttribute("data-filter"));
   var count = document.getElementById(input.getAttribute("data-filter") + "-count");
+  var names = Array.prototype.map.call(table.tHead.rows[0].cells, function (th) {
+    return th.textContent.trim().toLowerCase();
+  });
+  var values = function (cell) {
+    var text = cell.textContent.trim().toLowerCase();
+    return [text].concat(text.split(/[\s,·]+/).filter(Boolean));
+  };
+  var matches = function (row, word) {
+    var at = word.indexOf(":");
+    var column = at > 0 ? word.slice(0, at) : null, value = at > 0 ? word.slice(at + 1) : word;
+    return Array.prototype.some.call(row.cells, function (cell, i) {
+      if (column !== null && names[i].indexOf(column) !== 0) { return false; }
+      return values(cell).indexOf(value) !== -1;
+    });
+  };
   input.addEventListener("input", function () {
     var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
     var shown = 0;
     Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
-      var text = row.textContent.toLowerCase();
-      var keep = words.every(function (w) { return text.indexOf(w) !== -1; });
+      var keep = words.every(function (w) { return matches(row, w); });
       row.hidden = !keep;
       shown += keep ? 1 : 0;
     });
