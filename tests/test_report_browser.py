@@ -17,18 +17,27 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
                                 reason="needs Debian's chromium and chromium-driver (apt-get install)")
 
 
-@pytest.fixture(scope="module")
-def browser():
+def chrome(width: int, height: int, phone: bool = False):
+    """Headless Chromium at a window size; a phone is emulated (Chromium's windows are never
+    narrower than 500 px) with its CSS width."""
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
     options = Options()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,1600", "--allow-file-access-from-files"):
+                f"--window-size={width},{height}", "--allow-file-access-from-files"):
         options.add_argument(arg)
+    if phone:
+        options.add_experimental_option("mobileEmulation",
+                                        {"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1}})
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)  # no driver download: the path is given
+    return webdriver.Chrome(service=Service(DRIVER), options=options)  # no driver download: the path is given
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = chrome(1280, 1600)
     yield driver
     driver.quit()
 
@@ -79,3 +88,52 @@ def test_sort_filter_console_and_screenshot(browser, tmp_path):
     assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Run ")
     errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
     assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def large_site(tmp_path_factory):
+    from fixtures.report.make_fixture import large
+
+    root = tmp_path_factory.mktemp("layout")
+    build(large(root / "store"), root / "site", pdf=False)
+    return root / "site"
+
+
+def test_desktop_1400_summary_above_the_fold_and_no_overflow(large_site, tmp_path):
+    driver = chrome(1400, 900)
+    try:
+        driver.get((large_site / "index.html").as_uri())
+        driver.save_screenshot(str(tmp_path / "1400.png"))
+        page, viewport, box_bottom, runs, frame = driver.execute_script(
+            "var t = document.getElementById('runs-table');"
+            "return [document.documentElement.scrollWidth, window.innerWidth,"
+            " document.getElementById('summary').getBoundingClientRect().bottom,"
+            " t.scrollWidth, t.parentElement.clientWidth];")
+        assert page <= viewport  # the page itself never scrolls sideways
+        assert box_bottom <= driver.execute_script("return window.innerHeight")  # the answers, first screen
+        assert runs <= frame  # every column of all runs is visible without scrolling
+        errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+        assert not errors, errors
+    finally:
+        driver.quit()
+
+
+def test_phone_390_shows_q1a_accuracies_without_sideways_scroll(large_site, tmp_path):
+    driver = chrome(390, 844, phone=True)
+    try:
+        driver.get((large_site / "index.html").as_uri())
+        assert driver.execute_script("return window.innerWidth") == 390
+        page = driver.execute_script("return document.documentElement.scrollWidth")
+        assert page <= 390
+        table = driver.execute_script("return document.querySelector('#q1a table').id")
+        right = driver.execute_script(
+            "var row = document.querySelector('#q1a table tbody tr');"
+            "var cells = Array.from(row.cells).filter(c => c.classList.contains('n'));"
+            "return cells.slice(0, 2).map(c => c.getBoundingClientRect().right);")
+        assert right and max(right) <= 390, (table, right)  # configuration and two accuracies on screen
+        driver.execute_script("document.getElementById('q1a').scrollIntoView()")
+        driver.save_screenshot(str(tmp_path / "390.png"))
+        errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+        assert not errors, errors
+    finally:
+        driver.quit()
