@@ -21,7 +21,7 @@ GRID = """
 [[grid]]
 kind = "svm"
 dataset = ["mnist", "fashion"]
-kernel = ["rbf", "poly"]
+kernel = {kernels}
 degree = 2
 n_train = 600
 subset = 600
@@ -31,12 +31,14 @@ test_size = 300
 model = "resnet20"
 dataset = "mnist"
 optimizer = "adam"
-lr = [1e-3, 3e-3]
-epochs = [1, 2]
+lr = {lr}
+epochs = {epochs}
 batch_size = 32
 subset = 300
 test_size = 200
 """
+SIDE_BY_SIDE = GRID.format(kernels='["rbf", "poly"]', lr="[1e-3, 3e-3]", epochs="[1, 2]")  # 8 cells
+ONE_LONG_GROUP = GRID.format(kernels='"rbf"', lr="1e-3", epochs="[1, 10]")  # 2 SVMs, then 1 ResNet group
 
 
 def _args(preset: Path, store: Path, data: Path) -> list[str]:
@@ -46,7 +48,7 @@ def _args(preset: Path, store: Path, data: Path) -> list[str]:
 
 def test_two_workers_store_every_cell_once_and_mark_their_rows(real_data, tmp_path, monkeypatch):
     preset, store = tmp_path / "grid.toml", tmp_path / "results"
-    preset.write_text(GRID)
+    preset.write_text(SIDE_BY_SIDE)
     monkeypatch.setenv("BENCH_THREADS", "2")
     result = CliRunner().invoke(main, [*_args(preset, store, real_data), "--workers", "2"])
     assert result.exit_code == 0, result.output
@@ -64,25 +66,6 @@ def test_two_workers_store_every_cell_once_and_mark_their_rows(real_data, tmp_pa
     assert {r["concurrency"] for r in read(tmp_path / "alone").runs} == {1}
 
 
-KILL_GRID = """
-[[grid]]
-kind = "svm"
-dataset = ["mnist", "fashion"]
-kernel = "rbf"
-n_train = 600
-subset = 600
-test_size = 300
-
-[[grid]]
-model = "resnet20"
-dataset = "mnist"
-optimizer = "adam"
-lr = 1e-3
-epochs = [1, 10]
-batch_size = 32
-subset = 300
-test_size = 200
-"""
 
 
 def _workers_alive(parent: int) -> set[int]:
@@ -103,7 +86,7 @@ def _workers_alive(parent: int) -> set[int]:
 
 def test_a_killed_worker_loses_only_its_cell_and_the_next_run_computes_it(real_data, tmp_path):
     preset, store = tmp_path / "grid.toml", tmp_path / "results"
-    preset.write_text(KILL_GRID)
+    preset.write_text(ONE_LONG_GROUP)
     proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *_args(preset, store, real_data), "--workers", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "BENCH_THREADS": "2"})
