@@ -38,6 +38,8 @@ def main() -> None:
 @click.option("--retry-failed", is_flag=True, help="Redo only cells stored as diverged or error.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--tag", default="", help="Free text stored with every run of this invocation.")
+@click.option("--deterministic", is_flag=True,
+              help="Deterministic kernels (no cuDNN autotuning; slower on CUDA); recorded in every row.")
 @click.option("--workers", type=click.IntRange(1, workers.MAX_WORKERS), default=1, show_default=True,
               help="Worker processes sharing the store and the threads (rows record their concurrency).")
 def run(**opts) -> None:
@@ -67,11 +69,12 @@ def run(**opts) -> None:
                                f"epochs={outcome.epochs} {outcome.status}", err=True)
 
             workers.run(todo, opts["store"], opts["data_dir"], opts["artifacts"], opts["preset"], opts["tag"],
-                        skip, opts["workers"], stored)
+                        skip, opts["workers"], stored, deterministic=opts["deterministic"])
             busy = len(todo) - len(outcomes)
         else:
             outcomes, busy = runner.execute(todo, store, opts["data_dir"], opts["artifacts"], opts["preset"],
-                                            tag=opts["tag"], skip=skip, progress=not opts["quiet"])
+                                            tag=opts["tag"], skip=skip, progress=not opts["quiet"],
+                                            deterministic=opts["deterministic"])
     except KeyboardInterrupt:
         raise BenchError("interrupted: finished cells are stored; the running cell was not recorded. "
                          "Run the same command again to resume.") from None

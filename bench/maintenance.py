@@ -19,7 +19,7 @@ from bench.store import Store, quarantine, write_manifest
 VOLATILE = {"record_id", "message", "started_at", "finished_at", "train_time_s", "eval_time_s",
             "images_per_s", "achieved_flops", "peak_mem_mb", "fit_time_s", "predict_time_s",
             "git_commit", "git_dirty", "container_image", "bench_version", "preset", "threads",
-            "steady_images_per_s", "load_start", "load_end", "host_id"}
+            "steady_images_per_s", "load_start", "load_end", "host_id", "concurrency", "eval_peak_mem_mb"}
 
 
 def check(root: Path, repair: bool = False) -> list[str]:

@@ -19,7 +19,7 @@ from bench.plan import Cell, groups_of
 from bench.spec import SGD_MOMENTUM, RunSpec, pin_memory_is_factor
 from bench.store import FINISHED, Store
 from bench.svm import run_svm
-from bench.train import CellResult, train_group
+from bench.train import CellResult, set_deterministic, train_group
 
 
 @dataclass(frozen=True)
@@ -72,12 +72,14 @@ def _failed(cell: Cell, exc: Exception) -> CellResult:
 
 def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: Path | None,
             preset: str, tag: str = "", skip: tuple[str, ...] = FINISHED, progress: bool = True,
-            on_outcome: Callable[[Outcome], None] | None = None) -> tuple[list[Outcome], int]:
+            on_outcome: Callable[[Outcome], None] | None = None, deterministic: bool = False
+            ) -> tuple[list[Outcome], int]:
     """Train/fit every cell (grouped so no work is done twice) and store each as it finishes.
 
     Each group is claimed in the store first, so a second `bench run` on the same store skips what
     this one stored or is computing. Returns the outcomes and how many cells another process had."""
     torch.set_num_threads(env.thread_count())
+    set_deterministic(deterministic)
     outcomes: list[Outcome] = []
     busy = 0
     bar = tqdm(total=len(cells), unit="cell", disable=not progress, dynamic_ncols=True)

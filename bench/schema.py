@@ -19,8 +19,8 @@ RUN_COLUMNS: dict[str, str] = {
     "test_acc": F, "test_precision": F, "test_recall": F, "test_f1": F, "val_acc": F, "val_loss": F,
     "best_epoch": I, "train_loss": F, "train_time_s": F, "eval_time_s": F, "images_per_s": F,
     "steady_images_per_s": F, "amp_dtype": S, "tf32": B, "deterministic": B, "load_start": F, "load_end": F,
-    "achieved_flops": F, "peak_flops": F, "macs": I, "params": I, "peak_mem_mb": F, "fit_time_s": F,
-    "predict_time_s": F, "n_support": I, "cache_size_mb": I, "n_train_used": I, "train_mean": F,
+    "achieved_flops": F, "peak_flops": F, "macs": I, "params": I, "peak_mem_mb": F, "eval_peak_mem_mb": F,
+    "fit_time_s": F, "predict_time_s": F, "n_support": I, "cache_size_mb": I, "n_train_used": I, "train_mean": F,
     "train_std": F, "shared_compute": B, "concurrency": I, "pin_memory_effect": S, "confusion": S,
     # environment
     "bench_version": S, "python": S, "torch": S, "cuda": S, "cudnn": S, "sklearn": S,
@@ -57,7 +57,8 @@ def migrate_to_3(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
 
 def migrate_to_4(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """Version 4 adds `concurrency`: how many cells computed on the machine at once (`bench run
-    --workers`, or several `bench run`s on one store). Older rows stay empty: they were timed one
+    --workers`, or several `bench run`s on one store), and `eval_peak_mem_mb`, the CUDA memory peak
+    of evaluation apart from training's (`peak_mem_mb`). Older rows stay empty: they were timed one
     at a time under the timing protocol, but that is not recorded in them."""
     return tables
 
@@ -65,7 +66,7 @@ def migrate_to_4(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
 MIGRATIONS = {2: migrate_to_2, 3: migrate_to_3, 4: migrate_to_4}  # target version -> step from the version before
 # version -> columns it introduced (a file that has them is not older)
 ADDED_IN = {2: ("record_id",), 3: ("host_id", "steady_images_per_s", "amp_dtype", "test_size"),
-            4: ("concurrency",)}
+            4: ("concurrency", "eval_peak_mem_mb")}
 
 
 def mismatch(version: int, header: list[str]) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from bench import cost, env, models
 from bench.data import Dataset, Split
+from bench.precision import amp_dtype, autocast, dtype_name, grad_scaler
 from bench.spec import SGD_MOMENTUM, RunSpec, pin_memory_is_factor
 
 EVAL_BATCH = 512
@@ -83,30 +85,6 @@ class Batches:
                 yield self._prepare(self.images[idx]), self.labels[idx]
 
 
-def amp_dtype(spec: RunSpec) -> torch.dtype | None:
-    """The autocast dtype, None for fp32: bf16 on the CPU and on GPUs that run it natively (not
-    emulated, e.g. not on a T4 or V100), else fp16, which needs a GradScaler."""
-    if not spec.amp:
-        return None
-    if spec.device == "cpu" or torch.cuda.is_bf16_supported(including_emulation=False):
-        return torch.bfloat16
-    return torch.float16
-
-
-def dtype_name(dtype: torch.dtype | None) -> str:
-    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
-
-
-def grad_scaler(spec: RunSpec) -> torch.amp.GradScaler:
-    """Loss scaling, on only for fp16 (bf16 and fp32 keep fp32's exponent range)."""
-    return torch.amp.GradScaler(enabled=amp_dtype(spec) == torch.float16)
-
-
-def autocast(spec: RunSpec):
-    dtype = amp_dtype(spec)
-    return torch.autocast(spec.device, dtype=dtype, enabled=dtype is not None)
-
-
 def sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
@@ -134,10 +112,31 @@ def test_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
             "test_f1": f1, "confusion": cm.tolist()}
 
 
-def _peak_memory_mb(device: str) -> float | None:
-    """CUDA memory allocated at the run's peak (after warm-up). None on the CPU: the process's peak
-    RSS grows with every run before it in the process, so it says nothing about this run."""
-    return torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None
+class MemoryPeaks:
+    """CUDA memory allocated at its peak, training and evaluation apart (each phase starts from a
+    reset counter, after warm-up). None on the CPU: the process's peak RSS grows with every run
+    before it in the process, so it says nothing about this run."""
+
+    def __init__(self, device: str):
+        self.cuda = device == "cuda"
+        self.mb = {"train": None, "eval": None}
+
+    def start(self) -> None:
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats()
+
+    def stop(self, phase: str) -> None:
+        if self.cuda:
+            self.mb[phase] = max(self.mb[phase] or 0.0, torch.cuda.max_memory_allocated() / 2**20)
+
+
+def set_deterministic(on: bool) -> None:
+    """Deterministic kernels for the whole process (cuDNN without autotuning, torch's deterministic
+    algorithms where they exist); recorded in every row's `deterministic` column."""
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what cuBLAS needs for it
+    torch.backends.cudnn.deterministic = on
+    torch.use_deterministic_algorithms(on, warn_only=True)
 
 
 def _step(model, opt, scaler, spec: RunSpec, x, y):
@@ -180,7 +179,7 @@ def warm_up(model, opt, spec: RunSpec, part: dict, mean: float, std: float) -> N
 
 def _setup(spec: RunSpec, data: Dataset, split: Split):
     """The model, its optimizer and loss scaler, the split's tensors and the training batches."""
-    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.benchmark = not torch.backends.cudnn.deterministic  # autotune unless deterministic
     torch.manual_seed(spec.seed)
     model = models.build(spec.model, spec.stem).to(spec.device, memory_format=torch.channels_last)
     opt = (torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=SGD_MOMENTUM) if spec.optimizer == "sgd"
@@ -219,15 +218,16 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
     macs, params = cost.model_cost(spec.model, spec.stem)
     if warmup:
         warm_up(model, opt, spec, part, mean, std)
-    if spec.device == "cuda":
-        torch.cuda.reset_peak_memory_stats()  # after warm-up: the run's own peak
+    peaks = MemoryPeaks(spec.device)  # counted after warm-up: the run's own peaks
 
     wanted = sorted({s.epochs for s in specs})
     curves, results_at, best = [], {}, {"val_acc": -1.0}
     train_time = eval_time = 0.0
     seen, rates, failure = 0, [], ""  # rates: images per second of each timed epoch
     for epoch in range(1, wanted[-1] + 1):
+        peaks.start()
         trained = _train_epoch(model, opt, scaler, spec, batches)
+        peaks.stop("train")
         if not math.isfinite(trained["train_loss"]) or trained["train_loss"] > DIVERGED_LOSS:
             failure = (f"training loss became {trained['train_loss']:.3g} in epoch {epoch} "
                        f"(limit {DIVERGED_LOSS:.0f})")
@@ -236,6 +236,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
         seen += trained["images"]
         rates.append(trained["images"] / trained["seconds"])
         start = time.perf_counter()
+        peaks.start()
         val_loss, val_pred = predict(model, val_images, val_labels, spec, mean, std)
         val_acc = float((val_pred == part["val"][1].numpy()).mean())
         curves.append({"epoch": epoch, "train_loss": trained["train_loss"], "train_acc": trained["train_acc"],
@@ -247,12 +248,13 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
         if epoch in wanted:
             results_at[epoch] = _measure(model, best, test_images, part["test"][1], spec, mean, std)
         eval_time += time.perf_counter() - start
+        peaks.stop("eval")
         if epoch in wanted:
             results_at[epoch].update(train_time_s=train_time, eval_time_s=eval_time, images_per_s=seen / train_time,
                                      steady_images_per_s=float(np.median(rates)),
                                      achieved_flops=cost.TRAIN_FLOPS_PER_MAC * macs * seen / train_time)
 
-    common = {"macs": macs, "params": params, "peak_mem_mb": _peak_memory_mb(spec.device),
+    common = {"macs": macs, "params": params, "peak_mem_mb": peaks.mb["train"], "eval_peak_mem_mb": peaks.mb["eval"],
               "amp_dtype": dtype_name(amp_dtype(spec)), "tf32": env.tf32_enabled(spec.device),
               "deterministic": bool(torch.backends.cudnn.deterministic),
               "train_mean": mean, "train_std": std, "shared_compute": len(specs) > 1}

@@ -26,7 +26,7 @@ def threads_each(workers: int) -> int:
 
 
 def _work(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, preset: str,
-          tag: str, skip: tuple[str, ...], threads: int, outbox) -> None:
+          tag: str, skip: tuple[str, ...], threads: int, deterministic: bool, outbox) -> None:
     """One worker: the ordinary single-process run over all cells, skipping what others claim."""
     os.environ["BENCH_THREADS"] = str(threads)
     from bench import runner
@@ -34,7 +34,7 @@ def _work(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts:
 
     try:
         runner.execute(cells, Store(store_root), data_dir, artifacts, preset, tag=tag, skip=skip,
-                       progress=False, on_outcome=lambda o: outbox.put(("outcome", o)))
+                       progress=False, on_outcome=lambda o: outbox.put(("outcome", o)), deterministic=deterministic)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except BenchError as exc:
@@ -56,14 +56,15 @@ def _stop(procs: list) -> None:
 
 
 def run(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, preset: str,
-        tag: str, skip: tuple[str, ...], workers: int, on_outcome: Callable) -> None:
+        tag: str, skip: tuple[str, ...], workers: int, on_outcome: Callable, deterministic: bool = False) -> None:
     """Run `cells` with `workers` processes, calling `on_outcome` in this process as each cell is
     stored. Raises BenchError, after the others finish, when a worker failed or died."""
     ctx = multiprocessing.get_context("spawn")  # no forked torch state, the same on every OS
     outbox = ctx.Queue()
     threads = threads_each(workers)
     procs = [ctx.Process(target=_work, args=(cells, store_root, data_dir, artifacts, preset, tag, skip, threads,
-                                             outbox), name=f"bench-worker-{i + 1}") for i in range(workers)]
+                                             deterministic, outbox), name=f"bench-worker-{i + 1}")
+             for i in range(workers)]
     errors = []
     try:
         for p in procs:

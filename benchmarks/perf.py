@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, random_split
 from torchvision import datasets, transforms
 
-from bench import data, env, estimate, models, plan, train
+from bench import data, env, estimate, models, plan, precision, train
 from bench.spec import RunSpec
 
 
@@ -41,7 +41,7 @@ def bare_rate(spec: RunSpec, steps: int = 30) -> float:
     for i in range(steps + 5):
         if i == 5:
             start = time.perf_counter()
-        with train.autocast(spec):
+        with precision.autocast(spec):
             loss = nn.functional.cross_entropy(model(x).float(), y)
         opt.zero_grad()
         loss.backward()

@@ -63,8 +63,10 @@ def test_cuda_peak_memory_is_the_runs_own_after_warm_up(tiny):
     ds, split = tiny
     spec = RunSpec(model="resnet20", device="cuda", epochs=1, batch_size=16)
     result = train.train_group([spec], ds, split)[0]
-    peak = result.metrics["peak_mem_mb"]
-    assert peak is not None and 0 < peak < torch.cuda.get_device_properties(0).total_memory / 2**20
+    peak, eval_peak = result.metrics["peak_mem_mb"], result.metrics["eval_peak_mem_mb"]
+    total = torch.cuda.get_device_properties(0).total_memory / 2**20
+    assert peak is not None and 0 < peak < total  # training's own peak
+    assert eval_peak is not None and 0 < eval_peak < total  # evaluation's, counted apart
 
 
 def test_best_weights_are_saved_as_cpu_tensors(tiny):

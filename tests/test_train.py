@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from bench import data, train
+from bench import data, precision, train
 from bench.spec import RunSpec
 from bench.svm import run_svm
 
@@ -130,8 +130,32 @@ def test_cuda_amp_is_bf16_only_where_native_else_fp16_with_a_scaler(monkeypatch)
 
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", supported)
     native = False  # e.g. a T4 or V100: bf16 would only be emulated
-    assert train.amp_dtype(spec) == torch.float16 and seen == [False]
+    assert precision.amp_dtype(spec) == torch.float16 and seen == [False]
     native = True
-    assert train.amp_dtype(spec) == torch.bfloat16
-    assert train.amp_dtype(spec.replace(amp=False)) is None
-    assert train.dtype_name(torch.float16) == "fp16"
+    assert precision.amp_dtype(spec) == torch.bfloat16
+    assert precision.amp_dtype(spec.replace(amp=False)) is None
+    assert precision.dtype_name(torch.float16) == "fp16"
+
+
+def test_deterministic_mode_is_set_recorded_and_reproducible(tiny_data, tmp_path):
+    """`bench run --deterministic` turns on deterministic kernels for the process and every row says
+    so; two runs of one cell then agree exactly. CPU rows have no memory peaks to report."""
+    from click.testing import CliRunner
+
+    from bench.cli import main
+    from bench.report.load import read
+
+    preset = tmp_path / "one.toml"
+    preset.write_text('[[grid]]\nmodel = "resnet20"\ndataset = "mnist"\nepochs = 1\nbatch_size = 16\n')
+    try:
+        for store in ("a", "b"):
+            result = CliRunner().invoke(main, ["run", "--preset", str(preset), "--store", str(tmp_path / store),
+                                               "--data-dir", str(tiny_data), "--quiet", "--deterministic",
+                                               "--artifacts", str(tmp_path / "art")])
+            assert result.exit_code == 0, result.output
+        (a,), (b,) = read(tmp_path / "a").runs, read(tmp_path / "b").runs
+        assert a["deterministic"] is True and torch.backends.cudnn.deterministic
+        assert {k: a[k] for k in COMPARED} == {k: b[k] for k in COMPARED}
+        assert a["peak_mem_mb"] is None and a["eval_peak_mem_mb"] is None
+    finally:
+        train.set_deterministic(False)
