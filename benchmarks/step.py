@@ -165,13 +165,16 @@ def q1a_minutes(seconds_per_step: dict[int, float], device: str) -> float:
 TECHNIQUES = {"eager": eager, "graph": graph, "fused4": fused4}
 
 
-def measure(device: str, steps: int, repeats: int) -> list[dict]:
+ALL = ("eager", "graph", "fused4", "workers1", "workers2", "workers4")
+
+
+def measure(device: str, steps: int, repeats: int, techniques: tuple[str, ...] = ALL) -> list[dict]:
     rows = []
     for model_name in MODELS:
         for batch in BATCHES:
             runs = {name: fn for name, fn in TECHNIQUES.items() if name != "graph" or device == "cuda"}
             runs.update({f"workers{n}": functools.partial(workers, n) for n in (1, 2, 4)})
-            for technique, fn in runs.items():
+            for technique, fn in ((t, f) for t, f in runs.items() if t in techniques):
                 blocks = fn(model_name, batch, device, steps, repeats)
                 med = statistics.median(blocks)
                 rows.append({"device": device, "model": model_name, "batch": batch, "technique": technique,
@@ -208,11 +211,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--techniques", default=",".join(ALL), help=f"comma-separated, of {', '.join(ALL)}")
     args = parser.parse_args()
+    techniques = tuple(t.strip() for t in args.techniques.split(",") if t.strip())
+    unknown = sorted(set(techniques) - set(ALL))
+    if unknown:
+        parser.error(f"unknown technique {unknown[0]!r}; choose from {', '.join(ALL)}")
     if os.environ.get("BENCH_THREADS"):
         torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
     start = time.perf_counter()
-    rows = measure(args.device, args.steps, args.repeats)
+    rows = measure(args.device, args.steps, args.repeats, techniques)
+    args.out.mkdir(parents=True, exist_ok=True)
     with (args.out / f"step-{args.device}.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -19,7 +19,8 @@ def test_steps_fit_eight_minutes_and_use_the_committed_scale(tmp_path):
     assert "--preset q2 --subset 1000 --repeats 3 --device cuda" in commands[1]
     assert "--preset q2 --subset 1000 --repeats 3 --device cpu" in commands[2]  # same host, for pairs
     assert "--preset q1a --subset 1000 --datasets fashion --device cuda" in commands[3]
-    assert all("--data-dir /data" in c for c in commands[1:])
+    assert all("--data-dir /data" in c for c in commands[1:4])
+    assert "benchmarks/step.py --device cuda --techniques eager,graph,fused4" in commands[4]
 
 
 def test_missing_packages_are_one_line_each(monkeypatch, capsys):
@@ -34,7 +35,7 @@ def test_missing_packages_are_one_line_each(monkeypatch, capsys):
 def test_dry_run_prints_every_step(capsys):
     assert gpu_check.main(["--dry-run", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert out.count("(budget") == 4 and sys.executable in out
+    assert out.count("(budget") == 5 and sys.executable in out
 
 
 def _row(device: str, seed: int, rate: float, status: str = "done") -> dict:
