@@ -163,11 +163,15 @@ def env_cmd(device: str) -> None:
 @options.store
 @click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True)
 @click.option("--pdf/--no-pdf", default=True, help="Also write report.pdf (weasyprint).")
-def report(store: Path, out: Path, pdf: bool) -> None:
+@click.option("--repository", help="The project's web address to link (default: the git remote `origin`; '' for none).")
+def report(store: Path, out: Path, pdf: bool, repository: str | None) -> None:
     """Rebuild the static site (and PDF) from the store."""
     from bench.report import build
 
-    written = build(store, out, pdf=pdf)
+    link = env.repository_url() if repository is None else repository
+    if link and not link.startswith("https://"):
+        raise BenchError(f"--repository must be an https:// address, got {link!r}")
+    written = build(store, out, pdf=pdf, repository=link)
     click.echo(f"wrote {len(written)} files to {out}")
 
 

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import os
 import platform
+import re
 import subprocess
 from pathlib import Path
 
@@ -133,6 +134,16 @@ def _git(*args: str) -> str:
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
+
+
+def repository_url() -> str:
+    """The web address of this checkout's `origin` remote ("" without one): git@host:owner/repo.git
+    and https://host/owner/repo(.git) both become https://host/owner/repo; other forms are dropped."""
+    url = _git("remote", "get-url", "origin")
+    ssh = re.fullmatch(r"git@([\w.-]+):([\w.-]+/[\w.-]+?)(?:\.git)?", url)
+    web = re.fullmatch(r"https://([\w.-]+)/([\w.-]+/[\w.-]+?)(?:\.git)?/?", url)
+    match = ssh or web
+    return f"https://{match.group(1)}/{match.group(2)}" if match else ""
 
 
 @functools.lru_cache(maxsize=2)

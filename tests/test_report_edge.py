@@ -186,3 +186,26 @@ def test_superseded_failures_are_counted_beside_the_latest_attempts(tmp_path):
     study = read(root)
     row = next(p for p in view.overview(study.runs, study.superseded)["presets"] if p["preset"] == "q1a")
     assert row["retried"] == 1 and row["diverged"] == 0
+
+
+def test_repository_link_from_the_git_remote(tmp_path, monkeypatch):
+    """The report links the project's repository: an ssh or https `origin` becomes its https
+    address; no remote, no link; a non-https --repository is refused in one line."""
+    from click.testing import CliRunner
+
+    from bench import env
+    from bench.cli import main
+
+    for remote, web in (("git@github.com:lab/bench.git", "https://github.com/lab/bench"),
+                        ("https://github.com/lab/bench.git", "https://github.com/lab/bench"),
+                        ("/srv/git/bench", ""), ("", "")):
+        monkeypatch.setattr(env, "_git", lambda *args, remote=remote: remote)
+        assert env.repository_url() == web
+    store = small(tmp_path / "store")
+    monkeypatch.setattr(env, "_git", lambda *args: "git@github.com:lab/bench.git")
+    result = CliRunner().invoke(main, ["report", "--store", str(store), "--out", str(tmp_path / "site"), "--no-pdf"])
+    assert result.exit_code == 0, result.output
+    assert '<a href="https://github.com/lab/bench">' in (tmp_path / "site" / "index.html").read_text()
+    bad = CliRunner().invoke(main, ["report", "--store", str(store), "--out", str(tmp_path / "site"),
+                                    "--repository", "javascript:alert(1)"])
+    assert bad.exit_code != 0 and "must be an https:// address" in bad.output

@@ -96,6 +96,7 @@ def build(study: Study) -> dict:
     found, q2_section = findings.factor_findings(runs), q2.section(runs)
     return {
         "title": TITLE,
+        "repository": "",  # the project's web address, set by the caller (`bench report --repository`)
         "summary": summary.build(runs, found, q2_section),
         "overview": overview(runs, study.superseded),
         "best": list(findings.best_cells([r for r in runs if r["preset"] != summary.REFERENCE]).values()),
