@@ -15,15 +15,26 @@ def boot_id() -> str:
         return "unknown-boot"
 
 
+def started(pid: int) -> str:
+    """When process `pid` started (clock ticks since boot, /proc/<pid>/stat field 22): with the pid
+    it names one process, even where pids repeat (containers start their processes at small pids)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "?"
+
+
 def other_owner(path: Path) -> int | None:
     """The pid of a live process of this boot, other than us, that holds the claim at `path`."""
     try:
-        boot, pid = path.read_text().split()
+        boot, pid, *start = path.read_text().split()
         pid = int(pid)
     except (OSError, ValueError, UnicodeDecodeError):
         return None  # no claim, or one torn by a crash
     if boot != boot_id() or pid == os.getpid() or not 0 < pid < 2**22:
         return None
+    if start and start[0] != "?" and start[0] != started(pid):
+        return None  # the pid now names another process: the owner is gone
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -54,7 +65,7 @@ def take(folder: Path, run_ids: list[str]) -> list[str]:
     mine = []
     for rid in run_ids:
         if not claimed_by_other(folder / rid):
-            (folder / rid).write_text(f"{boot_id()} {os.getpid()}\n")
+            (folder / rid).write_text(f"{boot_id()} {os.getpid()} {started(os.getpid())}\n")
             mine.append(rid)
     return mine
 

@@ -12,7 +12,6 @@ from bench.errors import BenchError
 
 
 def _planned(opts: dict) -> list[plan.Cell]:
-    options.say_environment()
     specs = presets.expand(presets.load_preset(opts["preset"]), options.overrides(opts), opts["repeats"])
     cells = plan.cells_of(specs)
     if opts.get("shard"):

@@ -81,17 +81,28 @@ def selection(fn):
 WHERE = ("store", "data_dir", "artifacts")  # where things are, not what runs: set in every image
 
 
-def say_environment() -> None:
-    """Options set by a BENCH_* variable rewrite what runs: say so, never silently."""
-    ctx = click.get_current_context()
+def say_environment(ctx: click.Context) -> None:
+    """Options set by a BENCH_* variable change what a command does: say so, never silently."""
     used = [f"{p.envvar}={ctx.params[p.name]}" for p in ctx.command.params
             if p.name not in WHERE and ctx.get_parameter_source(p.name) == ParameterSource.ENVIRONMENT]
     if used:
         click.echo(f"from the environment: {', '.join(used)}", err=True)
 
 
+class Announced(click.Command):
+    """A command that first says which of its options came from the environment."""
+
+    def invoke(self, ctx: click.Context):
+        say_environment(ctx)
+        return super().invoke(ctx)
+
+
 class OneLineErrors(click.Group):
-    """Usage errors (a bad option value, an unknown command) as one line, like every other user error."""
+    """Usage errors (a bad option value, an unknown command) as one line, like every other user error.
+    Its commands announce options from the environment; its subgroups are of this class too."""
+
+    command_class = Announced
+    group_class = type
 
     def invoke(self, ctx: click.Context):
         try:

@@ -131,8 +131,10 @@ class MemoryPeaks:
 
 
 def set_deterministic(on: bool) -> None:
-    """Deterministic kernels for the whole process (cuDNN without autotuning, torch's deterministic
-    algorithms where they exist); recorded in every row's `deterministic` column."""
+    """Deterministic kernels for the whole process: cuDNN without autotuning and torch's deterministic
+    algorithms where they exist (warn_only: an operation without one, e.g. adaptive average pooling's
+    CUDA backward in torchvision's ResNets, warns and runs anyway, so CUDA runs are not guaranteed to
+    be bit-identical). Recorded in every row's `deterministic` column as cuDNN's setting."""
     if on:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what cuBLAS needs for it
     torch.backends.cudnn.deterministic = on

@@ -1,14 +1,18 @@
 """`bench run --workers N`: N worker processes on one machine share one store through its claims
 (each takes the next group no one holds), each with its share of the threads. Outcomes come back
-through a queue as cells finish; Ctrl-C stops every worker; a worker that dies loses only the
-cell it was computing, whose claim dies with it, so the next `bench run` computes it."""
+through a queue as cells finish. Stopping is the parent's job: workers ignore Ctrl-C and stop on
+SIGTERM, which the parent sends once on Ctrl-C, on its own SIGTERM or on any error, and which the
+kernel sends if the parent dies; a stopped or crashed worker loses only the cell it was computing,
+whose claim dies with it, so the next `bench run` computes it."""
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import queue
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,11 +32,13 @@ def threads_each(workers: int) -> int:
 def _work(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, preset: str,
           tag: str, skip: tuple[str, ...], threads: int, deterministic: bool, outbox) -> None:
     """One worker: the ordinary single-process run over all cells, skipping what others claim."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    _die_with_parent()
     os.environ["BENCH_THREADS"] = str(threads)
-    from bench import runner
-    from bench.store import Store
-
     try:
+        from bench import runner
+        from bench.store import Store
+
         runner.execute(cells, Store(store_root), data_dir, artifacts, preset, tag=tag, skip=skip,
                        progress=False, on_outcome=lambda o: outbox.put(("outcome", o)), deterministic=deterministic)
     except KeyboardInterrupt:
@@ -42,16 +48,31 @@ def _work(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts:
         raise SystemExit(1) from None
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # unwinds like Ctrl-C: claims are released, nothing half-stored
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel sends this worker SIGTERM when the parent dies (killed, out of memory),
+    so no worker goes on computing for nobody."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent died before the line above
+        raise SystemExit(130)
+
+
 def _stop(procs: list) -> None:
-    """Ctrl-C reaches every worker of a terminal's process group; a signal sent to this process
-    alone is passed on. Stragglers are terminated after a grace period."""
+    """SIGTERM to every live worker once; stragglers are killed after one shared grace period."""
     for p in procs:
-        if p.is_alive():
-            os.kill(p.pid, signal.SIGINT)
-    for p in procs:
-        p.join(STOP_GRACE_S)
         if p.is_alive():
             p.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
             p.join()
 
 
@@ -65,10 +86,15 @@ def run(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: P
     procs = [ctx.Process(target=_work, args=(cells, store_root, data_dir, artifacts, preset, tag, skip, threads,
                                              deterministic, outbox), name=f"bench-worker-{i + 1}")
              for i in range(workers)]
-    errors = []
+    errors, finished = [], False
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill`, `timeout`: stop like Ctrl-C
     try:
-        for p in procs:
-            p.start()
+        interactive = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: workers ignore Ctrl-C
+        try:
+            for p in procs:
+                p.start()
+        finally:
+            signal.signal(signal.SIGINT, interactive)
         while any(p.is_alive() for p in procs) or not outbox.empty():
             try:
                 kind, value = outbox.get(timeout=0.5)
@@ -78,12 +104,16 @@ def run(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: P
                 on_outcome(value)
             else:
                 errors.append(value)
-    except KeyboardInterrupt:
-        _stop(procs)
-        raise
+        finished = True
+    finally:
+        if not finished:  # Ctrl-C, SIGTERM or an error here: no worker outlives this process
+            _stop(procs)
+        signal.signal(signal.SIGTERM, previous)
     for p in procs:
         p.join()
     died = [f"{p.name} exited with code {p.exitcode}" for p in procs if p.exitcode not in (0, None)]
-    if errors or died:
-        raise BenchError("; ".join(dict.fromkeys(errors + died)) + ": its running cell was not stored; "
-                         "run the same command again to compute it")
+    if errors:
+        raise BenchError("; ".join(dict.fromkeys(errors)))
+    if died:
+        raise BenchError("; ".join(died) + ": its running cell was not stored; run the same command again "
+                         "to compute it")

@@ -69,7 +69,8 @@ run=("$engine" run --rm --network none --user "$me"
 
 if [ "$DEVICE" = cuda ]; then
   say "no GPU here: the entry point must refuse \`bench run\` in one line"
-  if "${run[@]}" "$IMAGE" run --preset smoke --device cuda 2>"$work/refusal" >/dev/null; then
+  # NVIDIA_VISIBLE_DEVICES=void: no GPU even where nvidia is the engine's default runtime
+  if "${run[@]}" -e NVIDIA_VISIBLE_DEVICES=void "$IMAGE" run --preset smoke --device cuda 2>"$work/refusal" >/dev/null; then
     fail "bench run --device cuda started without a GPU"
   fi
   if [ "$(wc -l < "$work/refusal")" -ne 1 ] || ! grep -q "no CUDA GPU is visible" "$work/refusal"; then

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.claims import boot_id as _boot_id
+from bench.claims import started
 from bench.csvfile import read_table
 from bench.schema import FILES
 from bench.store import Store
@@ -67,14 +68,17 @@ def test_claims_keep_out_live_owners_only(tmp_path):
         (claims / "dead").write_text(f"{_boot_id()} {dead.pid}\n")
         (claims / "other-boot").write_text(f"not-this-boot {live.pid}\n")
         (claims / "torn").write_text(f"{_boot_id()} ")
+        # a stale claim whose pid now names another process (pids repeat in containers)
+        (claims / "reused-pid").write_text(f"{_boot_id()} {live.pid} 1\n")
+        (claims / "live-started").write_text(f"{_boot_id()} {live.pid} {started(live.pid)}\n")
         store.append({"run_id": "stored", "record_id": "r1", "status": "error"}, [])
-        wanted = ["live", "dead", "other-boot", "torn", "stored", "new"]
+        wanted = ["live", "dead", "other-boot", "torn", "reused-pid", "live-started", "stored", "new"]
         with store.claim(wanted) as mine:
-            assert mine == ["dead", "other-boot", "torn", "new"]
+            assert mine == ["dead", "other-boot", "torn", "reused-pid", "new"]
             assert (claims / "new").read_text().split()[1] == str(os.getpid())
             with store.claim(wanted) as again:  # the same process may re-enter its own claims
                 assert "new" in again
-        assert sorted(p.name for p in claims.iterdir()) == ["live"]  # ours are released, the live one kept
+        assert sorted(p.name for p in claims.iterdir()) == ["live", "live-started"]  # ours released, live kept
         with store.claim(["stored"], skip=("done",)) as retry:  # --retry-failed: an error row is retried
             assert retry == ["stored"]
     finally:

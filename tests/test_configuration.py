@@ -63,6 +63,16 @@ def test_the_variable_works_is_announced_and_other_names_do_nothing():
         assert _plan({stale: "64"}).output == base.output, stale
 
 
+def test_every_command_announces_its_options_from_the_environment(tmp_path):
+    from bench.store import Store
+
+    Store(tmp_path, create=True)
+    listing = CliRunner().invoke(main, ["ls", "--store", str(tmp_path)], env={"BENCH_STATUS": "done"})
+    assert listing.exit_code == 0 and "from the environment: BENCH_STATUS=done" in listing.output
+    check = CliRunner().invoke(main, ["store", "check", "--store", str(tmp_path)], env={"BENCH_REPAIR": "1"})
+    assert "from the environment: BENCH_REPAIR=True" in check.output
+
+
 def _read_variables(text: str) -> set[str]:
     """Shell and compose variables a file reads: ${NAME}, ${NAME:-x}, ${NAME-x}, ${NAME:?x}."""
     return set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)[:?\-}]", text))

@@ -77,6 +77,20 @@ def test_sort_filter_console_and_screenshot(browser, tmp_path):
     box = browser.find_element(By.ID, "runs-filter-input")
     box.send_keys("fashion diverged")
     assert len(_column(browser, "runs-table", 0)) == 1
+    batch, model = names.index("batch"), names.index("model")
+    def column(i):
+        return _column(browser, "runs-table", i)
+
+    for words, check in (("batch:16", lambda: set(column(batch)) == {"16"}),
+                         ("fashion 16", lambda: set(column(batch)) == {"16"}),
+                         ("resnet", lambda: all(m.startswith("resnet") for m in column(model)))):
+        box.clear()
+        box.send_keys(words)
+        assert _column(browser, "runs-table", 0) and check(), words  # "16" never matches 16.2 s or 0.16
+    full_id = browser.execute_script("return document.querySelector('#runs-table td[data-value]').dataset.value")
+    box.clear()
+    box.send_keys(full_id)  # a 16-character id pasted from `bench ls` finds its row
+    assert len(_column(browser, "runs-table", 0)) == 1
     box.clear()
     box.send_keys(" ")
 

@@ -115,3 +115,29 @@ def test_a_killed_worker_loses_only_its_cell_and_the_next_run_computes_it(real_d
     assert "2 already stored, 2 to run" in again.output
     ids = [r["run_id"] for r in read(store).runs]
     assert len(ids) == len(set(ids)) == 4 and before < set(ids)
+
+
+def test_stopping_the_parent_stops_every_worker(real_data, tmp_path):
+    """`kill` (or `timeout`) on `bench run --workers 2` stops its workers too, in one line; nothing
+    computes for nobody, and the next run finishes the grid."""
+    preset, store = tmp_path / "grid.toml", tmp_path / "results"
+    preset.write_text(ONE_LONG_GROUP)
+    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *_args(preset, store, real_data), "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "BENCH_THREADS": "2"})
+    workers, deadline = set(), time.monotonic() + 120
+    while not workers and time.monotonic() < deadline and proc.poll() is None:
+        workers = _workers_alive(proc.pid)
+        time.sleep(0.05)
+    assert workers, "no worker started"
+    time.sleep(3)  # inside their first groups
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert "interrupted" in err
+    for pid in workers:  # gone with their parent, not computing on
+        assert not Path(f"/proc/{pid}").exists() or b"spawn_main" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    again = CliRunner().invoke(main, _args(preset, store, real_data))
+    assert again.exit_code == 0, again.output
+    ids = [r["run_id"] for r in read(store).runs]
+    assert len(ids) == len(set(ids)) == 4

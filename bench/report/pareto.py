@@ -42,6 +42,7 @@ def figures(view: dict) -> tuple[dict, list]:
     runs = view["runs"]
     for dataset in sorted({r["dataset"] for r in runs}):
         pts = points(runs, dataset)
+        shared = sum(1 for r in cells.done(runs) if r["dataset"] == dataset and not cells.alone(r))
         if len(pts) < 2:
             continue
         fig, (ax,) = figure(1, 1, w=6.4, h=3.6)
@@ -69,5 +70,7 @@ def figures(view: dict) -> tuple[dict, list]:
                      "caption": f"{dataset}: what accuracy each model buys with training time. The dashed line joins "
                                 f"the {len(top)} cells that no other cell beats on both (labelled); every other "
                                 "point is slower, less accurate, or both. Times are on one host and thread count "
-                                "only where the scale banner says so."})
+                                "only where the scale banner says so."
+                                + (f" {shared} runs timed beside other work (--workers, or under load) are left "
+                                   "out: their times do not compare." if shared else "")})
     return files, figs

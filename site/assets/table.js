@@ -29,8 +29,10 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
     });
   });
 });
-// The filter: every word must equal a value in the row, where a cell's values are its whole text
-// and its words ("16" finds batch 16, never 16.2 s); "column:value" looks in that column only.
+// The filter: every word must match a value in the row, where a cell's values are its whole text,
+// its words and its data-value (a run's full id). A number matches only a whole value ("16" finds
+// batch 16, never 16.2 s); other words match the start of a value ("resnet" finds resnet18).
+// "column:value" looks in that column only.
 document.querySelectorAll("input[data-filter]").forEach(function (input) {
   var table = document.getElementById(input.getAttribute("data-filter"));
   var count = document.getElementById(input.getAttribute("data-filter") + "-count");
@@ -39,14 +41,17 @@ document.querySelectorAll("input[data-filter]").forEach(function (input) {
   });
   var values = function (cell) {
     var text = cell.textContent.trim().toLowerCase();
-    return [text].concat(text.split(/[\s,·]+/).filter(Boolean));
+    var out = [text].concat(text.split(/[\s,·]+/).filter(Boolean));
+    if (cell.hasAttribute("data-value")) { out.push(cell.getAttribute("data-value").toLowerCase()); }
+    return out;
   };
   var matches = function (row, word) {
     var at = word.indexOf(":");
     var column = at > 0 ? word.slice(0, at) : null, value = at > 0 ? word.slice(at + 1) : word;
+    var numeric = value !== "" && isFinite(value);
     return Array.prototype.some.call(row.cells, function (cell, i) {
       if (column !== null && names[i].indexOf(column) !== 0) { return false; }
-      return values(cell).indexOf(value) !== -1;
+      return values(cell).some(function (v) { return numeric ? v === value : v.indexOf(value) === 0; });
     });
   };
   input.addEventListener("input", function () {
