@@ -209,3 +209,20 @@ def test_repository_link_from_the_git_remote(tmp_path, monkeypatch):
     bad = CliRunner().invoke(main, ["report", "--store", str(store), "--out", str(tmp_path / "site"),
                                     "--repository", "javascript:alert(1)"])
     assert bad.exit_code != 0 and "must be an https:// address" in bad.output
+
+
+def test_runs_whose_times_overlap_on_one_host_count_as_concurrent():
+    """Two `bench run`s on one machine into two stores, merged later: each row says concurrency 1,
+    but their spans overlap, so neither is timed alone. Cells of one training run (one start) and
+    runs on other hosts or back to back do not count."""
+    from bench.report.load import _overlaps
+
+    def run(host, start, end, concurrency=1):
+        return {"host_id": host, "started_at": f"2026-01-01T00:{start:02d}:00+00:00",
+                "finished_at": f"2026-01-01T00:{end:02d}:00+00:00", "concurrency": concurrency}
+
+    a, a_cell, b, c, d = run("h1", 0, 10), run("h1", 0, 12), run("h1", 5, 20), run("h2", 5, 20), run("h1", 20, 30)
+    _overlaps([a, a_cell, b, c, d])
+    assert (a["concurrency"], a_cell["concurrency"], b["concurrency"]) == (2, 2, 2)
+    assert (c["concurrency"], d["concurrency"]) == (1, 1)  # another host; back to back with b
+    assert not cells.alone({**b, "threads": 2})

@@ -48,11 +48,28 @@ def _normalise(run: dict) -> dict:
     return run
 
 
+def _overlaps(runs: list[dict]) -> None:
+    """Raise each run's `concurrency` to what the stored times show: runs of one host whose
+    computing spans overlap ran beside each other, whichever store or process they came from
+    (the value stored at run time samples only a run's start and end). Cells of one training run
+    share its start time and count as one computation."""
+    by_host: dict[str, list[dict]] = {}
+    for run in runs:
+        if run.get("host_id") and run.get("started_at") and run.get("finished_at"):
+            by_host.setdefault(run["host_id"], []).append(run)
+    for members in by_host.values():
+        for run in members:
+            beside = {o["started_at"] for o in members if o["started_at"] != run["started_at"]
+                      and o["started_at"] < run["finished_at"] and run["started_at"] < o["finished_at"]}
+            run["concurrency"] = max(run.get("concurrency") or 1, 1 + len(beside))
+
+
 def read(root: Path) -> Study:
     """Load a store: latest attempt of every run, sorted by run id so output order is stable."""
     store = Store(root)
     frame = store.runs()
     runs = sorted((_normalise(r) for r in records(frame)), key=lambda r: r["run_id"])
+    _overlaps(runs)
     curves: dict[str, list[dict]] = {}
     for row in sorted(records(store.epochs(frame)), key=lambda c: (c["record_id"], c["epoch"])):
         curves.setdefault(row["record_id"], []).append(row)
