@@ -85,6 +85,36 @@ def run(**opts) -> None:
                    f"test_acc={acc}")
 
 
+@main.command("time")
+@options.selection
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Folder with the IDX files (default: download with torchvision).")
+@click.option("--steps", type=click.IntRange(1, 100_000), default=20, show_default=True,
+              help="Optimizer steps per timed block.")
+@click.option("--blocks", type=click.IntRange(1, 1_000), default=5, show_default=True,
+              help="Timed blocks per cell; the row keeps their median rate and range.")
+def time_cmd(**opts) -> None:
+    """Measure each ResNet cell's training speed alone (after warm-up, on its own data path) into
+    the store's timings.csv; the report's speed tables use these where they exist."""
+    from bench import runner, timing
+    from bench.store import Store
+
+    cells = [c for c in _planned(opts) if c.spec.kind == "resnet"]
+    if not cells:
+        raise BenchError("no ResNet cells selected: `bench time` measures training steps")
+    runner.preflight(cells, opts["data_dir"], None)
+    store = Store(opts["store"], create=True)
+    store.verify()
+    try:
+        rows = timing.run(cells, store, opts["data_dir"], opts["preset"], opts["steps"], opts["blocks"],
+                          on_row=lambda r: click.echo(f"{r['label']:18} {r['dataset']:7} {r['device']:4} "
+                                                      f"bs={r['batch_size']:<4} {r['images_per_s']:9.1f} images/s "
+                                                      f"({r['min_images_per_s']:.1f}-{r['max_images_per_s']:.1f})"))
+    except KeyboardInterrupt:
+        raise BenchError("interrupted: the cells timed so far are stored") from None
+    click.echo(f"{len(rows)} cells timed into {opts['store'] / 'timings.csv'}", err=True)
+
+
 @main.command("plan")
 @options.selection
 @click.option("--estimate/--no-estimate", default=True, help="Estimate the time (calibrates once per device).")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.csvfile import read_table, write_lines, write_table
 from bench.errors import BenchError
-from bench.schema import FILES, MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, mismatch
+from bench.schema import FILES, MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, TIMING_COLUMNS, TIMINGS, mismatch
 from bench.store import Store, quarantine, write_manifest
 
 # Columns that are measurements of the hardware at that moment; two honest runs of the same cell
@@ -147,4 +147,18 @@ def merge(sources: list[Path], into: Path) -> MergeSummary:
         curves.sort(key=lambda c: (position.get(c["record_id"], len(runs)), c["record_id"], _epoch(c)))
         write_table(into / "epochs.csv", FILES["epochs.csv"], curves)
         write_table(into / "runs.csv", RUN_COLUMNS, runs)
+        _merge_timings([s.root for s in stores], into)
     return summary
+
+
+def _merge_timings(sources: list[Path], into: Path) -> None:
+    """`bench time` rows travel with the runs: every measurement `into` lacks (by record_id)."""
+    rows = read_table(into / TIMINGS, TIMING_COLUMNS).rows
+    known = {r["record_id"] for r in rows}
+    for source in sources:
+        for row in read_table(source / TIMINGS, TIMING_COLUMNS).rows:
+            if row["record_id"] not in known:
+                rows.append(row)
+                known.add(row["record_id"])
+    if rows:
+        write_table(into / TIMINGS, TIMING_COLUMNS, rows)

@@ -32,6 +32,15 @@ EPOCH_COLUMNS: dict[str, str] = {
     "val_acc": F, "epoch_time_s": F,
 }
 FILES = {"runs.csv": RUN_COLUMNS, "epochs.csv": EPOCH_COLUMNS}
+# `bench time`: exclusive speed measurements of cells, one row per cell and measurement. Optional
+# (absent in stores that never ran it), so it is not one of FILES that every store must have.
+TIMINGS = "timings.csv"
+TIMING_COLUMNS: dict[str, str] = {
+    "run_id": S, "record_id": S, "preset": S, "label": S, "dataset": S, "device": S, "batch_size": I,
+    "pin_memory": B, "amp_dtype": S, "steps": I, "blocks": I, "images_per_s": F, "min_images_per_s": F,
+    "max_images_per_s": F, "host_id": S, "threads": I, "concurrency": I, "load_start": F, "load_end": F,
+    "device_name": S, "torch": S, "git_commit": S, "git_dirty": B, "started_at": S,
+}
 
 
 def migrate_to_2(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:

@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 from bench import claims
 from bench.csvfile import Table, append_durably, csv_line, read_table, to_frame, write_atomic
 from bench.errors import BenchError
-from bench.schema import EPOCH_COLUMNS, FILES, RUN_COLUMNS, SCHEMA_VERSION
+from bench.schema import EPOCH_COLUMNS, FILES, RUN_COLUMNS, SCHEMA_VERSION, TIMING_COLUMNS, TIMINGS
 
 FINISHED = ("done", "diverged", "error")
 LOCK_WAIT_S = 600  # how long a command waits for another one's store lock (BENCH_LOCK_WAIT overrides)
@@ -130,6 +130,22 @@ class Store:
         rows = {row["run_id"]: row for row in self.table("runs.csv").rows}
         return to_frame(list(rows.values()), RUN_COLUMNS)
 
+    def append_timings(self, rows: list[dict]) -> None:
+        """Store `bench time` measurements (one row per cell), fsync'ed, under the lock."""
+        unknown = {k for row in rows for k in row} - set(TIMING_COLUMNS)
+        assert not unknown, f"columns not in the schema: {unknown}"
+        with self.locked():
+            self._append_rows(TIMINGS, [[_anonymise(row.get(k)) for k in TIMING_COLUMNS] for row in rows],
+                              TIMING_COLUMNS)
+
+    def timings(self) -> pd.DataFrame:
+        """Every stored `bench time` measurement (none: an empty frame); bad lines are refused."""
+        table = read_table(self.root / TIMINGS, TIMING_COLUMNS)
+        if table.bad_lines:
+            line, why, _ = table.bad_lines[0]
+            raise BenchError(f"{self.root / TIMINGS}: line {line}: {why}; fix or remove the line")
+        return to_frame(table.rows, TIMING_COLUMNS)
+
     def superseded(self) -> list[dict]:
         """Earlier attempts that a later attempt of the same run replaced (--retry-failed, --force)."""
         rows = self.table("runs.csv").rows
@@ -200,12 +216,12 @@ class Store:
         for name in FILES:
             self.table(name)
 
-    def _append_rows(self, name: str, rows: list[list]) -> None:
+    def _append_rows(self, name: str, rows: list[list], columns: dict | None = None) -> None:
         path = self.root / name
         self._quarantine_torn_tail(path)
         text = "".join(csv_line(r) for r in rows)
         if not path.exists() or path.stat().st_size == 0:
-            text = csv_line(list(FILES[name])) + text
+            text = csv_line(list(columns or FILES[name])) + text
         append_durably(path, text)
 
     def _quarantine_torn_tail(self, path: Path) -> bool:

@@ -141,7 +141,8 @@ def set_deterministic(on: bool) -> None:
     torch.use_deterministic_algorithms(on, warn_only=True)
 
 
-def _step(model, opt, scaler, spec: RunSpec, x, y):
+def step(model, opt, scaler, spec: RunSpec, x, y):
+    """One optimizer step on a batch (autocast, loss scaling where fp16); returns (logits, loss)."""
     with autocast(spec):
         out = model(x)
         loss = nn.functional.cross_entropy(out.float(), y)
@@ -170,7 +171,7 @@ def warm_up(model, opt, spec: RunSpec, part: dict, mean: float, std: float) -> N
     images, labels = part["train"]
     scale, shift = 1.0 / (255.0 * std), mean / std
     for size in batch_sizes(len(labels), spec.batch_size):
-        _step(scratch, scratch_opt, scaler, spec, normalise(images[:size].to(device), scale, shift),
+        step(scratch, scratch_opt, scaler, spec, normalise(images[:size].to(device), scale, shift),
               labels[:size].to(device))
     for name in ("val", "test"):
         images, labels = part[name]
@@ -179,7 +180,7 @@ def warm_up(model, opt, spec: RunSpec, part: dict, mean: float, std: float) -> N
     sync(spec.device)
 
 
-def _setup(spec: RunSpec, data: Dataset, split: Split):
+def setup(spec: RunSpec, data: Dataset, split: Split):
     """The model, its optimizer and loss scaler, the split's tensors and the training batches."""
     torch.backends.cudnn.benchmark = not torch.backends.cudnn.deterministic  # autotune unless deterministic
     torch.manual_seed(spec.seed)
@@ -200,7 +201,7 @@ def _train_epoch(model, opt, scaler, spec: RunSpec, batches: Batches) -> dict:
     sync(spec.device)
     start = time.perf_counter()
     for x, y in batches:
-        out, loss = _step(model, opt, scaler, spec, x, y)
+        out, loss = step(model, opt, scaler, spec, x, y)
         loss_sum += loss.detach() * len(y)
         correct += (out.argmax(1) == y).sum()
         count += len(y)
@@ -214,7 +215,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
     """Train the group's shared run to the largest epoch count; one result per spec."""
     spec = specs[0]
     assert all(s.group_key() == spec.group_key() for s in specs)
-    model, opt, scaler, part, (mean, std), batches = _setup(spec, data, split)
+    model, opt, scaler, part, (mean, std), batches = setup(spec, data, split)
     val_images, test_images = part["val"][0].to(spec.device), part["test"][0].to(spec.device)
     val_labels = part["val"][1].to(spec.device)
     macs, params = cost.model_cost(spec.model, spec.stem)

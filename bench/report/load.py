@@ -12,7 +12,7 @@ import pandas as pd
 from bench.spec import identity_fields
 from bench.store import Store
 
-STORE_FILES = ("runs.csv", "epochs.csv", "manifest.json")  # copied into site/data/ for download
+STORE_FILES = ("runs.csv", "epochs.csv", "timings.csv", "manifest.json")  # copied into site/data/ for download
 
 
 @dataclass
@@ -23,6 +23,7 @@ class Study:
     curves: dict[str, list[dict]]  # record_id -> epochs in order
     files: dict[str, bytes] = field(default_factory=dict)  # name -> bytes of the store's own files
     superseded: list[dict] = field(default_factory=list)  # earlier attempts: {"preset", "status"}
+    timings: list[dict] = field(default_factory=list)  # `bench time` rows, as stored
 
 
 def _plain(value):
@@ -75,4 +76,4 @@ def read(root: Path) -> Study:
         curves.setdefault(row["record_id"], []).append(row)
     files = {name: (Path(root) / name).read_bytes() for name in STORE_FILES if (Path(root) / name).exists()}
     superseded = [{"preset": r["preset"] or "", "status": r["status"]} for r in store.superseded()]
-    return Study(runs, curves, files, superseded)
+    return Study(runs, curves, files, superseded, records(store.timings()))

@@ -14,6 +14,14 @@ def _q2(runs: list[dict]) -> list[dict]:
     return [r for r in runs if r["preset"] == "q2" and r["kind"] == "resnet"]
 
 
+def _timed_alone(members: list[dict], device: str, timings: dict[tuple, dict]) -> dict:
+    """The `bench time` medians of this device's cells on their host (the latest measurement of
+    each, only those taken alone): images/s over cells as mean ± sd (n)."""
+    rates = [t["images_per_s"] for m in members if m["device"] == device
+             for t in [timings.get((m["run_id"], m.get("host_id")))] if t and cells.alone(t)]
+    return cells.summary(rates)
+
+
 def _per_device(members: list[dict], device: str) -> dict:
     own = [m for m in members if m["device"] == device]
     ok = cells.done(own)
@@ -51,9 +59,17 @@ def pairs(members: list[dict]) -> list[dict]:
     return [p for p in by_key.values() if "cpu" in p and "cuda" in p]
 
 
-def section(runs: list[dict]) -> dict:
-    """Rows per (dataset, model, optimizer, ...) cell with each device's numbers and the speedup."""
-    q2 = _q2(runs)
+def _latest(timings: list[dict]) -> dict[tuple, dict]:
+    out: dict[tuple, dict] = {}
+    for t in sorted(timings, key=lambda t: t["started_at"] or ""):
+        out[(t["run_id"], t["host_id"])] = t
+    return out
+
+
+def section(runs: list[dict], timings: list[dict] = ()) -> dict:
+    """Rows per (dataset, model, optimizer, ...) cell with each device's numbers and the speedup;
+    where `bench time` measured the cells alone, their rates and the speedup of those too."""
+    q2, latest = _q2(runs), _latest(list(timings))
     devices = sorted({r["device"] for r in q2})
     rows, scatter = [], []
     for members in _by_host(cells.group(q2, ("seed", "device", "pin_memory")).values()):
@@ -66,7 +82,11 @@ def section(runs: list[dict]) -> dict:
             "macs": first["macs"], "params": first["params"],
             "devices": {d: _per_device(members, d) for d in DEVICES},
             "speedup": cells.summary(speedups),
+            "timed": {d: _timed_alone(members, d, latest) for d in DEVICES},
         })
+        timed = rows[-1]["timed"]
+        both = timed["cpu"]["median"] and timed["cuda"]["median"]
+        rows[-1]["timed_speedup"] = timed["cuda"]["median"] / timed["cpu"]["median"] if both else None
         scatter += [{"device": m["device"], "label": m["label"], "optimizer": m["optimizer"],
                      "time": m["train_time_s"], "acc": m["test_acc"]} for m in cells.done(members)]
     all_speedups = [r["speedup"]["median"] for r in rows if r["speedup"]["n"]]

@@ -93,7 +93,7 @@ def run_page(run: dict, curves: list[dict]) -> dict:
 def build(study: Study) -> dict:
     """The whole report as data. Figures are attached later by `bench.report.figures`."""
     runs = study.runs
-    found, q2_section = findings.factor_findings(runs), q2.section(runs)
+    found, q2_section = findings.factor_findings(runs), q2.section(runs, study.timings)
     return {
         "title": TITLE,
         "repository": "",  # the project's web address, set by the caller (`bench report --repository`)

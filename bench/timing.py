@@ -1,0 +1,85 @@
+"""`bench time`: the exclusive speed of each ResNet cell, apart from training it. After the untimed
+warm-up, `blocks` blocks of `steps` optimizer steps each run on the cell's own data path (on CUDA
+the DataLoader with its pin_memory), timed between device synchronisations; a row per cell stores
+the median rate over the blocks and its range. Nothing else of this store may compute meanwhile:
+it refuses to start beside another bench process and records what it saw (`concurrency`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import time
+import uuid
+from pathlib import Path
+
+import torch
+
+from bench import data, env, train
+from bench.errors import BenchError
+from bench.plan import Cell, groups_of
+from bench.precision import amp_dtype, dtype_name
+from bench.spec import RunSpec
+from bench.store import Store
+
+ENVIRONMENT = ("host_id", "threads", "device_name", "torch", "git_commit", "git_dirty")
+
+
+def block_rates(spec: RunSpec, dataset: data.Dataset, split: data.Split, steps: int, blocks: int) -> list[float]:
+    """Training images per second of each timed block (epochs wrap around, reshuffled)."""
+    model, opt, scaler, part, (mean, std), batches = train.setup(spec, dataset, split)
+    train.warm_up(model, opt, spec, part, mean, std)
+    stream = _endless(batches)
+    rates = []
+    for _ in range(blocks):
+        images = 0
+        train.sync(spec.device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            x, y = next(stream)
+            train.step(model, opt, scaler, spec, x, y)
+            images += len(y)
+        train.sync(spec.device)
+        rates.append(images / (time.perf_counter() - start))
+    return rates
+
+
+def _endless(batches):
+    while True:
+        yield from batches
+
+
+def _alone(store: Store) -> int:
+    others = store.others_computing()
+    if others:
+        raise BenchError(f"{others} other bench process(es) are computing on {store.root}; `bench time` "
+                         "measures alone: wait for them or use another store")
+    return others
+
+
+def run(cells: list[Cell], store: Store, data_dir: Path | None, preset: str, steps: int, blocks: int,
+        on_row=None) -> list[dict]:
+    """Time every ResNet group of `cells` once and store a row per cell; returns the rows."""
+    torch.set_num_threads(env.thread_count())
+    rows = []
+    for group in groups_of([c for c in cells if c.spec.kind == "resnet"]):
+        spec = group[0].spec
+        split = data.split(data.load(spec.dataset, data_dir), spec.split, spec.subset, spec.data_seed,
+                           spec.test_size)
+        with store.claim([c.run_id for c in group], skip=()):
+            beside, load_start, started = _alone(store), env.load_average(), dt.datetime.now(dt.UTC)
+            rates = block_rates(spec, data.load(spec.dataset, data_dir), split, steps, blocks)
+            concurrency = 1 + max(beside, store.others_computing())
+        described = env.describe(spec.compute_device)
+        measured = {"steps": steps, "blocks": blocks, "images_per_s": statistics.median(rates),
+                    "min_images_per_s": min(rates), "max_images_per_s": max(rates), "concurrency": concurrency,
+                    "load_start": load_start, "load_end": env.load_average(),
+                    "started_at": started.isoformat(timespec="seconds"), "amp_dtype": dtype_name(amp_dtype(spec)),
+                    **{k: described.get(k) for k in ENVIRONMENT}}
+        new = [{"run_id": c.run_id, "record_id": uuid.uuid4().hex[:16], "preset": preset, "label": c.spec.label,
+                "dataset": c.spec.dataset, "device": c.spec.device, "batch_size": c.spec.batch_size,
+                "pin_memory": c.spec.pin_memory, **measured} for c in group]
+        store.append_timings(new)
+        rows += new
+        if on_row:
+            on_row(new[0])
+    return rows
