@@ -23,13 +23,15 @@ VOLATILE = {"record_id", "message", "started_at", "finished_at", "train_time_s",
 
 
 def check(root: Path, repair: bool = False) -> list[str]:
-    """Every problem found, one line each; with repair, bad lines go to quarantine/ and the files
-    are rewritten from the good lines (atomically, under the store lock). Checking alone only reads:
-    appends and rewrites are atomic, so it needs no lock and works on a read-only store."""
+    """Every problem found, one line each, in runs.csv, epochs.csv and (where `bench time` wrote
+    one) timings.csv; with repair, bad lines go to quarantine/ and the files are rewritten from the
+    good lines (atomically, under the store lock). Checking alone only reads: appends and rewrites
+    are atomic, so it needs no lock and works on a read-only store."""
     store = Store(root)
     problems = []
+    optional = {TIMINGS: TIMING_COLUMNS} if (root / TIMINGS).exists() else {}
     with store.locked() if repair else nullcontext():
-        for name, columns in FILES.items():
+        for name, columns in {**FILES, **optional}.items():
             path = root / name
             table = read_table(path, columns)
             missing = [c for c in columns if c not in table.header]
@@ -41,7 +43,7 @@ def check(root: Path, repair: bool = False) -> list[str]:
                 continue
             for number, why, _ in table.bad_lines:
                 problems.append(f"{name}:{number}: {why}")
-            key = "record_id" if name == "runs.csv" else None
+            key = None if name == "epochs.csv" else "record_id"
             seen, good, dupes = set(), [], []
             for row, text in zip(table.rows, table.texts, strict=True):
                 ident = row[key] if key else (row["record_id"], row["epoch"])

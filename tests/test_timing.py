@@ -84,3 +84,16 @@ def test_timings_travel_with_a_merge_once(tmp_path):
     for _ in range(2):  # a rerun adds nothing twice
         maintenance.merge(sources, tmp_path / "into")
         assert sorted(Store(tmp_path / "into").timings()["record_id"]) == ["reca", "recb"]
+
+
+def test_store_check_finds_and_repairs_bad_timing_lines(tmp_path):
+    from bench import maintenance
+
+    store = Store(tmp_path, create=True)
+    store.append_timings([{"run_id": "cell", "record_id": "rec1", "images_per_s": 100.0}])
+    with (tmp_path / "timings.csv").open("a") as f:
+        f.write('cell,rec2,"unterminated\n')
+    problems = maintenance.check(tmp_path)
+    assert any(p.startswith("timings.csv:") for p in problems)
+    maintenance.check(tmp_path, repair=True)
+    assert maintenance.check(tmp_path) == [] and list(Store(tmp_path).timings()["record_id"]) == ["rec1"]
