@@ -231,6 +231,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
         peaks.start()
         trained = _train_epoch(model, opt, scaler, spec, batches)
         peaks.stop("train")
+        opt.zero_grad(set_to_none=True)  # frees the gradients before evaluation; the next step zeroes them anyway
         if not math.isfinite(trained["train_loss"]) or trained["train_loss"] > DIVERGED_LOSS:
             failure = (f"training loss became {trained['train_loss']:.3g} in epoch {epoch} "
                        f"(limit {DIVERGED_LOSS:.0f})")
