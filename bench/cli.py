@@ -29,8 +29,7 @@ def main() -> None:
 
 @main.command()
 @options.selection
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Folder with the IDX files (default: download with torchvision).")
+@options.data_dir
 @click.option("--artifacts", type=click.Path(path_type=Path), default=Path("artifacts"), show_default=True,
               help="Where best-val weights go (outside git).")
 @click.option("--force", is_flag=True, help="Redo cells already in the store.")
@@ -87,8 +86,7 @@ def run(**opts) -> None:
 
 @main.command("time")
 @options.selection
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Folder with the IDX files (default: download with torchvision).")
+@options.data_dir
 @click.option("--steps", type=click.IntRange(1, 100_000), default=20, show_default=True,
               help="Optimizer steps per timed block.")
 @click.option("--blocks", type=click.IntRange(1, 1_000), default=5, show_default=True,
@@ -166,7 +164,7 @@ def ls_cmd(store: Path, status: str | None, dataset: str | None, model: str | No
 
 
 @main.command("data")
-@click.option("--data-dir", type=click.Path(path_type=Path))
+@options.data_dir
 def data_cmd(data_dir: Path | None) -> None:
     """Locate and verify both datasets (sha256 of every file)."""
     from bench import data

@@ -39,6 +39,8 @@ def overrides(opts: dict) -> dict:
     return out
 
 
+data_dir = click.option("--data-dir", type=click.Path(path_type=Path),
+                        help="Folder with the IDX files (default: download with torchvision).")
 store = click.option("--store", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
                      help="Results store folder.")
 

@@ -48,27 +48,27 @@ def _endless(batches):
         yield from batches
 
 
-def _alone(store: Store) -> int:
+def _require_alone(store: Store) -> None:
     others = store.others_computing()
     if others:
         raise BenchError(f"{others} other bench process(es) are computing on {store.root}; `bench time` "
                          "measures alone: wait for them or use another store")
-    return others
 
 
 def run(cells: list[Cell], store: Store, data_dir: Path | None, preset: str, steps: int, blocks: int,
         on_row=None) -> list[dict]:
-    """Time every ResNet group of `cells` once and store a row per cell; returns the rows."""
+    """Time every group of `cells` (ResNet cells) once and store a row per cell; returns the rows."""
     torch.set_num_threads(env.thread_count())
     rows = []
-    for group in groups_of([c for c in cells if c.spec.kind == "resnet"]):
+    for group in groups_of(cells):
         spec = group[0].spec
-        split = data.split(data.load(spec.dataset, data_dir), spec.split, spec.subset, spec.data_seed,
-                           spec.test_size)
+        dataset = data.load(spec.dataset, data_dir)
+        split = data.split(dataset, spec.split, spec.subset, spec.data_seed, spec.test_size)
         with store.claim([c.run_id for c in group], skip=()):
-            beside, load_start, started = _alone(store), env.load_average(), dt.datetime.now(dt.UTC)
-            rates = block_rates(spec, data.load(spec.dataset, data_dir), split, steps, blocks)
-            concurrency = 1 + max(beside, store.others_computing())
+            _require_alone(store)
+            load_start, started = env.load_average(), dt.datetime.now(dt.UTC)
+            rates = block_rates(spec, dataset, split, steps, blocks)
+            concurrency = 1 + store.others_computing()  # what started beside it while it ran
         described = env.describe(spec.compute_device)
         measured = {"steps": steps, "blocks": blocks, "images_per_s": statistics.median(rates),
                     "min_images_per_s": min(rates), "max_images_per_s": max(rates), "concurrency": concurrency,

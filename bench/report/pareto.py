@@ -42,7 +42,7 @@ def figures(view: dict) -> tuple[dict, list]:
     runs = view["runs"]
     for dataset in sorted({r["dataset"] for r in runs}):
         pts = points(runs, dataset)
-        shared = sum(1 for r in cells.done(runs) if r["dataset"] == dataset and not cells.alone(r))
+        shared = sum(1 for r in cells.distinct(cells.done(runs)) if r["dataset"] == dataset and not cells.alone(r))
         if len(pts) < 2:
             continue
         fig, (ax,) = figure(1, 1, w=6.4, h=3.6)

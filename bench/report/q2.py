@@ -75,6 +75,8 @@ def section(runs: list[dict], timings: list[dict] = ()) -> dict:
     for members in _by_host(cells.group(q2, ("seed", "device", "pin_memory")).values()):
         first = members[0]
         speedups = [cells.rate(pair["cuda"]) / cells.rate(pair["cpu"]) for pair in pairs(members)]
+        timed = {d: _timed_alone(members, d, latest) for d in DEVICES}
+        both = timed["cpu"]["median"] and timed["cuda"]["median"]
         rows.append({
             "host": first.get("host_id") or "unknown",
             "dataset": first["dataset"], "label": first["label"], "optimizer": first["optimizer"],
@@ -82,11 +84,8 @@ def section(runs: list[dict], timings: list[dict] = ()) -> dict:
             "macs": first["macs"], "params": first["params"],
             "devices": {d: _per_device(members, d) for d in DEVICES},
             "speedup": cells.summary(speedups),
-            "timed": {d: _timed_alone(members, d, latest) for d in DEVICES},
+            "timed": timed, "timed_speedup": timed["cuda"]["median"] / timed["cpu"]["median"] if both else None,
         })
-        timed = rows[-1]["timed"]
-        both = timed["cpu"]["median"] and timed["cuda"]["median"]
-        rows[-1]["timed_speedup"] = timed["cuda"]["median"] / timed["cpu"]["median"] if both else None
         scatter += [{"device": m["device"], "label": m["label"], "optimizer": m["optimizer"],
                      "time": m["train_time_s"], "acc": m["test_acc"]} for m in cells.done(members)]
     all_speedups = [r["speedup"]["median"] for r in rows if r["speedup"]["n"]]
