@@ -116,6 +116,9 @@ def time_cmd(**opts) -> None:
 @main.command("plan")
 @options.selection
 @click.option("--estimate/--no-estimate", default=True, help="Estimate the time (calibrates once per device).")
+@click.option("--step-table", type=click.Path(path_type=Path),
+              help="A step experiment's CSV (benchmarks/step-<device>.csv): also estimate the ResNet runs "
+                   "to do on its device under each technique it measured (no GPU needed).")
 def plan_cmd(**opts) -> None:
     """List the cells of a preset, which are done, and an estimated time for the rest."""
     from bench.store import Store
@@ -128,6 +131,10 @@ def plan_cmd(**opts) -> None:
 
         seconds = estimate.seconds(cells)
     todo = plan.total(plan.pending(cells, finished), seconds)
+    if opts["step_table"]:
+        from bench import estimate
+
+        about, techniques = estimate.by_technique(plan.pending(cells, finished), opts["step_table"])
     for c in cells:
         state = "done" if c.run_id in finished else "todo"
         secs = seconds.get(c.run_id)
@@ -140,6 +147,13 @@ def plan_cmd(**opts) -> None:
     n_done = sum(c.run_id in finished for c in cells)
     click.echo(f"{len(cells)} cells, {n_done} done, {len(cells) - n_done} to run"
                + (f", estimated {plan.human(todo)} (grouped runs share work)" if seconds else ""))
+    if opts["step_table"]:
+        click.echo(f"from the step table {opts['step_table']} ({about['device']}, {about['threads']} threads, "
+                   f"torch {about['torch']}), the ResNet runs to do on {about['device']}:"
+                   + ("" if techniques else " none"))
+        for technique, secs, covered, runs in techniques:
+            click.echo(f"  {technique:9} {plan.human(secs):>8}" + (f"  ({covered} of {runs} runs covered)"
+                                                                   if covered < runs else ""))
 
 
 @main.command("ls")

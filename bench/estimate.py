@@ -1,19 +1,23 @@
-"""Time estimates for `bench plan`: a short calibration per (model, batch, amp) on this device,
-cached per device, scaled by the number of images each group trains and evaluates."""
+"""Time estimates for `bench plan`: seconds per training image, from a short calibration per
+(model, batch, amp) on this device (cached per device) or from a step experiment's table
+(benchmarks/step.py, one rate per technique), scaled by the images each group trains and evaluates."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from bench import env, models
 from bench.data import val_size
-from bench.plan import TEST_PART, TRAIN_PART, VAL_PART, Cell, groups_of
+from bench.errors import BenchError
+from bench.plan import TEST_PART, TRAIN_PART, VAL_PART, Cell, groups_of, total
 from bench.spec import RunSpec
 
 WARMUP_STEPS, TIMED_STEPS = 2, 5
@@ -79,9 +83,10 @@ def _calibrate(spec: RunSpec) -> float:
     return (time.perf_counter() - start) / (TIMED_STEPS * spec.batch_size)
 
 
-def seconds(cells: list[Cell]) -> dict[str, float]:
+def seconds(cells: list[Cell], per_image: Callable[[RunSpec], float | None] | None = None) -> dict[str, float]:
     """Estimated seconds per cell; cells of one group share a run, so the group's time is given to
-    its longest cell and the others show the time to reach their epoch count."""
+    its longest cell and the others show the time to reach their epoch count. `per_image` gives a
+    ResNet spec's seconds per training image (None: not known); by default, calibrated here."""
     torch.set_num_threads(env.thread_count())
     out: dict[str, float] = {}
     for group in groups_of(cells):
@@ -91,12 +96,70 @@ def seconds(cells: list[Cell]) -> dict[str, float]:
         if spec.kind == "svm":
             out[group[0].run_id] = SVM_SECONDS_PER_PAIR * min(spec.n_train, n_train) ** 2
             continue
-        if spec.device == "cuda" and not env.has_cuda():  # no GPU here to calibrate on
-            continue
-        per_image = step_seconds_per_image(spec)
+        if per_image is None:
+            if spec.device == "cuda" and not env.has_cuda():  # no GPU here to calibrate on
+                continue
+            rate = step_seconds_per_image(spec)
+        else:
+            rate = per_image(spec)
+            if rate is None:
+                continue
         # validation every epoch, the test split at each of the group's epoch counts
-        per_epoch = per_image * (n_train + EVAL_COST * n_val)
-        test = per_image * EVAL_COST * (spec.test_size or TEST_PART) * len({c.spec.epochs for c in group})
+        per_epoch = rate * (n_train + EVAL_COST * n_val)
+        test = rate * EVAL_COST * (spec.test_size or TEST_PART) * len({c.spec.epochs for c in group})
         for cell in group:
             out[cell.run_id] = per_epoch * cell.spec.epochs + test
     return out
+
+
+STEP_COLUMNS = ("device", "model", "batch", "technique", "ms_per_step")
+
+
+def read_step_table(path: Path) -> tuple[dict, dict[str, dict[tuple[str, int], float]]]:
+    """A step experiment's CSV (benchmarks/step.py): what it was measured with (device, threads,
+    torch) and, per technique, seconds per training image by (model, batch). Errors are one line."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise BenchError(f"cannot read step table {path}: {exc}") from None
+    if not rows or any(c not in rows[0] for c in STEP_COLUMNS):
+        raise BenchError(f"step table {path}: not a step experiment's CSV (needs columns {', '.join(STEP_COLUMNS)})")
+    about = {k: sorted({r.get(k) or "?" for r in rows}) for k in ("device", "threads", "torch")}
+    if len(about["device"]) != 1 or about["device"][0] not in ("cpu", "cuda"):
+        raise BenchError(f"step table {path}: rows must all be of one device, cpu or cuda; found {about['device']}")
+    rates: dict[str, dict[tuple[str, int], float]] = {}
+    for line, row in enumerate(rows, start=2):
+        try:
+            batch, ms = int(row["batch"]), float(row["ms_per_step"])
+        except (TypeError, ValueError):
+            raise BenchError(f"step table {path}, line {line}: batch and ms_per_step must be numbers") from None
+        if batch < 1 or not (math.isfinite(ms) and ms > 0):
+            raise BenchError(f"step table {path}, line {line}: batch and ms_per_step must be positive")
+        rates.setdefault(row["technique"], {})[(row["model"], batch)] = ms / 1000 / batch
+    return {k: ", ".join(v) for k, v in about.items()}, rates
+
+
+def from_step_table(device: str, rates: dict[tuple[str, int], float]) -> Callable[[RunSpec], float | None]:
+    """seconds per training image of a spec from one technique's rates: fp32 cells of the table's
+    device, model and batch size; others are not covered (None)."""
+    def per_image(spec: RunSpec) -> float | None:
+        if spec.compute_device != device or spec.amp:
+            return None
+        return rates.get((spec.label, spec.batch_size))
+    return per_image
+
+
+def by_technique(cells: list[Cell], path: Path) -> tuple[dict, list[tuple[str, float, int, int]]]:
+    """The ResNet training runs among `cells` (of the table's device) under each technique of a step
+    table: (technique, estimated seconds, runs covered, runs in all); none if no such runs."""
+    about, table = read_step_table(path)
+    runs = [g for g in groups_of(cells) if g[0].spec.kind == "resnet" and g[0].spec.compute_device == about["device"]]
+    mine = [c for g in runs for c in g]
+    out = []
+    for technique, rates in table.items():
+        per_image = from_step_table(about["device"], rates)
+        per_cell = seconds(mine, per_image)
+        covered = sum(per_image(g[0].spec) is not None for g in runs)
+        out.append((technique, total(mine, per_cell), covered, len(runs)))
+    return about, out if runs else []

@@ -9,12 +9,13 @@ median over --repeats timed blocks of --steps training steps each (after warm-up
              running statistics) trained in one step: the per-model time is reported;
   workersN   N = 1, 2, 4 processes each running eager steps at once, each with 1/N of the threads
              (on CUDA sharing the GPU): aggregate images/s.
-From these it estimates the full-scale q1a (128 cells, 49,000 training images, epoch sharing:
-32 training runs of 10 epochs on the CPU, 64 on CUDA where pin_memory is a factor) under each
-technique. Writes benchmarks/step-<device>.csv and the table between the markers in
-benchmarks/README.md. Run on an idle machine; a few minutes on 2 CPU cores.
+Writes benchmarks/step-<device>.csv and the table between the markers in benchmarks/README.md,
+with `bench plan --step-table`'s estimate of the full-scale q1a under each technique (128 cells,
+49,000 training images, epoch sharing: 32 training runs of 10 epochs on the CPU, 64 on CUDA where
+pin_memory is a factor). Run on an idle machine; a few minutes on 2 CPU cores. --from-csv renders
+the table again from a saved CSV without measuring.
 
-    python benchmarks/step.py [--device cpu|cuda] [--repeats 5] [--steps 5]
+    python benchmarks/step.py [--device cpu|cuda] [--repeats 5] [--steps 5] [--from-csv PATH]
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
-import math
 import multiprocessing
 import os
 import statistics
@@ -35,8 +35,6 @@ from torch import nn
 HERE = Path(__file__).resolve().parent
 MODELS = ("resnet18", "resnet32", "resnet50")
 BATCHES = (16, 32)
-TRAIN_IMAGES = 49_000  # the random split's training part at full scale
-Q1A_EPOCHS = 10  # groups run to the largest epoch count; the 5-epoch cells come free
 
 
 def _sync(device: str) -> None:
@@ -155,17 +153,25 @@ def workers(n: int, model_name: str, batch: int, device: str, steps: int, repeat
     return [1 / sum(1 / blocks[i] for blocks in per_process) for i in range(repeats)]
 
 
-def q1a_minutes(seconds_per_step: dict[int, float], device: str) -> float:
-    """The full-scale q1a (both datasets, both models) at these step times of ONE model: training
-    runs x epochs x steps per epoch, per batch size (evaluation not included)."""
-    runs_per_batch = 2 * 2 * 2 * (2 if device == "cuda" else 1)  # datasets x optimizers x lr (x pin)
-    return sum(runs_per_batch * Q1A_EPOCHS * math.ceil(TRAIN_IMAGES / b) * s for b, s in seconds_per_step.items()) / 60
+def q1a_estimate(csv_path: Path, device: str) -> list[tuple[str, float, int, int]]:
+    """`bench plan`'s estimate of the full-scale q1a on this device under each technique of the table."""
+    from bench import estimate, plan, presets
+
+    cells = plan.cells_of(presets.expand(presets.load_preset("q1a"), {"subset": 0, "device": device}, 1))
+    return estimate.by_technique(cells, csv_path)[1]
 
 
 TECHNIQUES = {"eager": eager, "graph": graph, "fused4": fused4}
 
 
 ALL = ("eager", "graph", "fused4", "workers1", "workers2", "workers4")
+
+
+def _device_name(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name()
+    model = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
+    return f"{model[0].split(':', 1)[1].strip() if model else 'CPU'} ({torch.get_num_threads()} threads)"
 
 
 def measure(device: str, steps: int, repeats: int, techniques: tuple[str, ...] = ALL) -> list[dict]:
@@ -181,13 +187,13 @@ def measure(device: str, steps: int, repeats: int, techniques: tuple[str, ...] =
                              "ms_per_step": round(1000 * med, 3), "min_ms": round(1000 * min(blocks), 3),
                              "max_ms": round(1000 * max(blocks), 3), "images_per_s": round(batch / med, 1),
                              "repeats": repeats, "steps": steps, "threads": torch.get_num_threads(),
-                             "torch": torch.__version__})
+                             "torch": torch.__version__, "device_name": _device_name(device)})
                 print(f"{model_name:8} bs {batch:2} {technique:8} {1000 * med:8.2f} ms/step "
                       f"({min(blocks) * 1000:.2f}-{max(blocks) * 1000:.2f}), {batch / med:7.0f} img/s", flush=True)
     return rows
 
 
-def table(rows: list[dict], device: str, name: str) -> str:
+def table(rows: list[dict], device: str, name: str, csv_path: Path) -> str:
     techniques = list(dict.fromkeys(r["technique"] for r in rows))
     lines = [f"| model | batch | {' | '.join(techniques)} |", "| --- | ---: |" + " ---: |" * len(techniques)]
     for model_name in MODELS:
@@ -195,13 +201,10 @@ def table(rows: list[dict], device: str, name: str) -> str:
             cells = {r["technique"]: r for r in rows if r["model"] == model_name and r["batch"] == batch}
             lines.append(f"| {model_name} | {batch} | " + " | ".join(
                 f"{cells[t]['images_per_s']:.0f} img/s ({cells[t]['ms_per_step']:.1f} ms)" for t in techniques) + " |")
-    lines += ["", f"Estimated full-scale q1a training time on this {name} (training steps only, ResNet-18 + "
-              "ResNet-50, evaluation excluded):", "", "| technique | minutes |", "| --- | ---: |"]
-    for t in techniques:
-        total = sum(q1a_minutes({b: next(r["ms_per_step"] / 1000 for r in rows if r["model"] == m and
-                                         r["batch"] == b and r["technique"] == t) for b in BATCHES}, device)
-                    for m in ("resnet18", "resnet50"))
-        lines.append(f"| {t} | {total:,.0f} |")
+    lines += ["", f"Estimated full-scale q1a on this {name}: `bench plan --preset q1a --subset 0 --device {device} "
+              f"--step-table benchmarks/step-{device}.csv` (training steps, and evaluation at a third of a training "
+              "image's cost; data loading not included):", "", "| technique | minutes |", "| --- | ---: |"]
+    lines += [f"| {t} | {secs / 60:,.0f} |" for t, secs, _, _ in q1a_estimate(csv_path, device)]
     return "\n".join(lines)
 
 
@@ -212,6 +215,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--techniques", default=",".join(ALL), help=f"comma-separated, of {', '.join(ALL)}")
+    parser.add_argument("--from-csv", type=Path, help="render the table from this saved CSV; measure nothing")
     args = parser.parse_args()
     techniques = tuple(t.strip() for t in args.techniques.split(",") if t.strip())
     unknown = sorted(set(techniques) - set(ALL))
@@ -220,14 +224,23 @@ def main() -> None:
     if os.environ.get("BENCH_THREADS"):
         torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
     start = time.perf_counter()
-    rows = measure(args.device, args.steps, args.repeats, techniques)
-    args.out.mkdir(parents=True, exist_ok=True)
-    with (args.out / f"step-{args.device}.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    text = table(rows, args.device, name)
+    csv_path = args.from_csv or args.out / f"step-{args.device}.csv"
+    if args.from_csv:
+        with csv_path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        args.device = rows[0]["device"]
+        for row in rows:
+            row.update(batch=int(row["batch"]), ms_per_step=float(row["ms_per_step"]))
+            row["images_per_s"] = float(row.get("images_per_s") or 1000 * row["batch"] / row["ms_per_step"])
+    else:
+        rows = measure(args.device, args.steps, args.repeats, techniques)
+        args.out.mkdir(parents=True, exist_ok=True)
+        with csv_path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    name = rows[0].get("device_name") or f"CPU ({rows[0]['threads']} threads)"
+    text = table(rows, args.device, name, csv_path)
     print(text)
     readme = args.out / "README.md"
     begin, end = f"<!-- step:{args.device} -->", f"<!-- /step:{args.device} -->"

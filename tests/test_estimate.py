@@ -1,0 +1,111 @@
+"""`bench plan --step-table`: a step experiment's CSV becomes an estimate per technique for any
+preset, on a machine without the table's device; the step experiment's own table uses it."""
+
+import csv
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from bench import estimate, plan, presets
+from bench.cli import main
+from bench.data import val_size
+
+GRID = """
+[[grid]]
+kind = "resnet"
+dataset = "mnist"
+model = ["resnet18", "resnet34"]
+optimizer = "adam"
+lr = 1e-3
+batch_size = 16
+epochs = [1, 2]
+pin_memory = [true, false]
+device = "cuda"
+subset = 1000
+test_size = 200
+"""
+COLUMNS = ["device", "model", "batch", "technique", "ms_per_step", "threads", "torch"]
+
+
+def write_table(path, rows):
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def preset(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text(GRID)
+    return path
+
+
+@pytest.fixture
+def table(tmp_path):
+    return write_table(tmp_path / "step-cuda.csv", [
+        ["cuda", "resnet18", 16, "eager", 10.0, 16, "2.11.0"],
+        ["cuda", "resnet18", 16, "graph", 2.0, 16, "2.11.0"],
+        ["cuda", "resnet18", 32, "eager", 99.0, 16, "2.11.0"],  # another batch size: not used
+    ])
+
+
+def test_the_estimate_scales_the_tables_rate_by_the_images_of_each_shared_run(preset, table):
+    cells = plan.cells_of(presets.expand(presets.load_preset(str(preset))))  # CUDA cells, no GPU here
+    about, rows = estimate.by_technique(cells, table)
+    assert about == {"device": "cuda", "threads": "16", "torch": "2.11.0"}
+    by_name = {technique: (secs, covered, runs) for technique, secs, covered, runs in rows}
+    # pin_memory is a factor on CUDA: 2 runs per model, each serving its 1- and 2-epoch cells;
+    # resnet34 is not in the table, so only resnet18's 2 runs are covered
+    assert by_name["eager"][1:] == (2, 4) and by_name["graph"][1:] == (2, 4)
+    per_image = 0.010 / 16
+    one_run = per_image * (2 * (1000 + val_size(1000, plan.VAL_PART) / 3) + 2 * 200 / 3)
+    assert by_name["eager"][0] == pytest.approx(2 * one_run)
+    assert by_name["graph"][0] == pytest.approx(by_name["eager"][0] / 5)
+
+
+def test_plan_prints_each_technique_and_what_the_table_does_not_cover(preset, table):
+    result = CliRunner().invoke(main, ["plan", "--preset", str(preset), "--no-estimate", "--step-table", str(table),
+                                       "--store", "/nonexistent"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("from the step table"))
+    assert "(cuda, 16 threads, torch 2.11.0)" in lines[start]
+    assert [line.split()[0] for line in lines[start + 1:]] == ["eager", "graph"]
+    assert all(line.endswith("(2 of 4 runs covered)") for line in lines[start + 1:])
+
+    cpu = CliRunner().invoke(main, ["plan", "--preset", str(preset), "--device", "cpu", "--no-estimate",
+                                    "--step-table", str(table), "--store", "/nonexistent"])
+    assert cpu.exit_code == 0 and cpu.output.splitlines()[-1].endswith("the ResNet runs to do on cuda: none")
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([["cuda", "resnet18", 16, "eager", "fast", 1, "x"]], "line 2: batch and ms_per_step must be numbers"),
+    ([["cuda", "resnet18", 16, "eager", -1, 1, "x"]], "line 2: batch and ms_per_step must be positive"),
+    ([["cuda", "resnet18", 16, "eager", 1, 1, "x"], ["cpu", "resnet18", 16, "eager", 1, 1, "x"]],
+     "rows must all be of one device"),
+    ([], "not a step experiment's CSV"),
+])
+def test_a_bad_step_table_is_one_line_and_exit_1(tmp_path, preset, rows, message):
+    table = write_table(tmp_path / "bad.csv", rows)
+    result = CliRunner().invoke(main, ["plan", "--preset", str(preset), "--no-estimate", "--step-table", str(table),
+                                       "--store", "/nonexistent"])
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_the_step_experiments_table_is_bench_plans_estimate(tmp_path):
+    """benchmarks/step.py --from-csv renders its README table with bench plan's numbers."""
+    rows = [["cpu", m, b, t, 10.0 * (1 + (t == "fused4")), 2, "2.14.1"]
+            for m in ("resnet18", "resnet32", "resnet50") for b in (16, 32) for t in ("eager", "fused4")]
+    table = write_table(tmp_path / "step-cpu.csv", rows)
+    out = subprocess.run([sys.executable, "benchmarks/step.py", "--from-csv", str(table), "--out", str(tmp_path)],
+                         capture_output=True, text=True, check=True).stdout
+    cells = plan.cells_of(presets.expand(presets.load_preset("q1a"), {"subset": 0, "device": "cpu"}))
+    minutes = {t: secs / 60 for t, secs, _, _ in estimate.by_technique(cells, table)[1]}
+    assert f"| eager | {minutes['eager']:,.0f} |" in out
+    assert f"| fused4 | {minutes['fused4']:,.0f} |" in out
+    assert minutes["fused4"] == pytest.approx(2 * minutes["eager"])
