@@ -226,3 +226,42 @@ def test_runs_whose_times_overlap_on_one_host_count_as_concurrent():
     assert (a["concurrency"], a_cell["concurrency"], b["concurrency"]) == (2, 2, 2)
     assert (c["concurrency"], d["concurrency"]) == (1, 1)  # another host; back to back with b
     assert not cells.alone({**b, "threads": 2})
+
+
+def test_pairs_keep_every_seed_when_another_preset_holds_the_same_computation(tmp_path):
+    """A q2 cell with the spec of a q1a cell is one computation on the CPU; the q2 findings must
+    still pair all of q2's seeds (they lost the ones the q1a copy shadowed)."""
+    runs = read(small(tmp_path / "store")).runs
+    alone = findings.pairs(runs, "optimizer")
+    shadows = [{**r, "preset": "shadow", "run_id": "s" + r["run_id"]} for r in runs if r["preset"] == "q2"]
+    shadowed = findings.pairs(shadows[::2] + runs + shadows[1::2], "optimizer")
+    q2_levels = next(k for k in alone if k[0] == "q2")
+    assert len(shadowed[q2_levels]) == len(alone[q2_levels]) > 0
+    assert len(shadowed[("shadow", *q2_levels[1:])]) == len(alone[q2_levels])
+
+
+@pytest.mark.parametrize("diffs, sd, flagged", [
+    ([4.45] * 61, 0.017, False),  # consistent over many pairs: far outside what seeds alone give
+    ([4.0] * 2, 0.017, True),  # a median of 2 pairs: seeds alone give up to ±4.26 pp
+    ([1.2, -9.95, 7.3, 0.5, 2.0, -1.0, 3.0, -2.0], 0.0283, True),
+    ([30.0] * 24, None, False),  # no repeats: 24 of 24 untied pairs, sign test p < 1e-6
+    ([0.6, 0.3], None, True),  # 2 of 2: sign test p = 0.5
+    ([1.0] * 5, None, True),  # 5 of 5: p = 0.0625
+    ([1.0] * 6 + [0.0], None, False),  # 6 of 6 untied: p = 0.031
+])
+def test_a_finding_is_flagged_only_when_chance_could_give_it(diffs, sd, flagged):
+    sigma = {"sd": sd, "cells": 8 if sd else 0}
+    assert (findings.caveat(diffs, sigma, len(diffs)) is not None) is flagged
+
+
+def test_the_noise_margin_shrinks_with_the_square_root_of_the_pairs():
+    sigma = {"sd": 0.017, "cells": 64}
+    assert findings.noise_margin(sigma, 1) == pytest.approx(2 * math.sqrt(math.pi / 2) * math.sqrt(2) * 1.7)
+    assert findings.noise_margin(sigma, 64) == pytest.approx(findings.noise_margin(sigma, 1) / 8)
+    assert findings.noise_margin({"sd": None, "cells": 0}, 10) is None
+
+
+@pytest.mark.parametrize("wins, losses, p", [(2, 0, 0.5), (5, 0, 0.0625), (6, 0, 0.03125), (24, 8, 0.0070),
+                                             (4, 4, 1.0), (0, 0, 1.0)])
+def test_the_sign_test_matches_the_binomial_tail(wins, losses, p):
+    assert findings.sign_test(wins, losses) == pytest.approx(p, abs=5e-5)

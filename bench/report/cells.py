@@ -21,11 +21,13 @@ def unit_key(run: dict, drop: tuple[str, ...] = ()) -> tuple:
     return tuple(sorted((k, v) for k, v in ident.items() if k not in skip))
 
 
-def distinct(runs: list[dict]) -> list[dict]:
-    """One run per CPU computation: pin_memory=true/false rows on the CPU are the same result."""
+def distinct(runs: list[dict], per_preset: bool = False) -> list[dict]:
+    """One run per CPU computation: pin_memory=true/false rows on the CPU are the same result, and so
+    are a q1a cell and the q2 cell of the same spec. `per_preset` keeps one per computation and preset,
+    for statistics taken within each preset."""
     seen, out = set(), []
     for run in runs:
-        key = unit_key(run)
+        key = (run["preset"] if per_preset else None, unit_key(run))
         if key not in seen:
             seen.add(key)
             out.append(run)

@@ -26,8 +26,11 @@ SVM_FACTORS = ("C", "gamma", "degree")
 FACTOR_NAMES = {"optimizer": "optimizer", "lr": "learning rate", "batch_size": "batch size", "epochs": "epochs",
                 "label": "model", "pin_memory": "pin_memory (CUDA)", "C": "SVM C", "gamma": "SVM gamma",
                 "degree": "SVM poly degree"}
-# A difference smaller than this many sd of the difference of two runs is within run-to-run noise.
-NOISE_SDS = 2.0
+# A median paired difference within this many standard errors of zero is within run-to-run noise;
+# the standard error is that of the median of n differences of two runs that differ only by seed.
+NOISE_SES = 2.0
+MEDIAN_SE = math.sqrt(math.pi / 2)  # a median of n normal draws varies about 1.25x as much as their mean
+ALPHA = 0.05  # the sign test's level, where no repeats measure the spread
 
 
 def level_label(factor: str, value) -> str:
@@ -71,7 +74,8 @@ def pairs(runs: list[dict], factor: str) -> dict[tuple, list[tuple[dict, dict]]]
     """(preset, level a, level b) -> pairs of done runs (ResNets, or SVMs for SVM factors) of one
     preset that differ only in `factor`, one pair per independent training run."""
     kind = "svm" if factor in SVM_FACTORS else "resnet"
-    pool = [r for r in cells.distinct(cells.done(runs)) if r["kind"] == kind and r["test_acc"] is not None]
+    pool = [r for r in cells.distinct(cells.done(runs), per_preset=True)
+            if r["kind"] == kind and r["test_acc"] is not None]
     if factor == "degree":
         pool = [r for r in pool if r["kernel"] == "poly"]
     if factor == "pin_memory":  # only on CUDA is pin_memory a factor at all; a timing: one host, no load
@@ -89,14 +93,36 @@ def pairs(runs: list[dict], factor: str) -> dict[tuple, list[tuple[dict, dict]]]
     return dict(sorted(out.items(), key=repr))
 
 
+def sign_test(wins: int, losses: int) -> float:
+    """Exact two-sided sign test: the chance of a split at least this uneven if either level were
+    equally likely to win each untied pair (math.comb keeps the report free of scipy's import cost)."""
+    n, k = wins + losses, min(wins, losses)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n) if n else 1.0
+
+
+def noise_margin(sigma: dict, n: int) -> float | None:
+    """pp within which the median of n paired differences lies by chance alone (None: spread unknown)."""
+    if sigma["sd"] is None:
+        return None
+    return NOISE_SES * MEDIAN_SE * math.sqrt(2) * sigma["sd"] * 100 / math.sqrt(n)
+
+
 def caveat(diffs: list[float], sigma: dict, n: int) -> str | None:
-    """Why a finding may not hold: a single pair, unknown spread, or a difference inside it."""
+    """Why a finding may not hold: a single pair, or a median paired difference that chance alone
+    could give: within the run-to-run spread where repeats measure it, else by the sign test."""
     if n == 1:
         return "rests on a single paired cell"
-    if sigma["sd"] is None:
-        return "no repeated runs, so the run-to-run spread is unknown"
-    if abs(statistics.median(diffs)) < NOISE_SDS * math.sqrt(2) * sigma["sd"] * 100:  # diffs are in pp
-        return f"within the run-to-run spread (sd {sigma['sd'] * 100:.2f} pp over {sigma['cells']} repeated cells)"
+    margin = noise_margin(sigma, n)
+    if margin is None:
+        wins, losses = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
+        p = sign_test(wins, losses)
+        if p >= ALPHA:
+            return (f"could be chance: {wins} of {wins + losses} untied pairs is a sign-test p of {p:.2f}, "
+                    "and no repeated runs measure the run-to-run spread")
+        return None
+    if abs(statistics.median(diffs)) < margin:  # diffs are in pp
+        return (f"within the run-to-run spread (±{margin:.2f} pp for a median of {n} pairs; "
+                f"sd {sigma['sd'] * 100:.2f} pp over {sigma['cells']} repeated cells)")
     return None
 
 
@@ -165,6 +191,9 @@ def svm_vs_resnet(runs: list[dict]) -> list[dict]:
     for dataset in sorted(set(svm) & set(resnet)):
         s, r = svm[dataset], resnet[dataset]
         same = s["run"].get("test_size") is not None and all(s["run"].get(k) == r["run"].get(k) for k in TEST_SPLIT)
+        single = [name for name, cell in (("ResNet", r), ("SVM", s)) if cell["caveat"]]
         out.append({"dataset": dataset, "svm": s, "resnet": r, "comparable": same,
-                    "diff": (r["test"]["mean"] - s["test"]["mean"]) * 100 if same else None})
+                    "diff": (r["test"]["mean"] - s["test"]["mean"]) * 100 if same else None,
+                    "caveat": ("each rests on a single run" if len(single) == 2 else
+                               f"the {single[0]} rests on a single run" if single else None)})
     return out
