@@ -265,3 +265,15 @@ def test_the_noise_margin_shrinks_with_the_square_root_of_the_pairs():
                                              (4, 4, 1.0), (0, 0, 1.0)])
 def test_the_sign_test_matches_the_binomial_tail(wins, losses, p):
     assert findings.sign_test(wins, losses) == pytest.approx(p, abs=5e-5)
+
+
+def test_svm_training_size_is_a_factor_of_its_own(tmp_path):
+    runs = read(small(tmp_path / "store")).runs
+    svms = [r for r in runs if r["kind"] == "svm"]
+    bigger = [{**r, "n_train": r["n_train"] * 2, "run_id": "b" + r["run_id"], "test_acc": r["test_acc"] + 0.01}
+              for r in svms]
+    found = [f for f in findings.factor_findings(runs + bigger) if f["factor"] == "n_train"]
+    assert len(found) == 1 and found[0]["n"] == len(svms) and found[0]["wins"] == len(svms)
+    assert found[0]["a"] == f"{svms[0]['n_train'] * 2:,} training images"
+    assert found[0]["median"] == pytest.approx(1.0)
+    assert not [f for f in findings.factor_findings(runs) if f["factor"] == "n_train"]  # one size: no finding

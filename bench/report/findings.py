@@ -21,11 +21,13 @@ FACTORS = {
     "C": ("C",),
     "gamma": ("gamma",),
     "degree": ("degree",),
+    "n_train": ("n_train",),  # the SVM's training subsample: its learning curve
 }
-SVM_FACTORS = ("C", "gamma", "degree")
+SVM_FACTORS = ("C", "gamma", "degree", "n_train")
 FACTOR_NAMES = {"optimizer": "optimizer", "lr": "learning rate", "batch_size": "batch size", "epochs": "epochs",
                 "label": "model", "pin_memory": "pin_memory (CUDA)", "C": "SVM C", "gamma": "SVM gamma",
-                "degree": "SVM poly degree"}
+                "degree": "SVM poly degree",
+                "n_train": "SVM training images"}
 # A median paired difference within this many standard errors of zero is within run-to-run noise;
 # the standard error is that of the median of n differences of two runs that differ only by seed.
 NOISE_SES = 2.0
@@ -45,6 +47,8 @@ def level_label(factor: str, value) -> str:
         return f"{value} epochs"
     if factor == "pin_memory":
         return f"pin_memory={str(value).lower()}"
+    if factor == "n_train":
+        return f"{value:,} training images"
     if factor in SVM_FACTORS:
         return f"{factor}={value:g}" if isinstance(value, float) else f"{factor}={value}"
     return str(value)
