@@ -277,3 +277,57 @@ def test_svm_training_size_is_a_factor_of_its_own(tmp_path):
     assert found[0]["a"] == f"{svms[0]['n_train'] * 2:,} training images"
     assert found[0]["median"] == pytest.approx(1.0)
     assert not [f for f in findings.factor_findings(runs) if f["factor"] == "n_train"]  # one size: no finding
+
+
+def test_the_best_resnet_and_best_svm_are_chosen_within_their_kind(tmp_path):
+    """Their validation sets and training sizes differ: an SVM's higher validation accuracy must not
+    hide the best ResNet (the overview cards and confusion matrices show one of each)."""
+    runs = read(small(tmp_path / "store")).runs
+    for r in runs:
+        if r["kind"] == "svm" and r["val_acc"] is not None:
+            r["val_acc"] = 0.999
+    best = findings.best_per_kind(runs)
+    assert [(b["dataset"], b["kind"]) for b in best] == [("fashion", "resnet"), ("mnist", "resnet"), ("mnist", "svm")]
+    from bench.report.view import build as build_view
+
+    view = build_view(read(small(tmp_path / "again")))
+    assert {(b["dataset"], b["kind"]) for b in view["best"]} >= {("mnist", "resnet"), ("mnist", "svm")}
+
+
+def test_the_heatmap_names_the_best_cell_on_validation_not_test(tmp_path):
+    from bench.report import figures
+    from bench.report.view import build as build_view
+
+    view = build_view(read(small(tmp_path / "store")))
+    grid = [r for r in view["runs"] if r["preset"] == "q1a" and r["dataset"] == "mnist" and r["status"] == "done"]
+    top_test = max(grid, key=lambda r: r["test_acc"])
+    for r in grid:  # the best run on test is the worst on validation
+        r["val_acc"] = 0.01 if r["optimizer"] == top_test["optimizer"] and r["lr"] == top_test["lr"] else 0.9
+    _, figs = figures.heatmap_figures(view)
+    caption = next(f["caption"] for f in figs.values() if f["caption"].startswith("mnist"))
+    named = caption.split("highest mean validation accuracy: ")[1]
+    assert not named.startswith(f"{top_test['optimizer']}, lr {top_test['lr']:g},")
+
+
+def test_the_pareto_front_leaves_out_the_reference_and_names_svm_gamma(tmp_path):
+    from bench.report import pareto
+
+    runs = read(small(tmp_path / "store")).runs
+    reference = [{**r, "preset": "reference", "subset": 0, "n_train_images": 49_000, "run_id": "r" + r["run_id"],
+                  "test_acc": 0.999, "train_time_s": 1e-3} for r in runs if r["preset"] == "q1a"]
+    pts = pareto.points(runs + reference, "mnist")
+    assert pts and all(p["preset"] != "reference" for p in pts)
+    assert all("gamma scale" in p["name"] for p in pts if p["kind"] == "svm")
+    resnet = next(r for r in runs if r["preset"] == "q1a")
+    assert pareto._sizes(pts) == f"training images: ResNets {cells.n_trained(resnet):,}, SVMs 1,000"
+
+
+def test_key_results_state_each_comparison_once():
+    from bench.report import summary
+
+    def finding(preset, n, median, caveat=None):
+        return {"preset": preset, "factor": "label", "a": "resnet18", "b": "resnet50", "metric": "accuracy",
+                "n": n, "median": median, "caveat": caveat}
+
+    effects = summary._effects([finding("q2", 6, 12.1), finding("q1a", 32, 11.7), finding("q2x", 2, 30.0, "chance")])
+    assert [(f["preset"], f["noise"]) for f in effects] == [("q1a", False)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from bench.report import curves, pareto
+from bench.report import curves, findings, pareto
 from bench.report.plotting import CLASS_NAMES, MARKERS, OKABE_ITO, figure, plain_log_x, slug, svg
 
 
@@ -63,19 +63,19 @@ def heatmap_figures(view: dict) -> tuple[dict, dict]:
         fig.colorbar(image, ax=axes, shrink=0.8, label="test accuracy, % (one scale for all panels)")
         name = f"figures/heatmap-{slug(table['id'])}.svg"
         files[name] = svg(fig)
-        best = max((r for r in runs if r["status"] == "done" and r["test_acc"] is not None),
-                   key=lambda r: r["test_acc"])
+        best = findings.best_cells(runs, "resnet").get(table["dataset"])
+        chosen = (f"; the cell with the highest mean validation accuracy: {best['run']['optimizer']}, lr "
+                  f"{best['run']['lr']:g}, batch {best['run']['batch_size']} ({best['label']}, "
+                  f"{best['run']['epochs']} epochs)." if best else ".")
         figs[table["id"]] = {"src": name, "alt": f"test accuracy heatmaps for {table['dataset']}",
                              "caption": f"{table['dataset']} on {table['device']}: where the grid is accurate. Test "
                                         "accuracy (%) over batch size × learning rate, mean over seeds, one colour "
-                                        f"scale for every panel; the most accurate single run: {best['optimizer']}, "
-                                        f"lr {best['lr']:g}, batch {best['batch_size']} ({best['label']}, "
-                                        f"{best['epochs']} epochs)."}
+                                        "scale for every panel" + chosen}
     return files, figs
 
 
 def confusion_figures(view: dict) -> tuple[dict, list]:
-    """The confusion matrix of each dataset's best model (chosen on validation accuracy)."""
+    """The confusion matrix of each dataset's best ResNet and best SVM (chosen on validation accuracy)."""
     files, figs = {}, []
     for best in view["best"]:
         matrix = best["run"]["confusion"]
@@ -96,12 +96,13 @@ def confusion_figures(view: dict) -> tuple[dict, list]:
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(f"{best['dataset']}: {best['label']} ({best['run']['run_id']})")
-        name = f"figures/confusion-{slug(best['dataset'])}.svg"
+        name = f"figures/confusion-{slug(best['dataset'])}-{best['kind']}.svg"
         files[name] = svg(fig)
         worst = max(((matrix[i][j], names[i], names[j]) for i in range(len(matrix)) for j in range(len(matrix))
                      if i != j), default=(0, "", ""))
-        figs.append({"src": name, "alt": f"confusion matrix of the best {best['dataset']} model",
-                     "caption": f"{best['dataset']}: test-set confusion matrix of {best['label']}, the best model "
+        kind = "ResNet" if best["kind"] == "resnet" else "SVM"
+        figs.append({"src": name, "alt": f"confusion matrix of the best {best['dataset']} {kind}",
+                     "caption": f"{best['dataset']}: test-set confusion matrix of {best['label']}, the best {kind} "
                                 "on validation accuracy"
                                 + (f"; its most frequent mistake: {worst[1]} taken for {worst[2]} ({worst[0]} images)."
                                    if worst[0] else ".")})

@@ -184,6 +184,13 @@ def best_cells(runs: list[dict], kind: str | None = None) -> dict[str, dict]:
     return dict(sorted(best.items()))
 
 
+def best_per_kind(runs: list[dict]) -> list[dict]:
+    """Per dataset, the best ResNet and the best SVM, each chosen on validation accuracy among its own
+    kind: their validation sets and training sizes differ, so they are never ranked against each other."""
+    best = [*best_cells(runs, "resnet").values(), *best_cells(runs, "svm").values()]
+    return sorted(best, key=lambda b: (b["dataset"], b["kind"]))
+
+
 TEST_SPLIT = ("split", "data_seed", "test_size", "n_test")  # together they fix which images are tested
 
 

@@ -1,18 +1,20 @@
-"""Accuracy against training time per dataset, ResNets and SVMs together: which models buy accuracy
-with time, and which are beaten on both. One point per cell (its runs over seeds averaged; runs
-timed under load or beside other cells are left out, their times not being comparable); the points
-no other cell beats on both accuracy and time form the front and are labelled."""
+"""Accuracy against training time per dataset, the grid's ResNets and SVMs together: which models buy
+accuracy with time, and which are beaten on both. One point per cell (its runs over seeds averaged;
+runs timed under load or beside other cells are left out, their times not being comparable); the
+points no other cell beats on both accuracy and time form the front and are labelled. The full-scale
+reference is left out: it trains on another scale, and the caption states each kind's training size."""
 
 from __future__ import annotations
 
 from bench.report import cells
 from bench.report.plotting import MARKERS, OKABE_ITO, figure, plain_log_x, slug, svg
+from bench.report.summary import REFERENCE
 
 
 def points(runs: list[dict], dataset: str) -> list[dict]:
     """Per cell: mean test accuracy, mean training time (SVM: fit time) and a short name."""
-    own = [r for r in cells.distinct(cells.done(runs))
-           if r["dataset"] == dataset and r["test_acc"] is not None and cells.alone(r)]
+    own = [r for r in cells.distinct(cells.done(runs)) if r["dataset"] == dataset and r["preset"] != REFERENCE
+           and r["test_acc"] is not None and cells.alone(r)]
     out = []
     for members in cells.group(own).values():
         times = [m["train_time_s"] if m["kind"] == "resnet" else m["fit_time_s"] for m in members]
@@ -20,11 +22,23 @@ def points(runs: list[dict], dataset: str) -> list[dict]:
             continue
         first = members[0]
         name = (f"{first['label']} {first['optimizer']} lr {first['lr']:g} bs {first['batch_size']} "
-                f"{first['epochs']} ep" if first["kind"] == "resnet" else f"{first['label']} C {first['C']:g}")
+                f"{first['epochs']} ep" if first["kind"] == "resnet" else
+                f"{first['label']} C {first['C']:g} gamma {first['gamma']}")
         out.append({"label": first["label"], "kind": first["kind"], "name": name, "preset": first["preset"],
+                    "n_train": cells.n_trained(first),
                     "acc": sum(m["test_acc"] for m in members) / len(members) * 100,
                     "time": sum(times) / len(times)})
     return sorted(out, key=lambda p: (p["time"], -p["acc"], p["name"]))
+
+
+def _sizes(pts: list[dict]) -> str:
+    """'ResNets trained on 1,000 images, SVMs on 5,000': the scale each kind's points rest on."""
+    parts = []
+    for kind, name in (("resnet", "ResNets"), ("svm", "SVMs")):
+        sizes = sorted({p["n_train"] for p in pts if p["kind"] == kind and p["n_train"]})
+        if sizes:
+            parts.append(f"{name} {' or '.join(f'{n:,}' for n in sizes)}")
+    return "training images: " + ", ".join(parts) if parts else "training sizes unknown"
 
 
 def front(pts: list[dict]) -> list[dict]:
@@ -67,7 +81,8 @@ def figures(view: dict) -> tuple[dict, list]:
         files[name] = svg(fig)
         figs.append({"src": name,
                      "alt": f"test accuracy against training time, {dataset}",
-                     "caption": f"{dataset}: what accuracy each model buys with training time. The dashed line joins "
+                     "caption": f"{dataset}: what accuracy each model buys with training time, {_sizes(pts)}. "
+                                "The dashed line joins "
                                 f"the {len(top)} cells that no other cell beats on both (labelled); every other "
                                 "point is slower, less accurate, or both. Times are on one host and thread count "
                                 "only where the scale banner says so."

@@ -46,9 +46,14 @@ def _best(runs: list[dict]) -> list[dict]:
 
 def _effects(found: list[dict]) -> list[dict]:
     """Accuracy effects that chance alone would not explain, ranked by the size of their median paired
-    difference; flagged ones only after them."""
-    ranked = sorted((f for f in found if f["metric"] == "accuracy"), key=lambda f: (f["caveat"] is not None,
-                                                                                     -abs(f["median"])))
+    difference; flagged ones only after them. One line per comparison, from the preset with the most
+    pairs: q2 repeats some of q1a's specs, so its runs are not new evidence for the same comparison."""
+    chosen: dict[tuple, dict] = {}
+    for f in (f for f in found if f["metric"] == "accuracy"):
+        key = (f["factor"], f["a"], f["b"])
+        if key not in chosen or (f["caveat"] is None, f["n"]) > (chosen[key]["caveat"] is None, chosen[key]["n"]):
+            chosen[key] = f
+    ranked = sorted(chosen.values(), key=lambda f: (f["caveat"] is not None, -abs(f["median"])))
     return [{**f, "noise": f["caveat"] is not None} for f in ranked[:TOP_EFFECTS]]
 
 

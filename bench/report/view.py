@@ -99,7 +99,7 @@ def build(study: Study) -> dict:
         "repository": "",  # the project's web address, set by the caller (`bench report --repository`)
         "summary": summary.build(runs, found, q2_section),
         "overview": overview(runs, study.superseded),
-        "best": list(findings.best_cells([r for r in runs if r["preset"] != summary.REFERENCE]).values()),
+        "best": findings.best_per_kind([r for r in runs if r["preset"] != summary.REFERENCE]),
         "findings": found,
         "svm_vs_resnet": findings.svm_vs_resnet([r for r in runs if r["preset"] != summary.REFERENCE]),
         "q1a": tables.q1a_tables(runs),
