@@ -152,8 +152,9 @@ def plan_cmd(**opts) -> None:
                    f"torch {about['torch']}), the ResNet runs to do on {about['device']}:"
                    + ("" if techniques else " none"))
         for technique, secs, covered, runs in techniques:
-            click.echo(f"  {technique:9} {plan.human(secs):>8}" + (f"  ({covered} of {runs} runs covered)"
-                                                                   if covered < runs else ""))
+            click.echo(f"  {technique:9} " + (f"{plan.human(secs):>8}" if covered else "no run covered: the table "
+                                               "has none of these models and batch sizes (fp32)")
+                       + (f"  ({covered} of {runs} runs covered)" if 0 < covered < runs else ""))
 
 
 @main.command("ls")

@@ -119,7 +119,7 @@ def read_step_table(path: Path) -> tuple[dict, dict[str, dict[tuple[str, int], f
     """A step experiment's CSV (benchmarks/step.py): what it was measured with (device, threads,
     torch) and, per technique, seconds per training image by (model, batch). Errors are one line."""
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: a spreadsheet's byte-order mark
             rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise BenchError(f"cannot read step table {path}: {exc}") from None
@@ -136,7 +136,12 @@ def read_step_table(path: Path) -> tuple[dict, dict[str, dict[tuple[str, int], f
             raise BenchError(f"step table {path}, line {line}: batch and ms_per_step must be numbers") from None
         if batch < 1 or not (math.isfinite(ms) and ms > 0):
             raise BenchError(f"step table {path}, line {line}: batch and ms_per_step must be positive")
-        rates.setdefault(row["technique"], {})[(row["model"], batch)] = ms / 1000 / batch
+        technique, model = (row["technique"] or "").strip(), (row["model"] or "").strip()
+        if not technique or not model:
+            raise BenchError(f"step table {path}, line {line}: technique and model must not be empty")
+        if (model, batch) in rates.get(technique, {}):
+            raise BenchError(f"step table {path}, line {line}: a second row for {technique}, {model}, batch {batch}")
+        rates.setdefault(technique, {})[(model, batch)] = ms / 1000 / batch
     return {k: ", ".join(v) for k, v in about.items()}, rates
 
 

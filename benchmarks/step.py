@@ -200,11 +200,14 @@ def table(rows: list[dict], device: str, name: str, csv_path: Path) -> str:
         for batch in BATCHES:
             cells = {r["technique"]: r for r in rows if r["model"] == model_name and r["batch"] == batch}
             lines.append(f"| {model_name} | {batch} | " + " | ".join(
-                f"{cells[t]['images_per_s']:.0f} img/s ({cells[t]['ms_per_step']:.1f} ms)" for t in techniques) + " |")
+                f"{cells[t]['images_per_s']:.0f} img/s ({cells[t]['ms_per_step']:.1f} ms)" if t in cells else "–"
+                for t in techniques) + " |")
     lines += ["", f"Estimated full-scale q1a on this {name}: `bench plan --preset q1a --subset 0 --device {device} "
               f"--step-table benchmarks/step-{device}.csv` (training steps, and evaluation at a third of a training "
               "image's cost; data loading not included):", "", "| technique | minutes |", "| --- | ---: |"]
-    lines += [f"| {t} | {secs / 60:,.0f} |" for t, secs, _, _ in q1a_estimate(csv_path, device)]
+    lines += [f"| {t} | " + (f"{secs / 60:,.0f}" if covered else "–")
+              + (f" ({covered} of {runs} runs covered)" if covered < runs else "") + " |"
+              for t, secs, covered, runs in q1a_estimate(csv_path, device)]
     return "\n".join(lines)
 
 
@@ -226,9 +229,15 @@ def main() -> None:
     start = time.perf_counter()
     csv_path = args.from_csv or args.out / f"step-{args.device}.csv"
     if args.from_csv:
-        with csv_path.open(newline="") as f:
+        from bench.errors import BenchError
+        from bench.estimate import read_step_table
+
+        try:
+            args.device = read_step_table(csv_path)[0]["device"]  # checks the table as `bench plan` does
+        except BenchError as exc:
+            parser.error(str(exc))
+        with csv_path.open(newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
-        args.device = rows[0]["device"]
         for row in rows:
             row.update(batch=int(row["batch"]), ms_per_step=float(row["ms_per_step"]))
             row["images_per_s"] = float(row.get("images_per_s") or 1000 * row["batch"] / row["ms_per_step"])
@@ -239,7 +248,7 @@ def main() -> None:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    name = rows[0].get("device_name") or f"CPU ({rows[0]['threads']} threads)"
+    name = rows[0].get("device_name") or f"CPU ({rows[0].get('threads') or '?'} threads)"
     text = table(rows, args.device, name, csv_path)
     print(text)
     readme = args.out / "README.md"

@@ -88,6 +88,9 @@ def test_plan_prints_each_technique_and_what_the_table_does_not_cover(preset, ta
     ([["cuda", "resnet18", 16, "eager", 1, 1, "x"], ["cpu", "resnet18", 16, "eager", 1, 1, "x"]],
      "rows must all be of one device"),
     ([], "not a step experiment's CSV"),
+    ([["cuda", "resnet18", 16, "eager", 68, 1, "x"], ["cuda", "resnet18", 16, "eager", 1, 1, "x"]],
+     "line 3: a second row for eager, resnet18, batch 16"),
+    ([["cuda", "resnet18", 16, " ", 1, 1, "x"]], "line 2: technique and model must not be empty"),
 ])
 def test_a_bad_step_table_is_one_line_and_exit_1(tmp_path, preset, rows, message):
     table = write_table(tmp_path / "bad.csv", rows)
@@ -109,3 +112,31 @@ def test_the_step_experiments_table_is_bench_plans_estimate(tmp_path):
     assert f"| eager | {minutes['eager']:,.0f} |" in out
     assert f"| fused4 | {minutes['fused4']:,.0f} |" in out
     assert minutes["fused4"] == pytest.approx(2 * minutes["eager"])
+
+
+def test_a_spreadsheets_byte_order_mark_is_read_and_no_coverage_is_not_zero_minutes(tmp_path, preset):
+    table = tmp_path / "bom.csv"
+    table.write_bytes(b"\xef\xbb\xbf" + b"device,model,batch,technique,ms_per_step\ncuda,ResNet18,16,eager,10\n")
+    result = CliRunner().invoke(main, ["plan", "--preset", str(preset), "--no-estimate", "--step-table", str(table),
+                                       "--store", "/nonexistent"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1].split() == ["eager", "no", "run", "covered:", "the", "table", "has", "none",
+                                                      "of", "these", "models", "and", "batch", "sizes", "(fp32)"]
+
+
+@pytest.mark.parametrize("text", ["device,model,batch,technique,ms_per_step\n",
+                                  "device,model,batch,technique,ms_per_step\ncpu,resnet18,16,eager\n"])
+def test_the_step_experiment_refuses_a_bad_saved_table_in_one_line(tmp_path, text):
+    table = tmp_path / "bad.csv"
+    table.write_text(text)
+    out = subprocess.run([sys.executable, "benchmarks/step.py", "--from-csv", str(table), "--out", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("step.py: error: step table")
+
+
+def test_a_partial_saved_table_renders_with_its_coverage(tmp_path):
+    table = write_table(tmp_path / "one.csv", [["cpu", "resnet18", 16, "eager", 10.0, 2, "x"]])
+    out = subprocess.run([sys.executable, "benchmarks/step.py", "--from-csv", str(table), "--out", str(tmp_path)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "| resnet50 | 32 | – |" in out and "(8 of 32 runs covered) |" in out
