@@ -166,7 +166,10 @@ def ls_cmd(store: Path, status: str | None, dataset: str | None, model: str | No
     """Stored runs as a table."""
     from bench.store import Store
 
-    runs = Store(store).runs()
+    stored = Store(store)
+    for note in stored.torn_tails():
+        click.echo(note, err=True)
+    runs = stored.runs()
     if status:
         runs = runs[runs["status"] == status]
     if dataset:
@@ -213,6 +216,10 @@ def report(store: Path, out: Path, pdf: bool, repository: str | None) -> None:
     link = env.repository_url() if repository is None else repository
     if link and not link.startswith("https://"):
         raise BenchError(f"--repository must be an https:// address, got {link!r}")
+    from bench.store import Store
+
+    for note in Store(store).torn_tails() if (store / "manifest.json").exists() else []:
+        click.echo(note, err=True)
     written = build(store, out, pdf=pdf, repository=link)
     click.echo(f"wrote {len(written)} files to {out}")
 

@@ -112,11 +112,12 @@ def _result(row: dict) -> str:
 def merge(sources: list[Path], into: Path) -> MergeSummary:
     """Add every attempt from `sources` that `into` lacks (by record_id). The same run id with a
     different result (ignoring timings) is reported as a conflict; both attempts are kept. A torn
-    last line of `into` goes to quarantine/ first (with a note); curves already present are never
-    added twice, so a merge killed between its two file replacements can simply be rerun."""
+    last line of `into` goes to quarantine/ first, one of a source is left out (a note each); curves
+    already present are never added twice, so a merge killed between its two file replacements can
+    simply be rerun."""
     stores = [Store(s) for s in sources]
     target = Store(into, create=True)
-    summary = MergeSummary(notes=target.recover())
+    summary = MergeSummary(notes=[n for s in stores for n in s.torn_tails()] + target.recover())
     with target.locked():
         runs = target.table("runs.csv").rows
         curves = target.table("epochs.csv").rows

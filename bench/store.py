@@ -224,6 +224,22 @@ class Store:
             text = csv_line(list(columns or FILES[name])) + text
         append_durably(path, text)
 
+    def torn_tails(self) -> list[str]:
+        """For commands that only read: one note per store file whose last line is torn (it is left
+        out of what they read; the next `bench run` or `bench store check --repair` moves it aside)."""
+        notes = []
+        for name in (*FILES, TIMINGS):
+            path = self.root / name
+            if path.exists() and path.stat().st_size:
+                with path.open("rb") as f:
+                    f.seek(-1, os.SEEK_END)
+                    torn = f.read(1) != b"\n"
+                if torn:
+                    notes.append(f"note: {path} ends with a torn line (an interrupted write or a hand edit without "
+                                 f"a final newline), left out here; `bench store check --store {self.root} "
+                                 "--repair` moves it to quarantine/")
+        return notes
+
     def _quarantine_torn_tail(self, path: Path) -> bool:
         """A crash mid-write leaves a line without its newline: move it aside, then truncate."""
         if not path.exists() or path.stat().st_size == 0:

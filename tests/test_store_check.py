@@ -111,3 +111,17 @@ def test_a_torn_header_is_quarantined(tmp_path):
     assert check(tmp_path, "--repair").exit_code == 0
     assert quarantined(tmp_path) == ["run_id,record_id,sta"]
     assert check(tmp_path).output.strip() == "store is sound"
+
+
+@pytest.mark.parametrize("command", [["ls", "--store", "{store}"],
+                                     ["report", "--store", "{store}", "--out", "{tmp}/site", "--no-pdf"],
+                                     ["store", "merge", "{store}", "--into", "{tmp}/merged"]])
+def test_commands_that_read_say_when_they_leave_out_a_torn_line(store, tmp_path, command):
+    runs = store / "runs.csv"
+    runs.write_bytes(runs.read_bytes() + b"run9,rec9,do")  # a write cut short
+    before = runs.read_bytes()
+    result = CliRunner().invoke(main, [a.format(store=store, tmp=tmp_path) for a in command])
+    assert result.exit_code == 0, result.output
+    assert f"note: {runs} ends with a torn line" in result.output
+    assert runs.read_bytes() == before  # reading never repairs behind the user's back
+    assert "run9" not in result.stdout
