@@ -331,3 +331,17 @@ def test_key_results_state_each_comparison_once():
 
     effects = summary._effects([finding("q2", 6, 12.1), finding("q1a", 32, 11.7), finding("q2x", 2, 30.0, "chance")])
     assert [(f["preset"], f["noise"]) for f in effects] == [("q1a", False)]
+
+
+def test_svm_heatmaps_never_average_two_training_sizes(tmp_path):
+    from bench.report import figures
+    from bench.report.view import build as build_view
+
+    view = build_view(read(small(tmp_path / "store")))
+    bigger = [{**r, "n_train": 2 * r["n_train"], "n_train_used": 2 * r["n_train"], "run_id": "b" + r["run_id"]}
+              for r in view["svm"]]
+    view["svm"] = view["svm"] + bigger
+    files, figs = figures.svm_figures(view)
+    assert len(figs) == 2 == len(files)
+    assert [f["caption"].split(":")[0] for f in figs] == ["mnist, SVMs trained on 1,000 images",
+                                                          "mnist, SVMs trained on 2,000 images"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from bench.report import curves, findings, pareto
+from bench.report import cells, curves, findings, pareto
 from bench.report.plotting import CLASS_NAMES, MARKERS, OKABE_ITO, figure, plain_log_x, slug, svg
 
 
@@ -138,10 +138,11 @@ def effects_figure(view: dict) -> tuple[dict, list]:
 
 
 def svm_figures(view: dict) -> tuple[dict, list]:
-    """Per dataset: test accuracy over C × degree (poly, per gamma) and C × gamma (rbf)."""
+    """Per dataset and training size: test accuracy over C × degree (poly, per gamma) and C × gamma
+    (rbf); sizes are never averaged together."""
     files, figs = {}, []
-    for dataset in sorted({r["dataset"] for r in view["svm"]}):
-        own = [r for r in view["svm"] if r["dataset"] == dataset]
+    for dataset, n_train in sorted({(r["dataset"], r["n_train"] or 0) for r in view["svm"]}):
+        own = [r for r in view["svm"] if r["dataset"] == dataset and (r["n_train"] or 0) == n_train]
         accs = [r["test_acc"] for r in own if r["status"] == "done" and r["test_acc"] is not None]
         if not accs:
             continue
@@ -159,13 +160,14 @@ def svm_figures(view: dict) -> tuple[dict, list]:
                 ax.set_ylabel("gamma")
             _heat(ax, m, [_label(x) for x in xs], [str(y) for y in ys], min(accs), max(accs))
             ax.set_xlabel("C")
-        name = f"figures/svm-{slug(dataset)}.svg"
+        name = f"figures/svm-{slug(dataset)}-{n_train}.svg"
         files[name] = svg(fig)
         best = max((r for r in own if r["status"] == "done" and r["test_acc"] is not None),
                    key=lambda r: r["val_acc"] if r["val_acc"] is not None else -1)
-        figs.append({"src": name, "alt": f"SVM test accuracy heatmaps for {dataset}",
-                     "caption": f"{dataset}: how C, the kernel and its degree or gamma move SVM test accuracy (%), "
-                                "one colour scale for every panel. Best on validation: "
+        trained = cells.n_trained(own[0]) or n_train
+        figs.append({"src": name, "alt": f"SVM test accuracy heatmaps for {dataset}, {trained:,} training images",
+                     "caption": f"{dataset}, SVMs trained on {trained:,} images: how C, the kernel and its degree or "
+                                "gamma move test accuracy (%), one colour scale for every panel. Best on validation: "
                                 f"{best['label']}, C {best['C']:g}, gamma {best['gamma']} "
                                 f"({100 * best['test_acc']:.1f} % test)."})
     return files, figs
