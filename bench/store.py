@@ -230,31 +230,32 @@ class Store:
         notes = []
         for name in (*FILES, TIMINGS):
             path = self.root / name
-            if path.exists() and path.stat().st_size:
-                with path.open("rb") as f:
-                    f.seek(-1, os.SEEK_END)
-                    torn = f.read(1) != b"\n"
-                if torn:
-                    notes.append(f"note: {path} ends with a torn line (an interrupted write or a hand edit without "
-                                 f"a final newline), left out here; `bench store check --store {self.root} "
-                                 "--repair` moves it to quarantine/")
+            if _ends_torn(path):
+                notes.append(f"note: {path} ends with a torn line (an interrupted write or a hand edit without "
+                             f"a final newline), left out here; `bench store check --store {self.root} "
+                             "--repair` moves it to quarantine/")
         return notes
 
     def _quarantine_torn_tail(self, path: Path) -> bool:
         """A crash mid-write leaves a line without its newline: move it aside, then truncate."""
-        if not path.exists() or path.stat().st_size == 0:
+        if not _ends_torn(path):
             return False
-        with path.open("rb") as f:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) == b"\n":
-                return False
-            data = path.read_bytes()
+        data = path.read_bytes()
         cut = data.rfind(b"\n") + 1
         quarantine(self.root, path.name, [data[cut:].decode("utf-8", "replace")], "torn tail")
         with path.open("r+b") as f:
             f.truncate(cut)
             os.fsync(f.fileno())
         return True
+
+
+def _ends_torn(path: Path) -> bool:
+    """A non-empty file whose last byte is not a newline: its last line was cut short."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
 
 
 def _read_owner(path: Path) -> str:
