@@ -345,3 +345,10 @@ def test_svm_heatmaps_never_average_two_training_sizes(tmp_path):
     assert len(figs) == 2 == len(files)
     assert [f["caption"].split(":")[0] for f in figs] == ["mnist, SVMs trained on 1,000 images",
                                                           "mnist, SVMs trained on 2,000 images"]
+
+
+def test_the_resnet_svm_gap_carries_a_cautious_interval():
+    a, b = {"acc": 0.93, "n": 2000}, {"acc": 0.96, "n": 2000}
+    # hand computation: 1.96 * sqrt(.93 * .07 / 2000 + .96 * .04 / 2000) = 1.410 pp
+    assert findings._gap_margin(a, b) == pytest.approx(1.410, abs=1e-3)
+    assert findings._gap_margin(a, {"acc": None, "n": 0}) is None

@@ -194,6 +194,15 @@ def best_per_kind(runs: list[dict]) -> list[dict]:
 TEST_SPLIT = ("split", "data_seed", "test_size", "n_test")  # together they fix which images are tested
 
 
+def _gap_margin(a: dict, b: dict, z: float = 1.96) -> float | None:
+    """pp: the 95 % half-width of the difference of two accuracies measured on n test images each,
+    taken as independent samples. On the same images the two are positively correlated, so the true
+    (paired) interval is narrower: this one errs on the side of caution. None without n."""
+    if a["acc"] is None or b["acc"] is None or not a["n"] or not b["n"]:
+        return None
+    return 100 * z * math.sqrt(a["acc"] * (1 - a["acc"]) / a["n"] + b["acc"] * (1 - b["acc"]) / b["n"])
+
+
 def svm_vs_resnet(runs: list[dict]) -> list[dict]:
     """Per dataset, the best SVM against the best ResNet (both chosen on validation accuracy), compared
     only when both were tested on the same images; otherwise the row says why not."""
@@ -205,6 +214,7 @@ def svm_vs_resnet(runs: list[dict]) -> list[dict]:
         single = [name for name, cell in (("ResNet", r), ("SVM", s)) if cell["caveat"]]
         out.append({"dataset": dataset, "svm": s, "resnet": r, "comparable": same,
                     "diff": (r["test"]["mean"] - s["test"]["mean"]) * 100 if same else None,
+                    "margin": _gap_margin(r["pooled"], s["pooled"]) if same else None,
                     "caveat": ("each rests on a single run" if len(single) == 2 else
                                f"the {single[0]} rests on a single run" if single else None)})
     return out
