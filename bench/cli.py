@@ -148,7 +148,8 @@ def plan_cmd(**opts) -> None:
     click.echo(f"{len(cells)} cells, {n_done} done, {len(cells) - n_done} to run"
                + (f", estimated {plan.human(todo)} (grouped runs share work)" if seconds else ""))
     if opts["step_table"]:
-        click.echo(f"from the step table {opts['step_table']} ({about['device']}, {about['threads']} threads, "
+        click.echo(f"from the step table {opts['step_table']} ({about['device']}: {about['device_name']}, "
+                   f"{about['threads']} threads, "
                    f"torch {about['torch']}), the ResNet runs to do on {about['device']}:"
                    + ("" if techniques else " none"))
         for technique, secs, covered, runs in techniques:

@@ -120,12 +120,15 @@ def read_step_table(path: Path) -> tuple[dict, dict[str, dict[tuple[str, int], f
     torch) and, per technique, seconds per training image by (model, batch). Errors are one line."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: a spreadsheet's byte-order mark
-            rows = list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows, header = list(reader), reader.fieldnames or []
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise BenchError(f"cannot read step table {path}: {exc}") from None
-    if not rows or any(c not in rows[0] for c in STEP_COLUMNS):
+    if any(c not in header for c in STEP_COLUMNS):
         raise BenchError(f"step table {path}: not a step experiment's CSV (needs columns {', '.join(STEP_COLUMNS)})")
-    about = {k: sorted({r.get(k) or "?" for r in rows}) for k in ("device", "threads", "torch")}
+    if not rows:
+        raise BenchError(f"step table {path}: no rows under its header")
+    about = {k: sorted({r.get(k) or "?" for r in rows}) for k in ("device", "device_name", "threads", "torch")}
     if len(about["device"]) != 1 or about["device"][0] not in ("cpu", "cuda"):
         raise BenchError(f"step table {path}: rows must all be of one device, cpu or cuda; found {about['device']}")
     rates: dict[str, dict[tuple[str, int], float]] = {}

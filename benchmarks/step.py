@@ -202,8 +202,9 @@ def table(rows: list[dict], device: str, name: str, csv_path: Path) -> str:
             lines.append(f"| {model_name} | {batch} | " + " | ".join(
                 f"{cells[t]['images_per_s']:.0f} img/s ({cells[t]['ms_per_step']:.1f} ms)" if t in cells else "–"
                 for t in techniques) + " |")
+    shown = os.path.relpath(csv_path, HERE.parent) if csv_path.resolve().is_relative_to(HERE.parent) else csv_path
     lines += ["", f"Estimated full-scale q1a on this {name}: `bench plan --preset q1a --subset 0 --device {device} "
-              f"--step-table benchmarks/step-{device}.csv` (training steps, and evaluation at a third of a training "
+              f"--step-table {shown}` (training steps, and evaluation at a third of a training "
               "image's cost; data loading not included):", "", "| technique | minutes |", "| --- | ---: |"]
     lines += [f"| {t} | " + (f"{secs / 60:,.0f}" if covered else "–")
               + (f" ({covered} of {runs} runs covered)" if covered < runs else "") + " |"
@@ -248,7 +249,8 @@ def main() -> None:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    name = rows[0].get("device_name") or f"CPU ({rows[0].get('threads') or '?'} threads)"
+    name = rows[0].get("device_name") or ("CUDA GPU" if args.device == "cuda" else
+                                          f"CPU ({rows[0].get('threads') or '?'} threads)")
     text = table(rows, args.device, name, csv_path)
     print(text)
     readme = args.out / "README.md"

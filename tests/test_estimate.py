@@ -56,7 +56,7 @@ def table(tmp_path):
 def test_the_estimate_scales_the_tables_rate_by_the_images_of_each_shared_run(preset, table):
     cells = plan.cells_of(presets.expand(presets.load_preset(str(preset))))  # CUDA cells, no GPU here
     about, rows = estimate.by_technique(cells, table)
-    assert about == {"device": "cuda", "threads": "16", "torch": "2.11.0"}
+    assert about == {"device": "cuda", "device_name": "?", "threads": "16", "torch": "2.11.0"}
     by_name = {technique: (secs, covered, runs) for technique, secs, covered, runs in rows}
     # pin_memory is a factor on CUDA: 2 runs per model, each serving its 1- and 2-epoch cells;
     # resnet34 is not in the table, so only resnet18's 2 runs are covered
@@ -73,7 +73,7 @@ def test_plan_prints_each_technique_and_what_the_table_does_not_cover(preset, ta
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("from the step table"))
-    assert "(cuda, 16 threads, torch 2.11.0)" in lines[start]
+    assert "(cuda: ?, 16 threads, torch 2.11.0)" in lines[start]
     assert [line.split()[0] for line in lines[start + 1:]] == ["eager", "graph"]
     assert all(line.endswith("(2 of 4 runs covered)") for line in lines[start + 1:])
 
@@ -87,7 +87,7 @@ def test_plan_prints_each_technique_and_what_the_table_does_not_cover(preset, ta
     ([["cuda", "resnet18", 16, "eager", -1, 1, "x"]], "line 2: batch and ms_per_step must be positive"),
     ([["cuda", "resnet18", 16, "eager", 1, 1, "x"], ["cpu", "resnet18", 16, "eager", 1, 1, "x"]],
      "rows must all be of one device"),
-    ([], "not a step experiment's CSV"),
+    ([], "no rows under its header"),
     ([["cuda", "resnet18", 16, "eager", 68, 1, "x"], ["cuda", "resnet18", 16, "eager", 1, 1, "x"]],
      "line 3: a second row for eager, resnet18, batch 16"),
     ([["cuda", "resnet18", 16, " ", 1, 1, "x"]], "line 2: technique and model must not be empty"),

@@ -307,6 +307,8 @@ def test_the_heatmap_names_the_best_cell_on_validation_not_test(tmp_path):
     caption = next(f["caption"] for f in figs.values() if f["caption"].startswith("mnist"))
     named = caption.split("highest mean validation accuracy: ")[1]
     assert not named.startswith(f"{top_test['optimizer']}, lr {top_test['lr']:g},")
+    expected = findings.best_cells(grid, "resnet")["mnist"]["run"]
+    assert expected["val_acc"] == 0.9 and named.startswith(f"{expected['optimizer']}, lr {expected['lr']:g},")
 
 
 def test_the_pareto_front_leaves_out_the_reference_and_names_svm_gamma(tmp_path):
@@ -352,3 +354,49 @@ def test_the_resnet_svm_gap_carries_a_cautious_interval():
     # hand computation: 1.96 * sqrt(.93 * .07 / 2000 + .96 * .04 / 2000) = 1.410 pp
     assert findings._gap_margin(a, b) == pytest.approx(1.410, abs=1e-3)
     assert findings._gap_margin(a, {"acc": None, "n": 0}) is None
+
+
+def test_svms_without_a_recorded_size_are_no_level_of_it(tmp_path):
+    runs = read(small(tmp_path / "store")).runs
+    unsized = [{**r, "n_train": None, "run_id": "u" + r["run_id"]} for r in runs if r["kind"] == "svm"]
+    assert not [f for f in findings.factor_findings(runs + unsized) if f["factor"] == "n_train"]
+
+
+def test_repeats_without_any_spread_fall_back_to_the_sign_test():
+    """Deterministic repeats give sd 0: a zero margin would let every finding through."""
+    none = {"sd": 0.0, "cells": 2}
+    assert "show no run-to-run spread" in findings.caveat([0.0, 0.0, 0.0], none, 3)
+    assert findings.caveat([0.05, -0.05, 0.05], none, 3) is not None
+    assert findings.caveat([1.0] * 8, none, 8) is None  # 8 of 8: p = 0.008
+
+
+def test_key_results_take_the_comparison_with_the_most_pairs_whichever_level_won():
+    from bench.report import summary
+
+    def finding(preset, a, b, n, median, caveat=None):
+        return {"preset": preset, "factor": "optimizer", "a": a, "b": b, "metric": "accuracy", "n": n,
+                "median": median, "caveat": caveat}
+
+    effects = summary._effects([finding("q1a", "Adam", "SGD", 32, 0.4, "within the run-to-run spread"),
+                                finding("q2", "SGD", "Adam", 4, 3.0)])
+    assert [(f["preset"], f["noise"]) for f in effects] == [("q1a", True)]
+
+
+def test_pareto_names_the_svm_size_where_a_store_holds_two(tmp_path):
+    from bench.report import pareto
+
+    runs = read(small(tmp_path / "store")).runs
+    bigger = [{**r, "n_train": 2 * r["n_train"], "n_train_used": 2 * r["n_train"], "run_id": "b" + r["run_id"]}
+              for r in runs if r["kind"] == "svm"]
+    names = [p["name"] for p in pareto.points(runs + bigger, "mnist") if p["kind"] == "svm"]
+    assert len(names) == len(set(names)) and any(n.endswith(" n 2,000") for n in names)
+
+
+def test_a_resnet_svm_gap_inside_its_interval_is_flagged(tmp_path):
+    runs = read(small(tmp_path / "store")).runs
+    best = {r["kind"]: r for r in runs if r["status"] == "done" and r["dataset"] == "mnist" and r["preset"] != "q2"}
+    for r in runs:  # every SVM and ResNet of mnist within 0.1 pp of each other
+        if r["dataset"] == "mnist" and r["test_acc"] is not None:
+            r["test_acc"] = 0.950 if r["kind"] == "svm" else 0.951
+    rows = findings.svm_vs_resnet(runs)
+    assert best and rows[0]["caveat"].startswith("within that interval")

@@ -124,4 +124,6 @@ def test_commands_that_read_say_when_they_leave_out_a_torn_line(store, tmp_path,
     assert result.exit_code == 0, result.output
     assert f"note: {runs} ends with a torn line" in result.output
     assert runs.read_bytes() == before  # reading never repairs behind the user's back
-    assert "run9" not in result.stdout
+    assert "run9" not in result.stdout  # ls: the torn row is not listed
+    for written in (tmp_path / "site" / "data" / "runs.csv", tmp_path / "merged" / "runs.csv"):
+        assert not written.exists() or b"run9" not in written.read_bytes()  # report, merge: nor carried on

@@ -82,6 +82,8 @@ def pairs(runs: list[dict], factor: str) -> dict[tuple, list[tuple[dict, dict]]]
             if r["kind"] == kind and r["test_acc"] is not None]
     if factor == "degree":
         pool = [r for r in pool if r["kernel"] == "poly"]
+    if factor == "n_train":  # a run that does not record its size is no level of it
+        pool = [r for r in pool if r["n_train"] is not None]
     if factor == "pin_memory":  # only on CUDA is pin_memory a factor at all; a timing: one host, no load
         pool = [r for r in pool if r["device"] == "cuda" and r["pin_memory"] is not None and cells.timed(r)]
     out: dict[tuple, list] = {}
@@ -113,16 +115,18 @@ def noise_margin(sigma: dict, n: int) -> float | None:
 
 def caveat(diffs: list[float], sigma: dict, n: int) -> str | None:
     """Why a finding may not hold: a single pair, or a median paired difference that chance alone
-    could give: within the run-to-run spread where repeats measure it, else by the sign test."""
+    could give: within the run-to-run spread where repeats measure it, else by the sign test (also
+    where the repeats show no spread at all, e.g. deterministic SVMs: a zero margin proves nothing)."""
     if n == 1:
         return "rests on a single paired cell"
     margin = noise_margin(sigma, n)
-    if margin is None:
+    if not margin:
         wins, losses = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
         p = sign_test(wins, losses)
         if p >= ALPHA:
-            return (f"could be chance: {wins} of {wins + losses} untied pairs is a sign-test p of {p:.2f}, "
-                    "and no repeated runs measure the run-to-run spread")
+            return (f"could be chance: {wins} of {wins + losses} untied pairs is a sign-test p of {p:.2f}, and "
+                    + ("no repeated runs measure the run-to-run spread" if margin is None else
+                       "the repeated runs show no run-to-run spread"))
         return None
     if abs(statistics.median(diffs)) < margin:  # diffs are in pp
         return (f"within the run-to-run spread (±{margin:.2f} pp for a median of {n} pairs; "
@@ -212,9 +216,11 @@ def svm_vs_resnet(runs: list[dict]) -> list[dict]:
         s, r = svm[dataset], resnet[dataset]
         same = s["run"].get("test_size") is not None and all(s["run"].get(k) == r["run"].get(k) for k in TEST_SPLIT)
         single = [name for name, cell in (("ResNet", r), ("SVM", s)) if cell["caveat"]]
-        out.append({"dataset": dataset, "svm": s, "resnet": r, "comparable": same,
-                    "diff": (r["test"]["mean"] - s["test"]["mean"]) * 100 if same else None,
-                    "margin": _gap_margin(r["pooled"], s["pooled"]) if same else None,
-                    "caveat": ("each rests on a single run" if len(single) == 2 else
-                               f"the {single[0]} rests on a single run" if single else None)})
+        diff = (r["test"]["mean"] - s["test"]["mean"]) * 100 if same else None
+        margin = _gap_margin(r["pooled"], s["pooled"]) if same else None
+        notes = ["within that interval: test sampling alone could give it"] if margin and abs(diff) < margin else []
+        notes += (["each rests on a single run"] if len(single) == 2 else
+                  [f"the {single[0]} rests on a single run"] if single else [])
+        out.append({"dataset": dataset, "svm": s, "resnet": r, "comparable": same, "diff": diff, "margin": margin,
+                    "caveat": "; ".join(notes) or None})
     return out

@@ -28,6 +28,9 @@ def points(runs: list[dict], dataset: str) -> list[dict]:
                     "n_train": cells.n_trained(first),
                     "acc": sum(m["test_acc"] for m in members) / len(members) * 100,
                     "time": sum(times) / len(times)})
+    if len({p["n_train"] for p in out if p["kind"] == "svm"}) > 1:  # name which size an SVM point is
+        out = [{**p, "name": f"{p['name']} n {p['n_train']:,}"} if p["kind"] == "svm" and p["n_train"] else p
+               for p in out]
     return sorted(out, key=lambda p: (p["time"], -p["acc"], p["name"]))
 
 

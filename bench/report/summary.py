@@ -50,8 +50,8 @@ def _effects(found: list[dict]) -> list[dict]:
     pairs: q2 repeats some of q1a's specs, so its runs are not new evidence for the same comparison."""
     chosen: dict[tuple, dict] = {}
     for f in (f for f in found if f["metric"] == "accuracy"):
-        key = (f["factor"], f["a"], f["b"])
-        if key not in chosen or (f["caveat"] is None, f["n"]) > (chosen[key]["caveat"] is None, chosen[key]["n"]):
+        key = (f["factor"], *sorted((f["a"], f["b"])))  # either level may have won in either preset
+        if key not in chosen or f["n"] > chosen[key]["n"]:
             chosen[key] = f
     ranked = sorted(chosen.values(), key=lambda f: (f["caveat"] is not None, -abs(f["median"])))
     return [{**f, "noise": f["caveat"] is not None} for f in ranked[:TOP_EFFECTS]]
