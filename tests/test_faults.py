@@ -86,7 +86,10 @@ ONE_CPU = max(os.sched_getaffinity(0))
 
 
 def one_core() -> None:
+    """One CPU; and Ctrl-C as a terminal delivers it, even where the tests themselves run as a background
+    job (`make test &`), which starts every child with SIGINT ignored."""
     os.sched_setaffinity(0, {ONE_CPU})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(autouse=True)
