@@ -400,3 +400,10 @@ def test_a_resnet_svm_gap_inside_its_interval_is_flagged(tmp_path):
             r["test_acc"] = 0.950 if r["kind"] == "svm" else 0.951
     rows = findings.svm_vs_resnet(runs)
     assert best and rows[0]["caveat"].startswith("within that interval")
+
+
+def test_presets_that_share_specs_are_named(tmp_path):
+    runs = read(small(tmp_path / "store")).runs
+    assert findings.shared_across_presets(runs) == []
+    twin = next(r for r in runs if r["preset"] == "q2" and r["status"] == "done")
+    assert findings.shared_across_presets(runs + [{**twin, "preset": "q1a", "run_id": "t"}]) == ["q1a", "q2"]

@@ -134,6 +134,15 @@ def caveat(diffs: list[float], sigma: dict, n: int) -> str | None:
     return None
 
 
+def shared_across_presets(runs: list[dict]) -> list[str]:
+    """Presets that hold runs with the very spec of another preset's runs (e.g. q2's resnet18 cells
+    are q1a cells): their findings on those runs are not independent evidence."""
+    presets: dict[tuple, set] = {}
+    for r in cells.done(runs):
+        presets.setdefault(cells.unit_key(r), set()).add(r["preset"] or "")
+    return sorted({p for found in presets.values() if len(found) > 1 for p in found})
+
+
 def factor_findings(runs: list[dict]) -> list[dict]:
     """One finding per factor and pair of levels: who won how often, by how much (pp of test accuracy)."""
     found = []

@@ -101,6 +101,7 @@ def build(study: Study) -> dict:
         "overview": overview(runs, study.superseded),
         "best": findings.best_per_kind([r for r in runs if r["preset"] != summary.REFERENCE]),
         "findings": found,
+        "shared_presets": findings.shared_across_presets(runs),
         "svm_vs_resnet": findings.svm_vs_resnet([r for r in runs if r["preset"] != summary.REFERENCE]),
         "q1a": tables.q1a_tables(runs),
         "runs": tables.all_runs(runs),
