@@ -130,11 +130,12 @@ def plan_cmd(**opts) -> None:
         from bench import estimate  # calibrating needs torch: only when an estimate is asked for
 
         seconds = estimate.seconds(cells)
-    todo = plan.total(plan.pending(cells, finished), seconds)
+    to_run = plan.pending(cells, finished)
+    todo = plan.total(to_run, seconds)
     if opts["step_table"]:
         from bench import estimate
 
-        about, techniques = estimate.by_technique(plan.pending(cells, finished), opts["step_table"])
+        about, techniques = estimate.by_technique(to_run, opts["step_table"])
     for c in cells:
         state = "done" if c.run_id in finished else "todo"
         secs = seconds.get(c.run_id)

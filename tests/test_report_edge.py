@@ -286,7 +286,7 @@ def test_the_best_resnet_and_best_svm_are_chosen_within_their_kind(tmp_path):
     for r in runs:
         if r["kind"] == "svm" and r["val_acc"] is not None:
             r["val_acc"] = 0.999
-    best = findings.best_per_kind(runs)
+    best = findings.best_per_kind(findings.best_by_kind(runs))
     assert [(b["dataset"], b["kind"]) for b in best] == [("fashion", "resnet"), ("mnist", "resnet"), ("mnist", "svm")]
     from bench.report.view import build as build_view
 
@@ -398,7 +398,7 @@ def test_a_resnet_svm_gap_inside_its_interval_is_flagged(tmp_path):
     for r in runs:  # every SVM and ResNet of mnist within 0.1 pp of each other
         if r["dataset"] == "mnist" and r["test_acc"] is not None:
             r["test_acc"] = 0.950 if r["kind"] == "svm" else 0.951
-    rows = findings.svm_vs_resnet(runs)
+    rows = findings.svm_vs_resnet(findings.best_by_kind(runs))
     assert best and rows[0]["caveat"].startswith("within that interval")
 
 

@@ -197,11 +197,16 @@ def best_cells(runs: list[dict], kind: str | None = None) -> dict[str, dict]:
     return dict(sorted(best.items()))
 
 
-def best_per_kind(runs: list[dict]) -> list[dict]:
-    """Per dataset, the best ResNet and the best SVM, each chosen on validation accuracy among its own
-    kind: their validation sets and training sizes differ, so they are never ranked against each other."""
-    best = [*best_cells(runs, "resnet").values(), *best_cells(runs, "svm").values()]
-    return sorted(best, key=lambda b: (b["dataset"], b["kind"]))
+def best_by_kind(runs: list[dict]) -> dict[str, dict[str, dict]]:
+    """Per kind ("resnet", "svm"), per dataset, the best cell chosen on validation accuracy among its
+    own kind: their validation sets and training sizes differ, so they are never ranked against each other."""
+    return {kind: best_cells(runs, kind) for kind in ("resnet", "svm")}
+
+
+def best_per_kind(best: dict[str, dict[str, dict]]) -> list[dict]:
+    """`best_by_kind`'s cells as one list, by dataset and kind."""
+    return sorted((cell for by_dataset in best.values() for cell in by_dataset.values()),
+                  key=lambda b: (b["dataset"], b["kind"]))
 
 
 TEST_SPLIT = ("split", "data_seed", "test_size", "n_test")  # together they fix which images are tested
@@ -216,10 +221,10 @@ def _gap_margin(a: dict, b: dict, z: float = 1.96) -> float | None:
     return 100 * z * math.sqrt(a["acc"] * (1 - a["acc"]) / a["n"] + b["acc"] * (1 - b["acc"]) / b["n"])
 
 
-def svm_vs_resnet(runs: list[dict]) -> list[dict]:
-    """Per dataset, the best SVM against the best ResNet (both chosen on validation accuracy), compared
-    only when both were tested on the same images; otherwise the row says why not."""
-    svm, resnet = best_cells(runs, "svm"), best_cells(runs, "resnet")
+def svm_vs_resnet(best: dict[str, dict[str, dict]]) -> list[dict]:
+    """Per dataset, the best SVM against the best ResNet (`best_by_kind`), compared only when both
+    were tested on the same images; otherwise the row says why not."""
+    svm, resnet = best["svm"], best["resnet"]
     out = []
     for dataset in sorted(set(svm) & set(resnet)):
         s, r = svm[dataset], resnet[dataset]

@@ -34,11 +34,11 @@ def scale(runs: list[dict]) -> list[dict]:
 REFERENCE = "reference"  # full-scale cells: shown beside the grid, never ranked against it
 
 
-def _best(runs: list[dict]) -> list[dict]:
-    """Per dataset: the best ResNet of the grid, the best SVM, and the full-scale reference, each
-    with its own training size (no best-model claim across training scales)."""
-    grid = [r for r in runs if r["preset"] != REFERENCE]
-    resnets, svms = findings.best_cells(grid, "resnet"), findings.best_cells(grid, "svm")
+def _best(runs: list[dict], grid_best: dict[str, dict[str, dict]]) -> list[dict]:
+    """Per dataset: the best ResNet of the grid, the best SVM (`grid_best`, from
+    `findings.best_by_kind`), and the full-scale reference, each with its own training size (no
+    best-model claim across training scales)."""
+    resnets, svms = grid_best["resnet"], grid_best["svm"]
     reference = findings.best_cells([r for r in runs if r["preset"] == REFERENCE], "resnet")
     return [{"dataset": d, "resnet": resnets.get(d), "svm": svms.get(d), "reference": reference.get(d)}
             for d in sorted(set(resnets) | set(svms) | set(reference))]
@@ -67,5 +67,6 @@ def _speedups(q2: dict) -> list[dict]:
             for label, v in sorted(by_model.items())]
 
 
-def build(runs: list[dict], found: list[dict], q2: dict) -> dict:
-    return {"scale": scale(runs), "best": _best(runs), "effects": _effects(found), "speedups": _speedups(q2)}
+def build(runs: list[dict], found: list[dict], q2: dict, grid_best: dict[str, dict[str, dict]]) -> dict:
+    return {"scale": scale(runs), "best": _best(runs, grid_best), "effects": _effects(found),
+            "speedups": _speedups(q2)}

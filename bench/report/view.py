@@ -94,15 +94,16 @@ def build(study: Study) -> dict:
     """The whole report as data. Figures are attached later by `bench.report.figures`."""
     runs = study.runs
     found, q2_section = findings.factor_findings(runs), q2.section(runs, study.timings)
+    grid_best = findings.best_by_kind([r for r in runs if r["preset"] != summary.REFERENCE])
     return {
         "title": TITLE,
         "repository": "",  # the project's web address, set by the caller (`bench report --repository`)
-        "summary": summary.build(runs, found, q2_section),
+        "summary": summary.build(runs, found, q2_section, grid_best),
         "overview": overview(runs, study.superseded),
-        "best": findings.best_per_kind([r for r in runs if r["preset"] != summary.REFERENCE]),
+        "best": findings.best_per_kind(grid_best),
         "findings": found,
         "shared_presets": findings.shared_across_presets(runs),
-        "svm_vs_resnet": findings.svm_vs_resnet([r for r in runs if r["preset"] != summary.REFERENCE]),
+        "svm_vs_resnet": findings.svm_vs_resnet(grid_best),
         "q1a": tables.q1a_tables(runs),
         "runs": tables.all_runs(runs),
         "svm": tables.svm_rows(runs),
