@@ -48,7 +48,7 @@ PRESET_IN_IMAGE := $(if $(wildcard $(PRESET)),/presets/$(notdir $(PRESET)),$(PRE
 CONTAINER = $(ENGINE) run --rm --user "$$(id -u):$$(id -g)" $(if $(filter cuda,$(DEVICE)),--gpus all) \
 	-v "$(DATA_ABS):/data:ro" -v "$(abspath $(STORE)):/results" -v "$(abspath $(ARTIFACTS)):/artifacts"
 
-.PHONY: help venv bench run report test test-gpu gpu-check lint image image-test perf step requirements clean
+.PHONY: help venv bench run report test test-gpu gpu-check slurm-test lint image image-test perf step requirements clean
 
 help: ## Show this help (variables: DEVICE, PRESET, RUNNER, ENGINE, DATA, STORE, SITE)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,6 +91,9 @@ test: $(STAMP) ## Run the test suite (lint checks included); the real-data tests
 
 test-gpu: $(STAMP) ## Run only the GPU tests (they skip, with a reason, without a CUDA GPU)
 	$(PY) -m pytest -m cuda tests/test_gpu.py $(PYTEST_ARGS)
+
+slurm-test: $(STAMP) ## As root: deploy/slurm's job array and merge on a one-node SLURM cluster here, checked
+	$(if $(DATA_ABS),DATA=$(DATA_ABS)) bash deploy/slurm/ci-cluster.sh
 
 gpu-check: ## On a GPU machine with torch (no venv, no Docker): GPU tests, q2 CPU+CUDA, q1a fashion; speedups
 	PYTHONPATH=. $(or $(GPU_PYTHON),python3) benchmarks/gpu_check.py --store gpu-results \
