@@ -13,7 +13,7 @@ from bench.errors import BenchError
 
 def _planned(opts: dict) -> list[plan.Cell]:
     specs = presets.expand(presets.load_preset(opts["preset"]), options.overrides(opts), opts["repeats"])
-    cells = plan.cells_of(specs)
+    cells = plan.cells_of(specs, presets.same_host(opts["preset"]))
     if opts.get("shard"):
         k, n = plan.parse_shard(plan.scheduler_index(opts["shard"]))
         cells = plan.shard(cells, k, n, plan.work)
@@ -40,11 +40,19 @@ def main() -> None:
               help="Deterministic kernels (no cuDNN autotuning; slower on CUDA); recorded in every row.")
 @click.option("--workers", type=click.IntRange(1, workers.MAX_WORKERS), default=1, show_default=True,
               help="Worker processes sharing the store and the threads (rows record their concurrency).")
+@options.step_config
+@click.option("--budget", help="Wall time this run may take, e.g. 2h30m: no training run is started that the "
+                               "estimate says cannot end in the time left; then it exits 0 with what remains.")
 def run(**opts) -> None:
     """Train and evaluate the cells of a preset; store each as it finishes; skip finished ones."""
-    from bench import runner
+    import time
+
+    from bench import runner, step_config
     from bench.store import FINISHED, Store
 
+    started = time.time()
+    budget = plan.parse_duration(opts["budget"]) if opts["budget"] else None
+    step = step_config.parse(opts["step_config"])
     cells = _planned(opts)
     skip = () if opts["force"] else ("done",) if opts["retry_failed"] else FINISHED
     stored = Store(opts["store"]).finished(skip) if skip and (opts["store"] / "manifest.json").exists() else set()
@@ -54,30 +62,32 @@ def run(**opts) -> None:
     store.verify()
     for note in store.recover():
         click.echo(note, err=True)
+    estimates = {}
+    if budget is not None:
+        from bench import estimate
+
+        # each worker computes with its share of the threads: calibrate as it will run
+        estimates = estimate.seconds(todo, threads=workers.threads_each(opts["workers"]))
+    settings = runner.Settings(opts["preset"], opts["tag"], skip, opts["deterministic"], step,
+                               started + budget if budget is not None else None, estimates)
     click.echo(f"{len(cells)} cells planned, {len(cells) - len(todo)} already stored, {len(todo)} to run"
-               + (f", {opts['workers']} workers" if opts["workers"] > 1 else ""), err=True)
+               + (f", {opts['workers']} workers" if opts["workers"] > 1 else "")
+               + (f", estimated {plan.human(plan.total(todo, estimates))}, budget {plan.human(budget)}"
+                  if budget is not None else ""), err=True)
+    lines = opts["workers"] > 1 or budget is not None  # progress as lines (with the ETA) instead of a bar
+    progress = runner.Progress(todo, estimates, started, lines and not opts["quiet"])
     try:
         if opts["workers"] > 1:
-            outcomes = []
-
-            def stored(outcome) -> None:
-                outcomes.append(outcome)
-                if not opts["quiet"]:
-                    click.echo(f"[{len(outcomes)}/{len(todo)}] {outcome.label} {outcome.dataset} "
-                               f"epochs={outcome.epochs} {outcome.status}", err=True)
-
-            workers.run(todo, opts["store"], opts["data_dir"], opts["artifacts"], opts["preset"], opts["tag"],
-                        skip, opts["workers"], stored, deterministic=opts["deterministic"])
-            busy = len(todo) - len(outcomes)
+            workers.run(todo, opts["store"], opts["data_dir"], opts["artifacts"], settings, opts["workers"], progress)
         else:
-            outcomes, busy = runner.execute(todo, store, opts["data_dir"], opts["artifacts"], opts["preset"],
-                                            tag=opts["tag"], skip=skip, progress=not opts["quiet"],
-                                            deterministic=opts["deterministic"])
+            runner.execute(todo, store, opts["data_dir"], opts["artifacts"], settings,
+                           progress=not (opts["quiet"] or lines), on_outcome=progress)
     except KeyboardInterrupt:
         raise BenchError("interrupted: finished cells are stored; the running cell was not recorded. "
                          "Run the same command again to resume.") from None
-    if busy:
-        click.echo(f"{busy} cells were stored or are being run by another bench process; not run here", err=True)
+    for note in progress.summary(store, skip, budget is not None):
+        click.echo(note, err=True)
+    outcomes = progress.outcomes
     for o in outcomes:
         acc = "" if o.test_acc is None or o.test_acc != o.test_acc else f"{o.test_acc:.4f}"
         click.echo(f"{o.run_id}  {o.status:8}  {o.dataset:7}  {o.label:18}  epochs={o.epochs:<3} "
@@ -91,12 +101,14 @@ def run(**opts) -> None:
               help="Optimizer steps per timed block.")
 @click.option("--blocks", type=click.IntRange(1, 1_000), default=5, show_default=True,
               help="Timed blocks per cell; the row keeps their median rate and range.")
+@options.step_config
 def time_cmd(**opts) -> None:
     """Measure each ResNet cell's training speed alone (after warm-up, on its own data path) into
     the store's timings.csv; the report's speed tables use these where they exist."""
-    from bench import runner, timing
+    from bench import runner, step_config, timing
     from bench.store import Store
 
+    step = step_config.parse(opts["step_config"])
     cells = [c for c in _planned(opts) if c.spec.kind == "resnet"]
     if not cells:
         raise BenchError("no ResNet cells selected: `bench time` measures training steps")
@@ -107,7 +119,9 @@ def time_cmd(**opts) -> None:
         rows = timing.run(cells, store, opts["data_dir"], opts["preset"], opts["steps"], opts["blocks"],
                           on_row=lambda r: click.echo(f"{r['label']:18} {r['dataset']:7} {r['device']:4} "
                                                       f"bs={r['batch_size']:<4} {r['images_per_s']:9.1f} images/s "
-                                                      f"({r['min_images_per_s']:.1f}-{r['max_images_per_s']:.1f})"))
+                                                      f"({r['min_images_per_s']:.1f}-{r['max_images_per_s']:.1f}) "
+                                                      f"{r['memory_format']}/{r['optimizer_impl']}"),
+                          config=step)
     except KeyboardInterrupt:
         raise BenchError("interrupted: the cells timed so far are stored") from None
     click.echo(f"{len(rows)} cells timed into {opts['store'] / 'timings.csv'}", err=True)
@@ -137,7 +151,7 @@ def plan_cmd(**opts) -> None:
 
         about, techniques = estimate.by_technique(to_run, opts["step_table"])
     for c in cells:
-        state = "done" if c.run_id in finished else "todo"
+        state = "done" if c.done_key in finished else "todo"
         secs = seconds.get(c.run_id)
         s = c.spec
         hp = (f"{s.optimizer:4} lr={s.lr:g} bs={s.batch_size:<3} ep={s.epochs:<3} pin={s.pin_memory}"
@@ -145,7 +159,7 @@ def plan_cmd(**opts) -> None:
         est = f"~{secs:7.0f}s" if secs else ""
         click.echo(f"{c.run_id}  {state}  {s.compute_device:4} {s.dataset:7} "
                    f"{s.label:18} {hp}  seed={s.seed} {est}")
-    n_done = sum(c.run_id in finished for c in cells)
+    n_done = sum(c.done_key in finished for c in cells)
     click.echo(f"{len(cells)} cells, {n_done} done, {len(cells) - n_done} to run"
                + (f", estimated {plan.human(todo)} (grouped runs share work)" if seconds else ""))
     if opts["step_table"]:

@@ -190,3 +190,10 @@ def split(data: Dataset, how: str, subset: int, seed: int, test_size: int = 0) -
     val, _ = _stratified(val_part, labels, val_size(subset, len(val_part)), seed + 3)
     test, _ = _stratified(test_part, labels, test_size or len(test_part), seed + 4)
     return Split(train, val, test)
+
+
+def normalise(x: torch.Tensor, scale: float, shift: float,
+              memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """uint8 [B, 28, 28] -> standardised float [B, 1, 28, 28] in the model's memory format."""
+    x = x.unsqueeze(1).float()
+    return x.mul_(scale).sub_(shift).contiguous(memory_format=memory_format)

@@ -146,11 +146,16 @@ def repository_url() -> str:
     return f"https://{match.group(1)}/{match.group(2)}" if match else ""
 
 
+OUTPUTS = (":(exclude)results", ":(exclude)site")  # git pathspecs of what bench writes into the repository
+
+
 @functools.lru_cache(maxsize=2)
 def describe(device: str) -> dict:
     """The environment row for runs on `device` (no paths or host names: nothing that leaks a home)."""
     commit = os.environ.get("BENCH_GIT_COMMIT") or _git("rev-parse", "--short=12", "HEAD")
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no")) if commit and not \
+    # The committed study's own outputs (the store a run appends to, the report) are data, not code:
+    # a row stored into results/ must not mark the next row's commit dirty.
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", *OUTPUTS)) if commit and not \
         os.environ.get("BENCH_GIT_COMMIT") else False
     import sklearn
     import torch

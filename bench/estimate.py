@@ -5,89 +5,68 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
-import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from bench import env, models
+from bench import cache, clock, env, models
 from bench.data import val_size
 from bench.errors import BenchError
 from bench.plan import TEST_PART, TRAIN_PART, VAL_PART, Cell, groups_of, total
 from bench.spec import RunSpec
 
-WARMUP_STEPS, TIMED_STEPS = 2, 5
 EVAL_COST = 1 / 3  # an inference image costs about a third of a training image (no backward)
 # SVC fit seconds per (n_train ** 2) on 784 features, measured here (2-core Zen 4, rbf, MNIST);
 # poly kernels and Fashion-MNIST vary around it by about 2x: a rough figure.
 SVM_SECONDS_PER_PAIR = 2.5e-7
 
 
+CALIBRATION = "calibration.json"
+
+
 def cache_path() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return root / "bench" / "calibration.json"
+    return cache.path(CALIBRATION)
 
 
 def _load_cache() -> dict:
-    """The cached calibrations; a corrupt or foreign cache is ignored (and rewritten), never fatal."""
-    try:
-        cache = json.loads(cache_path().read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
-        return {}
-    if not isinstance(cache, dict):
-        return {}
-    return {k: v for k, v in cache.items()
-            if type(v) is float and math.isfinite(v) and v > 0}
+    """The cached calibrations (entries that are not positive numbers are dropped)."""
+    return {k: v for k, v in cache.read(CALIBRATION).items() if type(v) is float and math.isfinite(v) and v > 0}
 
 
 def step_seconds_per_image(spec: RunSpec) -> float:
     """Measured seconds per training image for this model/batch/amp on this device (cached)."""
-    key = f"{env.device_identity(spec.device)}|{spec.label}|{spec.batch_size}|{spec.amp}|t{torch.get_num_threads()}"
-    cache = _load_cache()
-    if key not in cache:
-        cache[key] = _calibrate(spec)
-        path = cache_path()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a cache we cannot write only costs a calibration next time
-    return cache[key]
+    key = (f"{env.device_identity(spec.device)}|{spec.label}|{spec.batch_size}|{spec.optimizer}|{spec.amp}"
+           f"|t{torch.get_num_threads()}|chosen-step")
+    known = _load_cache()
+    if key not in known:
+        known[key] = _calibrate(spec)
+        cache.write(CALIBRATION, known)
+    return known[key]
 
 
 def _calibrate(spec: RunSpec) -> float:
-    from bench.train import autocast, sync
+    """Seconds per training image of the step `bench run` would choose here (the fastest step
+    configuration, timed as the warm-up times it), on random batches of the cell's shape."""
+    from bench import train
 
     torch.manual_seed(0)
-    model = models.build(spec.model, spec.stem).to(spec.device, memory_format=torch.channels_last).train()
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    x = torch.randn(spec.batch_size, *models.INPUT_SHAPE, device=spec.device).contiguous(
-        memory_format=torch.channels_last)
-    y = torch.randint(0, models.NUM_CLASSES, (spec.batch_size,), device=spec.device)
-    for step in range(WARMUP_STEPS + TIMED_STEPS):
-        if step == WARMUP_STEPS:
-            sync(spec.device)
-            start = time.perf_counter()
-        with autocast(spec):
-            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    sync(spec.device)
-    return (time.perf_counter() - start) / (TIMED_STEPS * spec.batch_size)
+    model = models.build(spec.model, spec.stem).to(spec.device)
+    x = torch.randint(0, 256, (spec.batch_size, *models.INPUT_SHAPE[1:]), dtype=torch.uint8)
+    y = torch.randint(0, models.NUM_CLASSES, (spec.batch_size,))
+    part = {"train": (x, y)}
+    _, trials = train.choose_step(spec, model, part, 0.5, 0.25)
+    return min(trials.values()) / spec.batch_size
 
 
-def seconds(cells: list[Cell], per_image: Callable[[RunSpec], float | None] | None = None) -> dict[str, float]:
+def seconds(cells: list[Cell], per_image: Callable[[RunSpec], float | None] | None = None,
+            threads: int | None = None) -> dict[str, float]:
     """Estimated seconds per cell; cells of one group share a run, so the group's time is given to
     its longest cell and the others show the time to reach their epoch count. `per_image` gives a
-    ResNet spec's seconds per training image (None: not known); by default, calibrated here."""
-    torch.set_num_threads(env.thread_count())
+    ResNet spec's seconds per training image (None: not known); by default, calibrated here with
+    `threads` (default BENCH_THREADS: what one process computing alone gets)."""
+    clock.use_threads(threads)
     out: dict[str, float] = {}
     for group in groups_of(cells):
         spec = group[0].spec

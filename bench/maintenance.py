@@ -64,15 +64,20 @@ def check(root: Path, repair: bool = False) -> list[str]:
 def migrate(root: Path) -> str:
     """Apply migrate_to_N steps one by one until the store is at SCHEMA_VERSION. The files must have
     the columns of the version the manifest claims (else nothing is touched), and the originals are
-    kept in backup/ before anything is rewritten."""
+    kept in backup/ before anything is rewritten. Every file of the store is migrated together
+    (runs, curves and `bench time` rows), since a step may re-key all of them."""
     store = Store(root, allow_old=True)
     if store.version == SCHEMA_VERSION:
         return f"{root} is already at schema {SCHEMA_VERSION}"
+    files = {**FILES, TIMINGS: TIMING_COLUMNS}
     with store.locked():
         tables = {}
-        for name in FILES:
-            table = read_table(root / name, {c: t for c, t in FILES[name].items() if c in ("run_id", "record_id")})
-            why = mismatch(store.version, table.header) if (root / name).exists() else None
+        for name, columns in files.items():
+            if not (root / name).exists():
+                tables[name] = []
+                continue
+            table = read_table(root / name, {c: t for c, t in columns.items() if c in ("run_id", "record_id")})
+            why = mismatch(store.version, table.header)
             if why:
                 raise BenchError(f"{root / name} is not schema {store.version} as manifest.json claims: {why}; "
                                  "nothing was migrated. Fix the manifest or restore the file")
@@ -82,13 +87,14 @@ def migrate(root: Path) -> str:
             tables[name] = table.rows
         backup = root / "backup" / f"schema-{store.version}-{time.strftime('%Y%m%dT%H%M%S')}"
         backup.mkdir(parents=True, exist_ok=True)
-        for name in (*FILES, "manifest.json"):
+        for name in (*files, "manifest.json"):
             if (root / name).exists():
                 shutil.copy2(root / name, backup / name)
         for target in range(store.version + 1, SCHEMA_VERSION + 1):
             tables = MIGRATIONS[target](tables)
-        for name, columns in FILES.items():
-            write_table(root / name, columns, tables[name])
+        for name, columns in files.items():
+            if name in FILES or (root / name).exists():
+                write_table(root / name, columns, tables[name])
         write_manifest(root, SCHEMA_VERSION)
     return f"{root} migrated from schema {store.version} to {SCHEMA_VERSION}; the old files are in {backup}"
 

@@ -39,6 +39,11 @@ def overrides(opts: dict) -> dict:
     return out
 
 
+step_config = click.option(
+    "--step-config", default="auto", show_default=True,
+    help="How the training step computes: auto (the fastest here, measured at warm-up) or FORMAT/IMPL, "
+         "e.g. contiguous/fused or channels_last/default (memory format / optimizer implementation); "
+         "recorded in every row.")
 data_dir = click.option("--data-dir", type=click.Path(path_type=Path),
                         help="Folder with the IDX files (default: download with torchvision).")
 store = click.option("--store", type=click.Path(path_type=Path), default=Path("results"), show_default=True,

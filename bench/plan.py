@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 from bench import env
 from bench.errors import BenchError
-from bench.spec import RunSpec, run_id
+from bench.spec import RunSpec, attempt_key, run_id
 
 # The random split's parts of a 70,000-image dataset (70/10/20): what subset 0 and test_size 0 mean.
 TRAIN_PART, VAL_PART, TEST_PART = 49_000, 7_000, 14_000
@@ -17,16 +18,18 @@ TRAIN_PART, VAL_PART, TEST_PART = 49_000, 7_000, 14_000
 class Cell:
     spec: RunSpec
     run_id: str
+    host: str = ""  # non-empty: only an attempt made on this host makes the cell done (same_host)
+
+    @property
+    def done_key(self) -> str:
+        return attempt_key(self.run_id, self.host)
 
 
-def cells_of(specs: list[RunSpec]) -> list[Cell]:
-    """Attach run ids; a CUDA cell's id names the GPU, so it is only computable on a GPU machine."""
-    identities = {}
-    for spec in specs:
-        device = spec.compute_device
-        if device not in identities:
-            identities[device] = env.device_identity(device) if device == "cpu" or env.has_cuda() else "cuda:?"
-    return [Cell(s, run_id(s, identities[s.compute_device])) for s in specs]
+def cells_of(specs: list[RunSpec], same_host: bool = False) -> list[Cell]:
+    """Attach run ids (from the spec alone: the same on every machine); a same_host preset's cells
+    are bound to this host for what counts as done."""
+    host = env.host_id() if same_host else ""
+    return [Cell(s, run_id(s), host) for s in specs]
 
 
 def groups_of(cells: list[Cell]) -> list[list[Cell]]:
@@ -79,7 +82,8 @@ def shard(cells: list[Cell], k: int, n: int, cost) -> list[Cell]:
 
 
 def pending(cells: list[Cell], finished: set[str]) -> list[Cell]:
-    return [c for c in cells if c.run_id not in finished]
+    """Cells without a finished attempt (`Store.finished` gives the keys)."""
+    return [c for c in cells if c.done_key not in finished]
 
 
 
@@ -99,6 +103,18 @@ def work(group: list[Cell]) -> float:
 def total(cells: list[Cell], per_cell: dict[str, float]) -> float:
     """Seconds for all groups: each group costs its longest cell once."""
     return sum(max((per_cell.get(c.run_id, 0.0) for c in g), default=0.0) for g in groups_of(cells))
+
+
+def parse_duration(text: str) -> float:
+    """`2h30m`, `90m`, `45s`, `1h`, `1h5m30s` -> seconds (more than zero, at most 30 days)."""
+    match = re.fullmatch(r"(?:(\d{1,4})h)?(?:(\d{1,5})m)?(?:(\d{1,7})s)?", text.strip())
+    if not text.strip() or not match:
+        raise BenchError(f"--budget {text!r}: give a duration like 2h30m, 90m or 45s")
+    h, m, s = (int(g or 0) for g in match.groups())
+    seconds = 3600 * h + 60 * m + s
+    if not 0 < seconds <= 30 * 86_400:
+        raise BenchError(f"--budget {text!r}: give more than zero and at most 30 days")
+    return float(seconds)
 
 
 def human(secs: float) -> str:

@@ -5,21 +5,44 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from bench import data, env
+from bench import clock, data, env
 from bench.errors import BenchError
-from bench.plan import Cell, groups_of
+from bench.plan import Cell, groups_of, human, pending, total
 from bench.spec import SGD_MOMENTUM, RunSpec, pin_memory_is_factor
+from bench.step_config import StepConfig
 from bench.store import FINISHED, Store
 from bench.svm import run_svm
 from bench.train import CellResult, set_deterministic, train_group
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How `bench run` computes, beyond the cells: the same in every worker process."""
+
+    preset: str
+    tag: str = ""
+    skip: tuple[str, ...] = FINISHED  # statuses that make a stored cell done
+    deterministic: bool = False
+    step: StepConfig | None = None  # None: the fastest step configuration here, by measurement
+    deadline: float | None = None  # wall clock (time.time()) by which every started group must end
+    estimates: dict = field(default_factory=dict)  # run id -> estimated seconds (for the deadline)
+
+    def fits(self, group: list[Cell]) -> bool:
+        """Whether the group's estimated time ends before the deadline (no deadline: always)."""
+        if self.deadline is None:
+            return True
+        need = max((self.estimates.get(c.run_id, 0.0) for c in group), default=0.0)
+        return time.time() + need <= self.deadline
 
 
 @dataclass(frozen=True)
@@ -32,6 +55,35 @@ class Outcome:
     epochs: int
     status: str
     test_acc: float | None
+
+
+class Progress:
+    """`bench run`'s outcomes as they are stored, as lines with the campaign's ETA when `show`
+    (the estimate of what is left, from `estimates`), and what remains at the end."""
+
+    def __init__(self, todo: list[Cell], estimates: dict, started: float, show: bool):
+        self.todo, self.estimates, self.started, self.show = todo, estimates, started, show
+        self.outcomes: list[Outcome] = []
+
+    def __call__(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        if not self.show:
+            return
+        done = {o.run_id for o in self.outcomes}
+        left = total([c for c in self.todo if c.run_id not in done], self.estimates)
+        tqdm.write(f"[{len(self.outcomes)}/{len(self.todo)}] {outcome.label} {outcome.dataset} epochs={outcome.epochs} "
+                   f"{outcome.status}" + (f"; about {human(left)} of computing left" if self.estimates else "")
+                   + f" ({human(time.time() - self.started)} elapsed)", file=sys.stderr)
+
+    def summary(self, store: Store, skip: tuple[str, ...], budgeted: bool) -> list[str]:
+        """What another process had, and what a budget left for the next run of the same command."""
+        remaining = pending(self.todo, store.finished(skip) if skip else {o.run_id for o in self.outcomes})
+        busy = len(self.todo) - len(self.outcomes) - (len(remaining) if budgeted else 0)
+        notes = [f"{busy} cells were stored or are being run by another bench process; not run here"][:busy > 0]
+        if budgeted and remaining:
+            notes.append(f"budget: {len(remaining)} cells ({len(groups_of(remaining))} training runs, about "
+                         f"{human(total(remaining, self.estimates))}) left for the next run of this command")
+        return notes
 
 
 def _now() -> str:
@@ -52,7 +104,9 @@ def record(cell: Cell, result: CellResult, preset: str, tag: str, split: data.Sp
            record_id: str, load: tuple[float | None, float | None] = (None, None), concurrency: int = 1) -> dict:
     """The self-describing row of one finished cell: spec, metrics, status, environment."""
     spec = cell.spec
-    row = {**spec.identity(), **result.metrics}
+    row = {**spec.identity(), **result.metrics, **env.describe(spec.compute_device)}
+    if spec.kind == "svm":
+        row["threads"] = 1  # libsvm fits on one thread, whatever torch's thread count
     if spec.kind == "resnet" and spec.optimizer == "sgd":
         row["momentum"] = SGD_MOMENTUM
     row.update(
@@ -61,7 +115,6 @@ def record(cell: Cell, result: CellResult, preset: str, tag: str, split: data.Sp
         n_train_images=len(split.train), n_val=len(split.val),
         n_test=len(split.test), pin_memory_effect=_pin_effect(spec), started_at=started, finished_at=_now(),
         load_start=load[0], load_end=load[1], concurrency=concurrency,
-        **env.describe(spec.compute_device),
     )
     return row
 
@@ -70,35 +123,42 @@ def _failed(cell: Cell, exc: Exception) -> CellResult:
     return CellResult(cell.spec, status="error", message=f"{type(exc).__name__}: {exc}"[:500])
 
 
-def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: Path | None,
-            preset: str, tag: str = "", skip: tuple[str, ...] = FINISHED, progress: bool = True,
-            on_outcome: Callable[[Outcome], None] | None = None, deterministic: bool = False
-            ) -> tuple[list[Outcome], int]:
+def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: Path | None, settings: Settings,
+            progress: bool = True, on_outcome: Callable[[Outcome], None] | None = None
+            ) -> tuple[list[Outcome], int, int]:
     """Train/fit every cell (grouped so no work is done twice) and store each as it finishes.
 
     Each group is claimed in the store first, so a second `bench run` on the same store skips what
-    this one stored or is computing. Returns the outcomes and how many cells another process had."""
-    torch.set_num_threads(env.thread_count())
-    set_deterministic(deterministic)
+    this one stored or is computing; a group that would not end before the settings' deadline is
+    not started. Returns the outcomes, how many cells another process had and how many were left
+    for the deadline."""
+    clock.use_threads()
+    set_deterministic(settings.deterministic)
+    for device in {c.spec.compute_device for c in cells}:
+        env.describe(device)  # the provenance of this process's rows: the commit as it starts
     outcomes: list[Outcome] = []
-    busy = 0
+    busy = left = 0
     bar = tqdm(total=len(cells), unit="cell", disable=not progress, dynamic_ncols=True)
     try:
         for group in groups_of(cells):
-            with store.claim([c.run_id for c in group], skip) as mine:
+            if not settings.fits(group):
+                left += len(group)
+                bar.update(len(group))
+                continue
+            with store.claim(group, settings.skip) as mine:
                 busy += len(group) - len(mine)
                 bar.update(len(group) - len(mine))
                 group = [c for c in group if c.run_id in mine]
                 if group:
                     bar.set_description(_describe(group[0].spec))
-                    for outcome in _run_group(group, store, data_dir, artifacts, preset, tag):
+                    for outcome in _run_group(group, store, data_dir, artifacts, settings):
                         outcomes.append(outcome)
                         bar.update(1)
                         if on_outcome:
                             on_outcome(outcome)
     finally:
         bar.close()
-    return outcomes, busy
+    return outcomes, busy, left
 
 
 def save_weights(artifacts: Path, run_id: str, weights: dict) -> None:
@@ -132,8 +192,8 @@ def _describe(spec: RunSpec) -> str:
     return f"{spec.label} {spec.dataset}" + (f" {spec.optimizer} lr={spec.lr:g}" if spec.kind == "resnet" else "")
 
 
-def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts: Path | None, preset: str,
-               tag: str) -> Iterator[Outcome]:
+def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts: Path | None,
+               settings: Settings) -> Iterator[Outcome]:
     spec = group[0].spec
     dataset = data.load(spec.dataset, data_dir)
     split = data.split(dataset, spec.split, spec.subset, spec.data_seed, spec.test_size)
@@ -142,7 +202,7 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
         if spec.kind == "svm":
             results = [run_svm(spec, dataset, split)]
         else:
-            results = train_group([c.spec for c in group], dataset, split)
+            results = train_group([c.spec for c in group], dataset, split, config=settings.step)
     except BenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - a crashing cell is stored, the grid goes on
@@ -152,7 +212,8 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
     for cell, result in zip(group, results, strict=True):
         record_id = uuid.uuid4().hex[:16]
         curves = [{"run_id": cell.run_id, "record_id": record_id, **row} for row in result.curves]
-        store.append(record(cell, result, preset, tag, split, started, record_id, load, concurrency), curves)
+        store.append(record(cell, result, settings.preset, settings.tag, split, started, record_id, load, concurrency),
+                     curves)
         if artifacts is not None and result.weights is not None:
             save_weights(artifacts, cell.run_id, result.weights)
         yield Outcome(cell.run_id, cell.spec.label, cell.spec.dataset, cell.spec.epochs, result.status,

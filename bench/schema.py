@@ -1,11 +1,11 @@
-"""The store's columns and their dtypes (schema version 4), and the forward migrations.
+"""The store's columns and their dtypes (schema version 5), and the forward migrations.
 
 pandas 3 would turn "12.10" into 12.1 and "1e-3" into a float column shared with strings, so
 every column is read with an explicit dtype."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 S, I, F, B = "string", "Int64", "Float64", "boolean"
 RUN_COLUMNS: dict[str, str] = {
@@ -22,6 +22,7 @@ RUN_COLUMNS: dict[str, str] = {
     "achieved_flops": F, "peak_flops": F, "macs": I, "params": I, "peak_mem_mb": F, "eval_peak_mem_mb": F,
     "fit_time_s": F, "predict_time_s": F, "n_support": I, "cache_size_mb": I, "n_train_used": I, "train_mean": F,
     "train_std": F, "shared_compute": B, "concurrency": I, "pin_memory_effect": S, "confusion": S,
+    "memory_format": S, "optimizer_impl": S,
     # environment
     "bench_version": S, "python": S, "torch": S, "cuda": S, "cudnn": S, "sklearn": S,
     "device_name": S, "cpu_name": S, "host_id": S, "threads": I, "os": S, "git_commit": S, "git_dirty": B,
@@ -37,7 +38,8 @@ FILES = {"runs.csv": RUN_COLUMNS, "epochs.csv": EPOCH_COLUMNS}
 TIMINGS = "timings.csv"
 TIMING_COLUMNS: dict[str, str] = {
     "run_id": S, "record_id": S, "preset": S, "label": S, "dataset": S, "device": S, "batch_size": I,
-    "pin_memory": B, "amp_dtype": S, "steps": I, "blocks": I, "images_per_s": F, "min_images_per_s": F,
+    "pin_memory": B, "amp_dtype": S, "memory_format": S, "optimizer_impl": S, "steps": I,
+    "blocks": I, "images_per_s": F, "min_images_per_s": F,
     "max_images_per_s": F, "host_id": S, "threads": I, "concurrency": I, "load_start": F, "load_end": F,
     "device_name": S, "torch": S, "git_commit": S, "git_dirty": B, "started_at": S,
 }
@@ -72,10 +74,34 @@ def migrate_to_4(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
     return tables
 
 
-MIGRATIONS = {2: migrate_to_2, 3: migrate_to_3, 4: migrate_to_4}  # target version -> step from the version before
+def migrate_to_5(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Version 5 identifies a cell by its spec and device kind alone (`bench.spec.run_id`); version
+    4's ids also hashed the CPU or GPU model, so one cell computed on two machines had two ids.
+    Every row gets its cell's new id (attempts of one cell from several machines become attempts of
+    that cell; the machine stays in each row), curves follow their row by record_id and timings
+    their cell. Version 5 also adds the step configuration that trained a row (`memory_format`,
+    `optimizer_impl`); older rows ran channels_last with torch's default (foreach) optimizer."""
+    from bench.spec import run_id, spec_from_row
+
+    new_id, by_record = {}, {}
+    for row in tables["runs.csv"]:
+        new_id[row["run_id"]] = by_record[row["record_id"]] = run_id(spec_from_row(row))
+        row["run_id"] = by_record[row["record_id"]]
+        if row.get("kind") == "resnet":
+            row["memory_format"], row["optimizer_impl"] = "channels_last", "foreach"
+    for curve in tables["epochs.csv"]:
+        curve["run_id"] = by_record.get(curve["record_id"], new_id.get(curve["run_id"], curve["run_id"]))
+    for timing in tables.get(TIMINGS, []):
+        timing["run_id"] = new_id.get(timing["run_id"], timing["run_id"])
+        timing["memory_format"], timing["optimizer_impl"] = "channels_last", "foreach"
+    return tables
+
+
+# target version -> step from the version before
+MIGRATIONS = {2: migrate_to_2, 3: migrate_to_3, 4: migrate_to_4, 5: migrate_to_5}
 # version -> columns it introduced (a file that has them is not older)
 ADDED_IN = {2: ("record_id",), 3: ("host_id", "steady_images_per_s", "amp_dtype", "test_size"),
-            4: ("concurrency", "eval_peak_mem_mb")}
+            4: ("concurrency", "eval_peak_mem_mb"), 5: ("memory_format", "optimizer_impl")}
 
 
 def mismatch(version: int, header: list[str]) -> str | None:

@@ -1,4 +1,6 @@
-"""The frozen description of one cell of the study, its validation and its stable run id."""
+"""The frozen description of one cell of the study, its validation, its stable run id and the rule of
+which cells share one computation. This module is the one definition of a cell's identity: the
+store, the planner, the shards and the report all ask it."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import dataclasses
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bench.errors import BenchError
@@ -43,10 +46,29 @@ def identity_fields(kind: str, model: str, kernel: str) -> tuple[str, ...]:
     return RESNET_FIELDS
 
 
-def pin_memory_is_factor(device: str) -> bool:
+def pin_memory_is_factor(device: str | None) -> bool:
     """pin_memory changes the computation only where batches are copied to a device: on CUDA.
     On the CPU both values are one computation, stored once per value but trained once."""
     return device == "cuda"
+
+
+def identity_of(values: Mapping) -> dict:
+    """The identity fields of a cell given as a mapping (a RunSpec's fields or a stored row)."""
+    return {name: values[name] for name in identity_fields(values["kind"], values["model"], values.get("kernel"))}
+
+
+def cell_key(values: Mapping, drop: tuple[str, ...] = ()) -> tuple:
+    """The key of one computation: the cell's identity without `drop`, and without pin_memory where it
+    is no factor (on the CPU the two values are one computation). Works on specs and stored rows."""
+    ident = identity_of(values)
+    skip = set(drop) | (set() if pin_memory_is_factor(ident.get("device")) else {"pin_memory"})
+    return tuple(sorted((k, v) for k, v in ident.items() if k not in skip))
+
+
+def training_run_key(values: Mapping) -> tuple:
+    """Cells with the same key are computed by one training run: ResNet cells that differ only in
+    epochs are measured along one run (and, on the CPU, only in pin_memory); an SVM is its own run."""
+    return cell_key(values, drop=("epochs",) if values["kind"] == "resnet" else ())
 
 
 @dataclass(frozen=True)
@@ -101,22 +123,43 @@ class RunSpec:
         """Where the cell computes: an SVM always on the CPU (scikit-learn), a ResNet on its device."""
         return "cpu" if self.kind == "svm" else self.device
 
-    def group_key(self) -> RunSpec:
-        """Cells with the same key are computed by one run: cells that differ only in epochs share
-        one training run, and on the CPU pin_memory is no factor (nothing is copied to a device)."""
-        if self.kind == "svm":
-            return self
-        key = self.replace(epochs=1)
-        return key if pin_memory_is_factor(self.device) else key.replace(pin_memory=None)
+    def group_key(self) -> tuple:
+        """The training run that computes this cell (`training_run_key`)."""
+        return training_run_key(dataclasses.asdict(self))
 
     def replace(self, **changes) -> RunSpec:
         return dataclasses.replace(self, **changes)
 
 
-def run_id(spec: RunSpec, device_identity: str) -> str:
-    """A stable id from the spec and the machine's device identity (same in every process)."""
-    payload = json.dumps({"spec": spec.identity(), "device": device_identity}, sort_keys=True)
+def run_id(spec: RunSpec) -> str:
+    """A cell's stable id, from its spec and the device kind it computes on (cpu or cuda) alone: the
+    same on every machine, process, hash seed and image. The machine is a property of an attempt,
+    recorded in its row; where a preset pairs measurements of one host it says so (`same_host`)."""
+    payload = json.dumps({"spec": spec.identity(), "device": spec.compute_device}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def spec_from_row(row: Mapping) -> RunSpec:
+    """The spec of a stored row (CSV text or typed values); fields it leaves empty keep their defaults."""
+    values = {}
+    for f in dataclasses.fields(RunSpec):
+        value = row.get(f.name)
+        if value is None or value == "":
+            continue
+        if f.name in INT_FIELDS:
+            value = int(value)
+        elif f.name in FLOAT_FIELDS:
+            value = float(value)
+        elif f.name in ("amp", "pin_memory") and isinstance(value, str):
+            value = value.lower() == "true"
+        values[f.name] = value
+    return RunSpec(**values)
+
+
+def attempt_key(run_id: str, host: str = "") -> str:
+    """What makes a cell done: any finished attempt of its run id, or, where a preset binds its cells
+    to one host (`same_host`), an attempt made on that host."""
+    return f"{run_id}@{host}" if host else run_id
 
 
 def _choice(name: str, value, allowed) -> None:

@@ -21,6 +21,7 @@ from bench import claims
 from bench.csvfile import Table, append_durably, csv_line, read_table, to_frame, write_atomic
 from bench.errors import BenchError
 from bench.schema import EPOCH_COLUMNS, FILES, RUN_COLUMNS, SCHEMA_VERSION, TIMING_COLUMNS, TIMINGS
+from bench.spec import attempt_key
 
 FINISHED = ("done", "diverged", "error")
 LOCK_WAIT_S = 600  # how long a command waits for another one's store lock (BENCH_LOCK_WAIT overrides)
@@ -158,8 +159,12 @@ class Store:
         return to_frame(rows, EPOCH_COLUMNS)
 
     def finished(self, statuses=FINISHED) -> set[str]:
-        runs = self.runs()
-        return set(runs.loc[runs["status"].isin(statuses), "run_id"])
+        """The `bench.spec.attempt_key`s of cells whose latest attempt (anywhere, and on each host)
+        has a status in `statuses`: a run id for any host, `run_id@host` for one host."""
+        latest: dict[str, str] = {}
+        for row in self.table("runs.csv").rows:
+            latest[row["run_id"]] = latest[attempt_key(row["run_id"], row["host_id"] or "?")] = row["status"]
+        return {key for key, status in latest.items() if status in statuses}
 
     def append(self, run: dict, curves: list[dict]) -> None:
         """Store one finished run: its curves, then its row (the commit point), each fsync'ed."""
@@ -185,13 +190,14 @@ class Store:
         return notes
 
     @contextmanager
-    def claim(self, run_ids: list[str], skip: tuple[str, ...] = FINISHED) -> Iterator[list[str]]:
-        """Claim cells for this process while it computes them (see bench.claims): cells already stored
-        with a status in `skip` or claimed by another live process are left out."""
+    def claim(self, cells: list, skip: tuple[str, ...] = FINISHED) -> Iterator[list[str]]:
+        """Claim cells (`bench.plan.Cell`s) for this process while it computes them (see bench.claims):
+        cells already stored with a status in `skip` or claimed by another live process are left out.
+        Yields the run ids claimed."""
         folder = self.root / "claims"
         with self.locked():
             stored = self.finished(skip) if skip else set()
-            mine = claims.take(folder, [rid for rid in run_ids if rid not in stored])
+            mine = claims.take(folder, [c.run_id for c in cells if c.done_key not in stored])
         try:
             yield mine
         finally:

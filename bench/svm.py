@@ -10,8 +10,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.svm import SVC
 
 from bench.data import Dataset, Split
+from bench.evaluate import test_metrics
 from bench.spec import RunSpec
-from bench.train import CellResult, test_metrics
+from bench.train import CellResult
 
 CACHE_SIZE_MB = 1000  # sklearn's kernel cache; stated in every row
 

@@ -8,39 +8,37 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-import time
 import uuid
 from pathlib import Path
 
-import torch
-
-from bench import data, env, train
+from bench import clock, data, env, train
 from bench.errors import BenchError
 from bench.plan import Cell, groups_of
 from bench.precision import amp_dtype, dtype_name
 from bench.spec import RunSpec
+from bench.step_config import StepConfig
 from bench.store import Store
 
 ENVIRONMENT = ("host_id", "threads", "device_name", "torch", "git_commit", "git_dirty")
 
 
-def block_rates(spec: RunSpec, dataset: data.Dataset, split: data.Split, steps: int, blocks: int) -> list[float]:
-    """Training images per second of each timed block (epochs wrap around, reshuffled)."""
-    model, opt, scaler, part, (mean, std), batches = train.setup(spec, dataset, split)
+def block_rates(spec: RunSpec, dataset: data.Dataset, split: data.Split, steps: int, blocks: int,
+                config: StepConfig | None = None) -> tuple[list[float], StepConfig]:
+    """Training images per second of each timed block (epochs wrap around, reshuffled), and the step
+    configuration measured (None: the fastest here, chosen as `bench run` chooses it)."""
+    model, opt, scaler, part, (mean, std), batches, config, _ = train.setup(spec, dataset, split, config)
     train.warm_up(model, opt, spec, part, mean, std)
     stream = _endless(batches)
-    rates = []
-    for _ in range(blocks):
-        images = 0
-        train.sync(spec.device)
-        start = time.perf_counter()
-        for _ in range(steps):
-            x, y = next(stream)
-            train.step(model, opt, scaler, spec, x, y)
-            images += len(y)
-        train.sync(spec.device)
-        rates.append(images / (time.perf_counter() - start))
-    return rates
+    sizes = []
+
+    def one_step() -> None:
+        x, y = next(stream)
+        train.step(model, opt, scaler, spec, x, y)
+        sizes.append(len(y))
+
+    seconds = clock.block_seconds(one_step, spec.device, 0, steps, blocks)
+    images = [sum(sizes[i * steps:(i + 1) * steps]) / steps for i in range(blocks)]
+    return [n / s for n, s in zip(images, seconds, strict=True)], config
 
 
 def _endless(batches):
@@ -56,24 +54,25 @@ def _require_alone(store: Store) -> None:
 
 
 def run(cells: list[Cell], store: Store, data_dir: Path | None, preset: str, steps: int, blocks: int,
-        on_row=None) -> list[dict]:
+        on_row=None, config: StepConfig | None = None) -> list[dict]:
     """Time every group of `cells` (ResNet cells) once and store a row per cell; returns the rows."""
-    torch.set_num_threads(env.thread_count())
+    clock.use_threads()
     rows = []
     for group in groups_of(cells):
         spec = group[0].spec
         dataset = data.load(spec.dataset, data_dir)
         split = data.split(dataset, spec.split, spec.subset, spec.data_seed, spec.test_size)
-        with store.claim([c.run_id for c in group], skip=()):
+        with store.claim(group, skip=()):
             _require_alone(store)
             load_start, started = env.load_average(), dt.datetime.now(dt.UTC)
-            rates = block_rates(spec, dataset, split, steps, blocks)
+            rates, chosen = block_rates(spec, dataset, split, steps, blocks, config)
             concurrency = 1 + store.others_computing()  # what started beside it while it ran
         described = env.describe(spec.compute_device)
         measured = {"steps": steps, "blocks": blocks, "images_per_s": statistics.median(rates),
                     "min_images_per_s": min(rates), "max_images_per_s": max(rates), "concurrency": concurrency,
                     "load_start": load_start, "load_end": env.load_average(),
                     "started_at": started.isoformat(timespec="seconds"), "amp_dtype": dtype_name(amp_dtype(spec)),
+                    "memory_format": chosen.memory_format, "optimizer_impl": chosen.optimizer_impl,
                     **{k: described.get(k) for k in ENVIRONMENT}}
         new = [{"run_id": c.run_id, "record_id": uuid.uuid4().hex[:16], "preset": preset, "label": c.spec.label,
                 "dataset": c.spec.dataset, "device": c.spec.device, "batch_size": c.spec.batch_size,

@@ -15,16 +15,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn import metrics
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from bench import cost, env, models
-from bench.data import Dataset, Split
+from bench import clock, cost, env, evaluate, models, step_config
+from bench.data import Dataset, Split, normalise
 from bench.precision import amp_dtype, autocast, dtype_name, grad_scaler
 from bench.spec import SGD_MOMENTUM, RunSpec, pin_memory_is_factor
+from bench.step_config import StepConfig
 
-EVAL_BATCH = 512
 # A run has diverged when its epoch's mean training loss is not finite or exceeds this many times
 # the loss of a uniform guess (ln 10 = 2.3): BatchNorm keeps an exploding net's loss finite
 # (we saw 1e23 at lr 1e12), so "not finite" alone would miss it. Healthy runs stay below ~3.
@@ -43,20 +42,15 @@ class CellResult:
     weights: dict | None = None
 
 
-def normalise(x: torch.Tensor, scale: float, shift: float) -> torch.Tensor:
-    """uint8 [B, 28, 28] -> standardised float [B, 1, 28, 28], channels_last, in one pass."""
-    x = x.unsqueeze(1).float()
-    return x.mul_(scale).sub_(shift).contiguous(memory_format=torch.channels_last)
-
-
 class Batches:
     """Shuffled mini-batches of normalised float images from uint8 tensors.
 
     cpu, or cuda with pin_memory None: batches sliced from tensors resident on the device.
     cuda with pin_memory True/False: a real DataLoader whose pinning is the factor under study."""
 
-    def __init__(self, images, labels, spec: RunSpec, mean: float, std: float, generator):
-        self.device = torch.device(spec.device)
+    def __init__(self, images, labels, spec: RunSpec, mean: float, std: float, generator,
+                 memory_format: torch.memory_format = torch.contiguous_format):
+        self.device, self.memory_format = torch.device(spec.device), memory_format
         self.loader_path = pin_memory_is_factor(spec.device) and spec.pin_memory is not None
         self.pin = bool(spec.pin_memory) and self.loader_path
         if not self.loader_path:
@@ -67,7 +61,7 @@ class Batches:
 
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
-        return normalise(x.to(self.device, non_blocking=self.pin), self.scale, self.shift)
+        return normalise(x.to(self.device, non_blocking=self.pin), self.scale, self.shift, self.memory_format)
 
     def __iter__(self):
         n = len(self.labels)
@@ -83,33 +77,6 @@ class Batches:
             idx = order[start:start + self.batch_size]
             if len(idx) > 1:
                 yield self._prepare(self.images[idx]), self.labels[idx]
-
-
-def sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-@torch.inference_mode()
-def predict(model: nn.Module, images, labels, spec: RunSpec, mean: float, std: float):
-    """(mean loss, predictions) over a whole split, without autograd and in large batches."""
-    model.eval()
-    total, preds = 0.0, []
-    for start in range(0, len(labels), EVAL_BATCH):
-        x = normalise(images[start:start + EVAL_BATCH], 1.0 / (255.0 * std), mean / std)
-        y = labels[start:start + EVAL_BATCH]
-        with autocast(spec):
-            out = model(x)
-        total += nn.functional.cross_entropy(out.float(), y, reduction="sum").item()
-        preds.append(out.argmax(1).cpu())
-    return total / max(len(labels), 1), torch.cat(preds).numpy()
-
-
-def test_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    p, r, f1, _ = metrics.precision_recall_fscore_support(y_true, y_pred, average="macro", zero_division=0)
-    cm = metrics.confusion_matrix(y_true, y_pred, labels=list(range(models.NUM_CLASSES)))
-    return {"test_acc": metrics.accuracy_score(y_true, y_pred), "test_precision": p, "test_recall": r,
-            "test_f1": f1, "confusion": cm.tolist()}
 
 
 class MemoryPeaks:
@@ -169,53 +136,78 @@ def warm_up(model, opt, spec: RunSpec, part: dict, mean: float, std: float) -> N
     scratch_opt = type(opt)(scratch.parameters(), **opt.defaults)
     scaler = grad_scaler(spec)
     images, labels = part["train"]
-    scale, shift = 1.0 / (255.0 * std), mean / std
+    scale, shift, fmt = 1.0 / (255.0 * std), mean / std, step_config.memory_format_of(model)
     for size in batch_sizes(len(labels), spec.batch_size):
-        step(scratch, scratch_opt, scaler, spec, normalise(images[:size].to(device), scale, shift),
+        step(scratch, scratch_opt, scaler, spec, normalise(images[:size].to(device), scale, shift, fmt),
               labels[:size].to(device))
     for name in ("val", "test"):
         images, labels = part[name]
-        for size in batch_sizes(len(labels), EVAL_BATCH, smallest=1):
-            predict(scratch, images[:size].to(device), labels[:size].to(device), spec, mean, std)
-    sync(spec.device)
+        for size in batch_sizes(len(labels), evaluate.EVAL_BATCH, smallest=1):
+            evaluate.predict(scratch, images[:size].to(device), labels[:size].to(device), spec, mean, std)
+    clock.sync(spec.device)
 
 
-def setup(spec: RunSpec, data: Dataset, split: Split):
-    """The model, its optimizer and loss scaler, the split's tensors and the training batches."""
+def choose_step(spec: RunSpec, model: nn.Module, part: dict, mean: float, std: float) -> tuple[StepConfig, dict]:
+    """The fastest step configuration for this cell on this machine, timed on throwaway copies with
+    the cell's batch size (untimed for the run itself; the run's RNG is untouched)."""
+    images, labels = part["train"]
+    device, scale, shift = spec.device, 1.0 / (255.0 * std), mean / std
+    n = min(len(labels), spec.batch_size)
+    x_raw, y = images[:n].to(device), labels[:n].to(device)
+    scaler = grad_scaler(spec)
+
+    def batches(config: StepConfig):
+        x = normalise(x_raw, scale, shift, config.torch_format)
+        while True:
+            yield x, y
+
+    return step_config.fastest(model, lambda params, config: _optimizer(params, spec, config), batches,
+                               lambda m, o, x, y: step(m, o, scaler, spec, x, y), device)
+
+
+def _optimizer(params, spec: RunSpec, config: StepConfig) -> torch.optim.Optimizer:
+    return step_config.optimizer(params, spec.optimizer, spec.lr, SGD_MOMENTUM, config)
+
+
+def setup(spec: RunSpec, data: Dataset, split: Split, config: StepConfig | None = None):
+    """The model, its optimizer and loss scaler, the split's tensors, the training batches and the
+    step configuration (None: the fastest here, by measurement) with each candidate's trial time."""
     torch.backends.cudnn.benchmark = not torch.backends.cudnn.deterministic  # autotune unless deterministic
     torch.manual_seed(spec.seed)
-    model = models.build(spec.model, spec.stem).to(spec.device, memory_format=torch.channels_last)
-    opt = (torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=SGD_MOMENTUM) if spec.optimizer == "sgd"
-           else torch.optim.Adam(model.parameters(), lr=spec.lr))
+    model = models.build(spec.model, spec.stem).to(spec.device)
     part = {k: (data.images[getattr(split, k)], data.labels[getattr(split, k)]) for k in ("train", "val", "test")}
     pixels = part["train"][0].float()
     mean, std = pixels.mean().item() / 255, pixels.std().item() / 255
-    batches = Batches(*part["train"], spec, mean, std, torch.Generator().manual_seed(spec.seed))
-    return model, opt, grad_scaler(spec), part, (mean, std), batches
+    trials = {}
+    if config is None:
+        config, trials = step_config.remembered(spec, lambda: choose_step(spec, model, part, mean, std))
+    model = model.to(memory_format=config.torch_format)
+    opt = _optimizer(model.parameters(), spec, config)
+    batches = Batches(*part["train"], spec, mean, std, torch.Generator().manual_seed(spec.seed), config.torch_format)
+    return model, opt, grad_scaler(spec), part, (mean, std), batches, config, trials
 
 
 def _train_epoch(model, opt, scaler, spec: RunSpec, batches: Batches) -> dict:
     """One timed pass over the training batches (timer bracketed by device synchronisation)."""
     model.train()
     loss_sum = correct = count = 0
-    sync(spec.device)
-    start = time.perf_counter()
-    for x, y in batches:
-        out, loss = step(model, opt, scaler, spec, x, y)
-        loss_sum += loss.detach() * len(y)
-        correct += (out.argmax(1) == y).sum()
-        count += len(y)
-    sync(spec.device)
-    seconds = time.perf_counter() - start
+    with clock.timed(spec.device) as timer:
+        for x, y in batches:
+            out, loss = step(model, opt, scaler, spec, x, y)
+            loss_sum += loss.detach() * len(y)
+            correct += (out.argmax(1) == y).sum()
+            count += len(y)
     return {"train_loss": float(loss_sum) / count, "train_acc": float(correct) / count, "images": count,
-            "seconds": seconds}
+            "seconds": timer["seconds"]}
 
 
-def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool = True) -> list[CellResult]:
-    """Train the group's shared run to the largest epoch count; one result per spec."""
+def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool = True,
+                config: StepConfig | None = None) -> list[CellResult]:
+    """Train the group's shared run to the largest epoch count; one result per spec. `config`
+    forces a step configuration; None chooses the fastest here (recorded in every result)."""
     spec = specs[0]
     assert all(s.group_key() == spec.group_key() for s in specs)
-    model, opt, scaler, part, (mean, std), batches = setup(spec, data, split)
+    model, opt, scaler, part, (mean, std), batches, config, _ = setup(spec, data, split, config)
     val_images, test_images = part["val"][0].to(spec.device), part["test"][0].to(spec.device)
     val_labels = part["val"][1].to(spec.device)
     macs, params = cost.model_cost(spec.model, spec.stem)
@@ -241,7 +233,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
         rates.append(trained["images"] / trained["seconds"])
         start = time.perf_counter()
         peaks.start()
-        val_loss, val_pred = predict(model, val_images, val_labels, spec, mean, std)
+        val_loss, val_pred = evaluate.predict(model, val_images, val_labels, spec, mean, std)
         val_acc = float((val_pred == part["val"][1].numpy()).mean())
         curves.append({"epoch": epoch, "train_loss": trained["train_loss"], "train_acc": trained["train_acc"],
                        "val_loss": val_loss, "val_acc": val_acc, "epoch_time_s": trained["seconds"]})
@@ -250,7 +242,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
             best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch,
                     "weights": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
         if epoch in wanted:
-            results_at[epoch] = _measure(model, best, test_images, part["test"][1], spec, mean, std)
+            results_at[epoch] = evaluate.measure(model, best, test_images, part["test"][1], spec, mean, std)
         eval_time += time.perf_counter() - start
         peaks.stop("eval")
         if epoch in wanted:
@@ -261,7 +253,8 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
     common = {"macs": macs, "params": params, "peak_mem_mb": peaks.mb["train"], "eval_peak_mem_mb": peaks.mb["eval"],
               "amp_dtype": dtype_name(amp_dtype(spec)), "tf32": env.tf32_enabled(spec.device),
               "deterministic": bool(torch.backends.cudnn.deterministic),
-              "train_mean": mean, "train_std": std, "shared_compute": len(specs) > 1}
+              "train_mean": mean, "train_std": std, "shared_compute": len(specs) > 1,
+              "memory_format": config.memory_format, "optimizer_impl": config.optimizer_impl}
     return [_cell_result(s, curves, results_at.get(s.epochs), common, failure, train_time) for s in specs]
 
 
@@ -281,10 +274,3 @@ def _cell_result(spec: RunSpec, curves: list[dict], done: dict | None, common: d
     return cell
 
 
-def _measure(model, best, test_images, test_labels, spec, mean, std) -> dict:
-    """Test metrics of the best-val weights seen so far (model selection on val, never on test)."""
-    scratch = copy.deepcopy(model)
-    scratch.load_state_dict(best["weights"])
-    _, pred = predict(scratch, test_images, test_labels.to(spec.device), spec, mean, std)
-    return {**test_metrics(test_labels.numpy(), pred), "val_acc": best["val_acc"], "val_loss": best["val_loss"],
-            "best_epoch": best["epoch"], "weights": best["weights"]}

@@ -29,8 +29,8 @@ def threads_each(workers: int) -> int:
     return max(1, env.thread_count() // workers)
 
 
-def _work(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, preset: str,
-          tag: str, skip: tuple[str, ...], threads: int, deterministic: bool, outbox) -> None:
+def _work(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, settings,
+          threads: int, outbox) -> None:
     """One worker: the ordinary single-process run over all cells, skipping what others claim."""
     signal.signal(signal.SIGTERM, _interrupt)
     _die_with_parent()
@@ -39,8 +39,8 @@ def _work(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts:
         from bench import runner
         from bench.store import Store
 
-        runner.execute(cells, Store(store_root), data_dir, artifacts, preset, tag=tag, skip=skip,
-                       progress=False, on_outcome=lambda o: outbox.put(("outcome", o)), deterministic=deterministic)
+        runner.execute(cells, Store(store_root), data_dir, artifacts, settings, progress=False,
+                       on_outcome=lambda o: outbox.put(("outcome", o)))
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except BenchError as exc:
@@ -76,15 +76,16 @@ def _stop(procs: list) -> None:
             p.join()
 
 
-def run(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, preset: str,
-        tag: str, skip: tuple[str, ...], workers: int, on_outcome: Callable, deterministic: bool = False) -> None:
-    """Run `cells` with `workers` processes, calling `on_outcome` in this process as each cell is
-    stored. Raises BenchError, after the others finish, when a worker failed or died."""
+def run(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, settings,
+        workers: int, on_outcome: Callable) -> None:
+    """Run `cells` with `workers` processes (`runner.Settings` shared), calling `on_outcome` in this
+    process as each cell is stored. Raises BenchError, after the others finish, when a worker failed
+    or died."""
     ctx = multiprocessing.get_context("spawn")  # no forked torch state, the same on every OS
     outbox = ctx.Queue()
     threads = threads_each(workers)
-    procs = [ctx.Process(target=_work, args=(cells, store_root, data_dir, artifacts, preset, tag, skip, threads,
-                                             deterministic, outbox), name=f"bench-worker-{i + 1}")
+    procs = [ctx.Process(target=_work, args=(cells, store_root, data_dir, artifacts, settings, threads, outbox),
+                         name=f"bench-worker-{i + 1}")
              for i in range(workers)]
     errors, finished = [], False
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill`, `timeout`: stop like Ctrl-C

@@ -3,7 +3,8 @@ technique would bring the full-scale q1a within minutes?
 
 For resnet18, resnet32 and resnet50 at batch 16 and 32 (1x28x28, Adam, fp32, channels_last), the
 median over --repeats timed blocks of --steps training steps each (after warm-up), for:
-  eager      one model, one step at a time (what `bench run` does);
+  eager      one model, one step at a time, channels_last, torch's default Adam (bench before it measured);
+  fused      NCHW and Adam's fused kernel (what `bench run` chooses where it measures fastest);
   graph      the whole step captured as one CUDA graph (static inputs, capturable Adam; CUDA only);
   fused4     four models stacked with torch.func (stack_module_state + vmap; BatchNorm without
              running statistics) trained in one step: the per-model time is reported;
@@ -37,11 +38,6 @@ MODELS = ("resnet18", "resnet32", "resnet50")
 BATCHES = (16, 32)
 
 
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
 def _setup(model_name: str, batch: int, device: str):
     from bench import models
 
@@ -53,23 +49,30 @@ def _setup(model_name: str, batch: int, device: str):
 
 
 def _blocks(step, device: str, steps: int, repeats: int, warmup: int = 3) -> list[float]:
-    """Seconds per step of each timed block (timers bracketed by device synchronisation)."""
-    for _ in range(warmup):
-        step()
-    out = []
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        _sync(device)
-        out.append((time.perf_counter() - start) / steps)
-    return out
+    """Seconds per step of each timed block: bench's one timing protocol (bench.clock)."""
+    from bench import clock
+
+    return clock.block_seconds(step, device, warmup, steps, repeats)
 
 
 def eager(model_name: str, batch: int, device: str, steps: int, repeats: int) -> list[float]:
     model, x, y = _setup(model_name, batch, device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return _blocks(step, device, steps, repeats)
+
+
+def fused(model_name: str, batch: int, device: str, steps: int, repeats: int) -> list[float]:
+    """What `bench run` chooses where it is fastest: NCHW (contiguous) and Adam's fused kernel."""
+    model, x, y = _setup(model_name, batch, device)
+    model, x = model.to(memory_format=torch.contiguous_format), x.contiguous()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
 
     def step():
         loss = nn.functional.cross_entropy(model(x), y)
@@ -161,10 +164,10 @@ def q1a_estimate(csv_path: Path, device: str) -> list[tuple[str, float, int, int
     return estimate.by_technique(cells, csv_path)[1]
 
 
-TECHNIQUES = {"eager": eager, "graph": graph, "fused4": fused4}
+TECHNIQUES = {"eager": eager, "fused": fused, "graph": graph, "fused4": fused4}
 
 
-ALL = ("eager", "graph", "fused4", "workers1", "workers2", "workers4")
+ALL = ("eager", "fused", "graph", "fused4", "workers1", "workers2", "workers4")
 
 
 def _device_name(device: str) -> str:

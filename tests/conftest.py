@@ -57,3 +57,15 @@ def real_data() -> Path:
     if REAL_DATA is None or not REAL_DATA.is_dir():
         pytest.skip("BENCH_DATA_DIR is not set to the real MNIST/Fashion-MNIST folder (.ci/run sets it)")
     return REAL_DATA
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_caches(tmp_path_factory):
+    """The tests' step choices and calibrations live in a cache of their own, never the user's."""
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous

@@ -13,7 +13,9 @@ import pytest
 from bench.claims import boot_id as _boot_id
 from bench.claims import started
 from bench.csvfile import read_table
+from bench.plan import Cell
 from bench.schema import FILES
+from bench.spec import RunSpec
 from bench.store import Store
 
 SHARED = ('[[grid]]\nmodel = "resnet20"\ndataset = "mnist"\noptimizer = "adam"\nlr = [1e-2, {lr}]\nepochs = [1, 2]\n'
@@ -72,14 +74,15 @@ def test_claims_keep_out_live_owners_only(tmp_path):
         (claims / "reused-pid").write_text(f"{_boot_id()} {live.pid} 1\n")
         (claims / "live-started").write_text(f"{_boot_id()} {live.pid} {started(live.pid)}\n")
         store.append({"run_id": "stored", "record_id": "r1", "status": "error"}, [])
-        wanted = ["live", "dead", "other-boot", "torn", "reused-pid", "live-started", "stored", "new"]
+        wanted = [Cell(RunSpec(), rid) for rid in
+                  ("live", "dead", "other-boot", "torn", "reused-pid", "live-started", "stored", "new")]
         with store.claim(wanted) as mine:
             assert mine == ["dead", "other-boot", "torn", "reused-pid", "new"]
             assert (claims / "new").read_text().split()[1] == str(os.getpid())
             with store.claim(wanted) as again:  # the same process may re-enter its own claims
                 assert "new" in again
         assert sorted(p.name for p in claims.iterdir()) == ["live", "live-started"]  # ours released, live kept
-        with store.claim(["stored"], skip=("done",)) as retry:  # --retry-failed: an error row is retried
+        with store.claim([Cell(RunSpec(), "stored")], skip=("done",)) as retry:  # --retry-failed: retried
             assert retry == ["stored"]
     finally:
         live.kill()

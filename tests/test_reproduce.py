@@ -8,10 +8,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from bench import env
 from bench.cli import main
 from bench.report import commands, load
-from bench.spec import RunSpec, run_id
+from bench.spec import RunSpec, identity_of, run_id
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +27,7 @@ def test_every_reproduce_command_plans_exactly_its_run(tmp_path):
         result = CliRunner().invoke(main, ["plan", *args[2:], "--no-estimate", "--store", str(tmp_path)])
         assert result.exit_code == 0, (command, result.output)
         planned = [line.split()[0] for line in result.output.splitlines()[:-1]]
-        spec = RunSpec(**load.identity(run))
-        assert planned == [run_id(spec, env.device_identity(spec.compute_device))], command
+        spec = RunSpec(**identity_of(run))
+        assert planned == [run_id(spec)], command
         kinds.add((run["kind"], run["preset"]))
     assert {"svm", "resnet"} <= {k for k, _ in kinds} and len({p for _, p in kinds}) >= 3

@@ -25,7 +25,7 @@ def test_q1b_has_18_poly_and_6_rbf_cells_per_dataset():
     assert len(specs) == 48
     assert sum(s.kernel == "poly" for s in specs) == 36
     assert {s.n_train for s in specs} == {10_000}
-    assert len({run_id(s, "cpu:x") for s in specs}) == 48
+    assert len({run_id(s) for s in specs}) == 48
 
 
 def test_q2_pairs_four_models_with_two_optimizers():
@@ -45,13 +45,14 @@ def test_overrides_and_repeats():
     assert {s.model for s in svm} == {"svc"} and {s.n_train for s in svm} == {300}
 
 
-def test_run_id_depends_on_spec_and_device_not_on_irrelevant_fields():
+def test_run_id_depends_on_spec_and_device_kind_not_on_irrelevant_fields():
     a = RunSpec(model="resnet32")
-    assert run_id(a, "cpu:x") == run_id(RunSpec(model="resnet32", stem="cifar"), "cpu:x")  # stem n/a
-    assert run_id(a, "cpu:x") != run_id(a, "cpu:y")
-    assert run_id(a, "cpu:x") != run_id(a.replace(lr=1e-4), "cpu:x")
+    assert run_id(a) == run_id(RunSpec(model="resnet32", stem="cifar"))  # stem n/a
+    assert run_id(a) != run_id(a.replace(device="cuda"))
+    assert run_id(a) != run_id(a.replace(lr=1e-4))
     rbf = RunSpec(kind="svm", model="svc", kernel="rbf")
-    assert run_id(rbf, "cpu:x") == run_id(rbf.replace(degree=4), "cpu:x")  # degree n/a for rbf
+    assert run_id(rbf) == run_id(rbf.replace(degree=4))  # degree n/a for rbf
+    assert run_id(rbf) == run_id(rbf.replace(device="cuda"))  # an SVM always computes on the CPU
 
 
 def test_labels_name_the_exact_variant():

@@ -37,7 +37,7 @@ def test_latest_attempt_wins_and_finished_ids(tmp_path):
     store = Store(tmp_path, create=True)
     store.append(row("a", "r1", status="error"), [])
     store.append(row("b", "r2"), [curve("b", "r2", 1)])
-    assert store.finished() == {"a", "b"} and store.finished(("done",)) == {"b"}
+    assert store.finished() == {"a", "b", "a@?", "b@?"} and store.finished(("done",)) == {"b", "b@?"}
     store.append(row("a", "r3"), [curve("a", "r3", 1)])
     runs = store.runs()
     assert len(runs) == 2 and set(runs["record_id"]) == {"r2", "r3"}

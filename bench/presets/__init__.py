@@ -22,8 +22,8 @@ def preset_names() -> list[str]:
     return sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml"))
 
 
-def load_preset(name_or_path: str) -> list[dict]:
-    """The grids of a bundled preset (by name) or of a TOML file (by path)."""
+def _read(name_or_path: str) -> tuple[dict, str]:
+    """A bundled preset (by name) or a TOML file (by path), parsed, with the name to cite in errors."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
@@ -39,9 +39,22 @@ def load_preset(name_or_path: str) -> list[dict]:
         raise BenchError(f"unknown preset {name_or_path!r}; choose from {', '.join(preset_names())} "
                          "or give a path to a .toml file")
     try:
-        grids = tomllib.loads(text).get("grid")
+        parsed = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BenchError(f"preset {source} is not valid TOML: {exc}") from None
+    unknown = sorted(set(parsed) - {"grid", "same_host"})
+    if unknown:
+        raise BenchError(f"preset {source}: unknown top-level key {unknown[0]!r}; a preset has [[grid]] tables "
+                         "and optionally same_host = true")
+    if not isinstance(parsed.get("same_host", False), bool):
+        raise BenchError(f"preset {source}: same_host must be true or false")
+    return parsed, source
+
+
+def load_preset(name_or_path: str) -> list[dict]:
+    """The grids of a bundled preset (by name) or of a TOML file (by path)."""
+    parsed, source = _read(name_or_path)
+    grids = parsed.get("grid")
     if not isinstance(grids, list) or not grids:
         raise BenchError(f"preset {source} has no [[grid]] tables")
     for grid in grids:
@@ -53,6 +66,12 @@ def load_preset(name_or_path: str) -> list[dict]:
                 hint = f" (did you mean {near[0]!r}?)" if near else ""
                 raise BenchError(f"preset {source}: unknown field {key!r}{hint}")
     return grids
+
+
+def same_host(name_or_path: str) -> bool:
+    """Whether the preset pairs measurements of one machine (`same_host = true`, as q2 does: its CPU
+    and GPU cells are compared by speed). Its cells count as done only by attempts from this host."""
+    return _read(name_or_path)[0].get("same_host", False)
 
 
 MAX_REPEATS = 1_000

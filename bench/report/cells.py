@@ -7,18 +7,9 @@ import math
 import statistics
 from collections import defaultdict
 
-from bench.report.load import identity
-from bench.spec import pin_memory_is_factor
+from bench.spec import cell_key
 
 REPEAT_FIELDS = ("seed",)  # what --repeats varies; a cell is its runs over these
-
-
-def unit_key(run: dict, drop: tuple[str, ...] = ()) -> tuple:
-    """A hashable key of the run's cell without `drop`; pin_memory separates runs only where it is
-    a factor (`bench.spec.pin_memory_is_factor`)."""
-    ident = identity(run)
-    skip = set(drop) | (set() if pin_memory_is_factor(run["device"]) else {"pin_memory"})
-    return tuple(sorted((k, v) for k, v in ident.items() if k not in skip))
 
 
 def distinct(runs: list[dict], per_preset: bool = False) -> list[dict]:
@@ -27,7 +18,7 @@ def distinct(runs: list[dict], per_preset: bool = False) -> list[dict]:
     for statistics taken within each preset."""
     seen, out = set(), []
     for run in runs:
-        key = (run["preset"] if per_preset else None, unit_key(run))
+        key = (run["preset"] if per_preset else None, cell_key(run))
         if key not in seen:
             seen.add(key)
             out.append(run)
@@ -46,7 +37,7 @@ def group(runs: list[dict], drop: tuple[str, ...] = REPEAT_FIELDS) -> dict[tuple
     """Runs keyed by their cell without `drop`, in a stable order."""
     out: dict[tuple, list[dict]] = defaultdict(list)
     for run in runs:
-        out[unit_key(run, drop)].append(run)
+        out[cell_key(run, drop)].append(run)
     return dict(sorted(out.items(), key=lambda kv: repr(kv[0])))
 
 

@@ -9,8 +9,8 @@ from collections import defaultdict
 import matplotlib
 from matplotlib.ticker import MaxNLocator
 
-from bench.report.cells import unit_key
 from bench.report.plotting import OKABE_ITO, figure, slug, svg
+from bench.spec import training_run_key
 
 
 def _families(runs: list[dict], curves: dict) -> dict[tuple, dict]:
@@ -20,7 +20,7 @@ def _families(runs: list[dict], curves: dict) -> dict[tuple, dict]:
     for r in runs:
         if r["kind"] != "resnet" or r["record_id"] not in curves:
             continue
-        key = (r["preset"], unit_key(r, drop=("epochs",)))
+        key = (r["preset"], training_run_key(r))
         if key not in out or len(curves[r["record_id"]]) > len(out[key]["curve"]):
             out[key] = {"run": r, "curve": curves[r["record_id"]]}
     return out

@@ -8,6 +8,7 @@ import math
 import statistics
 
 from bench.report import cells
+from bench.spec import cell_key, training_run_key
 
 # factor -> the spec fields it replaces when pairing runs; `label` stands for model + stem.
 FACTORS = {
@@ -60,7 +61,7 @@ def _order(value) -> tuple:
 
 def _training_run(r: dict) -> tuple:
     """Cells that differ only in epochs share one training run (they are measured along it)."""
-    return (r["preset"], cells.unit_key(r, ("epochs",)))
+    return (r["preset"], training_run_key(r))
 
 
 def one_per_run(found: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
@@ -139,7 +140,7 @@ def shared_across_presets(runs: list[dict]) -> list[str]:
     are q1a cells): their findings on those runs are not independent evidence."""
     presets: dict[tuple, set] = {}
     for r in cells.done(runs):
-        presets.setdefault(cells.unit_key(r), set()).add(r["preset"] or "")
+        presets.setdefault(cell_key(r), set()).add(r["preset"] or "")
     return sorted({p for found in presets.values() if len(found) > 1 for p in found})
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.spec import identity_fields
 from bench.store import Store
 
 STORE_FILES = ("runs.csv", "epochs.csv", "timings.csv", "manifest.json")  # copied into site/data/ for download
@@ -35,11 +34,6 @@ def _plain(value):
 def records(frame: pd.DataFrame) -> list[dict]:
     """DataFrame rows -> dicts of Python values, pandas' missing values as None."""
     return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
-
-
-def identity(run: dict) -> dict:
-    """The spec fields that define a run's cell, as `bench.spec.RunSpec.identity` would give."""
-    return {name: run[name] for name in identity_fields(run["kind"], run["model"], run.get("kernel"))}
 
 
 def _normalise(run: dict) -> dict:

@@ -7,7 +7,8 @@ from collections import Counter
 
 from bench.report import charts, commands, findings, q2, summary, tables
 from bench.report.cells import group, loaded
-from bench.report.load import STORE_FILES, Study, identity
+from bench.report.load import STORE_FILES, Study
+from bench.spec import identity_of
 
 ENV_FIELDS = ("device_name", "cpu_name", "host_id", "threads", "torch", "cuda", "cudnn", "sklearn", "python", "os",
               "bench_version", "git_commit", "git_dirty", "container_image")
@@ -75,7 +76,7 @@ def methodology(runs: list[dict]) -> dict:
 
 def run_page(run: dict, curves: list[dict]) -> dict:
     """Everything one run's page shows: spec, metrics, environment, curves, confusion matrix."""
-    spec = {"preset": run["preset"], "label": run["label"], **identity(run), "tag": run["tag"]}
+    spec = {"preset": run["preset"], "label": run["label"], **identity_of(run), "tag": run["tag"]}
     if run["momentum"] is not None:
         spec["momentum"] = run["momentum"]
     return {

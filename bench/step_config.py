@@ -1,0 +1,111 @@
+"""How the training step is computed, chosen per machine by measurement: the memory format of the
+model and its inputs (NCHW or channels_last) and the optimizer's implementation (torch's default,
+its multi-tensor `foreach` or its `fused` kernel). Every candidate is the same algorithm (fused
+Adam is Adam, with the same hyperparameters); only the speed differs, so the fastest is chosen at
+warm-up, on throwaway copies, and recorded in every row (`memory_format`, `optimizer_impl`)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from bench import cache, clock, env
+from bench.errors import BenchError
+
+MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+OPTIMIZER_IMPLS = ("default", "foreach", "fused")
+AUTO = "auto"
+# Steps timed per candidate: a short block after untimed ones; the median of a few blocks decides.
+TRIAL_WARMUP_STEPS, TRIAL_STEPS, TRIAL_BLOCKS = 2, 3, 3
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    memory_format: str = "contiguous"
+    optimizer_impl: str = "default"
+
+    @property
+    def torch_format(self) -> torch.memory_format:
+        return MEMORY_FORMATS[self.memory_format]
+
+    def __str__(self) -> str:
+        return f"{self.memory_format}/{self.optimizer_impl}"
+
+
+# What bench ran before it measured (schema 4 rows): the reference every candidate must agree with.
+LEGACY = StepConfig("channels_last", "default")
+
+
+def parse(text: str) -> StepConfig | None:
+    """`auto` (None: measure) or `FORMAT/IMPL`, e.g. `contiguous/fused`."""
+    if text == AUTO:
+        return None
+    fmt, _, impl = text.partition("/")
+    if fmt not in MEMORY_FORMATS or impl not in OPTIMIZER_IMPLS:
+        raise BenchError(f"--step-config {text!r}: give auto or FORMAT/IMPL with FORMAT one of "
+                         f"{', '.join(MEMORY_FORMATS)} and IMPL one of {', '.join(OPTIMIZER_IMPLS)}")
+    return StepConfig(fmt, impl)
+
+
+def candidates() -> list[StepConfig]:
+    """Every configuration the warm-up tries (the fused and foreach optimizers exist on CPU and CUDA
+    in the torch bench pins; the implementation torch picks by default is tried too)."""
+    return [StepConfig(fmt, impl) for fmt in MEMORY_FORMATS for impl in ("default", "fused")]
+
+
+def optimizer(params, name: str, lr: float, momentum: float, config: StepConfig) -> torch.optim.Optimizer:
+    """SGD (with momentum) or Adam, in the configuration's implementation."""
+    impl = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}[config.optimizer_impl]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, **impl)
+    return torch.optim.Adam(params, lr=lr, **impl)
+
+
+def fastest(model: torch.nn.Module, make_optimizer: Callable, batches: Callable[[StepConfig], Iterator],
+            step: Callable, device: str, options: list[StepConfig] | None = None) -> tuple[StepConfig, dict]:
+    """Time each candidate's step on a throwaway copy of `model` and return the fastest and every
+    candidate's median seconds per step. `batches(config)` yields (x, y) in that memory format;
+    `step(model, opt, x, y)` is one optimizer step. The real model and its RNG are untouched."""
+    times = {}
+    rng = torch.get_rng_state()
+    for config in options or candidates():
+        scratch = copy.deepcopy(model).to(memory_format=config.torch_format).train()
+        opt = make_optimizer(scratch.parameters(), config)
+        stream = batches(config)
+
+        def one_step(scratch=scratch, opt=opt, stream=stream) -> None:
+            x, y = next(stream)
+            step(scratch, opt, x, y)
+
+        times[config] = clock.median_seconds(one_step, device, TRIAL_WARMUP_STEPS, TRIAL_STEPS, TRIAL_BLOCKS)
+    torch.set_rng_state(rng)
+    best = min(times, key=lambda c: (times[c], str(c)))
+    return best, {str(c): t for c, t in times.items()}
+
+
+def memory_format_of(model: torch.nn.Module) -> torch.memory_format:
+    """The format the model's convolution weights are in (its inputs follow it), read from a weight
+    whose layout tells the two apart (more than one channel, a kernel larger than 1x1)."""
+    weight = next(p for p in model.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[2] > 1)
+    return torch.contiguous_format if weight.is_contiguous() else torch.channels_last
+
+
+STEP_CHOICES = "step-configs.json"
+
+
+def remembered(spec, measure: Callable[[], tuple[StepConfig, dict]]) -> tuple[StepConfig, dict]:
+    """The step configuration chosen for this cell's shape on this machine: measured the first time
+    (`measure()`), then remembered in the machine's cache, so that every later run of the same shape
+    here computes the same way and two runs of one cell agree exactly, as they did before."""
+    key = (f"{env.device_identity(spec.device)}|{spec.label}|{spec.batch_size}|{spec.optimizer}|{spec.amp}"
+           f"|t{torch.get_num_threads()}|torch {torch.__version__}")
+    known = cache.read(STEP_CHOICES)
+    try:
+        return parse(known[key]), {}
+    except (KeyError, TypeError, AttributeError, BenchError):
+        config, trials = measure()
+        cache.write(STEP_CHOICES, {**cache.read(STEP_CHOICES), key: str(config)})
+        return config, trials
