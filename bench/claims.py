@@ -73,3 +73,44 @@ def take(folder: Path, run_ids: list[str]) -> list[str]:
 def release(folder: Path, run_ids: list[str]) -> None:
     for rid in run_ids:
         (folder / rid).unlink(missing_ok=True)
+
+
+COMPUTING = ("run", "time")  # the bench commands that compute
+
+
+def _bench_command(argv: list[str]) -> str | None:
+    """`bench run` / `bench time` when argv runs one (as the `bench` script, `python -m bench.cli`
+    or `-m bench`), else None."""
+    for i, arg in enumerate(argv[:-1]):
+        if Path(arg).name == "bench" or (arg in ("bench", "bench.cli") and i and argv[i - 1] == "-m"):
+            return f"bench {argv[i + 1]}" if argv[i + 1] in COMPUTING else None
+    return None
+
+
+def _family() -> set[int]:
+    """This process and its ancestors: not "others". (Workers a `bench run` starts are not `bench`
+    command lines, so they never show; their parent does.)"""
+    mine, pid = {os.getpid()}, os.getpid()
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+        mine.add(pid)
+    return mine
+
+
+def bench_processes() -> list[str]:
+    """Other `bench run` / `bench time` processes on this machine, whatever store they compute in,
+    read from /proc (processes in containers on this machine are there too): `pid N: bench run`."""
+    found, family = [], _family()
+    for entry in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            pid = int(entry.parent.name)
+            argv = entry.read_bytes().decode("utf-8", "replace").split("\0")[:-1]
+        except (OSError, ValueError):
+            continue
+        command = _bench_command(argv)
+        if command and pid not in family:
+            found.append(f"pid {pid}: {command}")
+    return sorted(found, key=lambda text: int(text.split()[1].rstrip(":")))

@@ -102,6 +102,8 @@ def run(**opts) -> None:
 @click.option("--blocks", type=click.IntRange(1, 1_000), default=5, show_default=True,
               help="Timed blocks per cell; the row keeps their median rate and range.")
 @options.step_config
+@click.option("--beside-others", is_flag=True,
+              help="Time even while other bench processes compute on this machine (rows record the concurrency).")
 def time_cmd(**opts) -> None:
     """Measure each ResNet cell's training speed alone (after warm-up, on its own data path) into
     the store's timings.csv; the report's speed tables use these where they exist."""
@@ -121,7 +123,7 @@ def time_cmd(**opts) -> None:
                                                       f"bs={r['batch_size']:<4} {r['images_per_s']:9.1f} images/s "
                                                       f"({r['min_images_per_s']:.1f}-{r['max_images_per_s']:.1f}) "
                                                       f"{r['memory_format']}/{r['optimizer_impl']}"),
-                          config=step)
+                          config=step, allow_others=opts["beside_others"])
     except KeyboardInterrupt:
         raise BenchError("interrupted: the cells timed so far are stored") from None
     click.echo(f"{len(rows)} cells timed into {opts['store'] / 'timings.csv'}", err=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.schema import BOUNDS
 
 # What pandas can parse for each non-string dtype (with our read options); anything else in a
 # hand-edited file would make pandas fail with a traceback, so it is reported as a bad line instead.
@@ -71,7 +73,17 @@ def bad_value(row: dict, columns: dict[str, str]) -> str | None:
         pattern, what = VALUE_PATTERNS.get(dtype, (None, ""))
         if value and pattern and not (pattern.fullmatch(value) and (dtype != "Int64" or abs(int(value)) < 2**63)):
             return f"column {name}: {value[:40]!r} is not {what}"
+        if value and dtype in ("Int64", "Float64"):
+            number, (low, high) = float(value), BOUNDS.get(name, (-math.inf, math.inf))
+            if not math.isfinite(number) or not low <= number <= high:
+                return f"column {name}: {value[:40]} is impossible (must be finite{_range(low, high)})"
     return None
+
+
+def _range(low: float, high: float) -> str:
+    if high == math.inf:
+        return f" and at least {low:g}" if low > -math.inf else ""
+    return f", from {low:g} to {high:g}"
 
 
 def csv_line(values: list) -> str:

@@ -72,7 +72,11 @@ def locate(dataset: str, data_dir: Path) -> dict[str, Path]:
     found = {}
     for key, name in FILES.items():
         candidates = [data_dir / folder / f for folder in FOLDERS[dataset] for f in (name, name + ".gz")]
-        hit = next((c for c in candidates if c.is_file()), None)
+        try:
+            hit = next((c for c in candidates if c.is_file()), None)
+        except OSError as exc:  # e.g. a folder without read or search permission
+            raise BenchError(f"cannot read {dataset} in {data_dir}: {exc.strerror or exc} ({exc.filename}); "
+                             "fix its permissions or point --data-dir elsewhere") from None
         if hit is None:
             raise BenchError(f"missing {dataset} file {candidates[0].parent / name}[.gz]; {HINT}")
         found[key] = hit

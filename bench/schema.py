@@ -33,6 +33,20 @@ EPOCH_COLUMNS: dict[str, str] = {
     "val_acc": F, "epoch_time_s": F,
 }
 FILES = {"runs.csv": RUN_COLUMNS, "epochs.csv": EPOCH_COLUMNS}
+# What a stored value can be, by column name (the same name means the same thing in every file):
+# (lowest, highest). Every number must also be finite. A value outside is a bad line, quarantined
+# by `bench store check --repair`, so it never reaches a computation in the report.
+FRACTIONS = ("test_acc", "test_precision", "test_recall", "test_f1", "val_acc", "train_acc", "train_mean",
+             "train_std")
+NON_NEGATIVE = ("train_loss", "val_loss", "train_time_s", "eval_time_s", "epoch_time_s", "fit_time_s",
+                "predict_time_s", "images_per_s", "steady_images_per_s", "min_images_per_s", "max_images_per_s",
+                "achieved_flops", "peak_flops", "macs", "params", "peak_mem_mb", "eval_peak_mem_mb", "n_support",
+                "n_train_images", "n_val", "n_test", "n_train_used", "load_start", "load_end", "cache_size_mb",
+                "subset", "test_size", "seed", "data_seed", "momentum")
+AT_LEAST_ONE = ("batch_size", "epochs", "best_epoch", "epoch", "threads", "concurrency", "steps", "blocks",
+                "degree", "n_train")
+BOUNDS = {**{c: (0.0, 1.0) for c in FRACTIONS}, **{c: (0.0, float("inf")) for c in NON_NEGATIVE},
+          **{c: (1.0, float("inf")) for c in AT_LEAST_ONE}}
 # `bench time`: exclusive speed measurements of cells, one row per cell and measurement. Optional
 # (absent in stores that never ran it), so it is not one of FILES that every store must have.
 TIMINGS = "timings.csv"

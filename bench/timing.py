@@ -2,7 +2,8 @@
 warm-up, `blocks` blocks of `steps` optimizer steps each run on the cell's own data path (on CUDA
 the DataLoader with its pin_memory), timed between device synchronisations; a row per cell stores
 the median rate over the blocks and its range. Nothing else of this store may compute meanwhile:
-it refuses to start beside another bench process and records what it saw (`concurrency`)."""
+it refuses to start beside any other `bench run` or `bench time` on this machine, whatever store
+it computes in (found in /proc), unless --beside-others, and records what it saw (`concurrency`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import statistics
 import uuid
 from pathlib import Path
 
-from bench import clock, data, env, train
+from bench import claims, clock, data, env, train
 from bench.errors import BenchError
 from bench.plan import Cell, groups_of
 from bench.precision import amp_dtype, dtype_name
@@ -46,15 +47,26 @@ def _endless(batches):
         yield from batches
 
 
-def _require_alone(store: Store) -> None:
-    others = store.others_computing()
-    if others:
-        raise BenchError(f"{others} other bench process(es) are computing on {store.root}; `bench time` "
-                         "measures alone: wait for them or use another store")
+def beside(store: Store) -> list[str]:
+    """What computes beside us: other bench run/time processes anywhere on this machine (from /proc)
+    and other claimants of this store (a process /proc cannot show, e.g. in another PID namespace)."""
+    found = claims.bench_processes()
+    theirs = store.others_computing()
+    return found if len(found) >= theirs else [*found, f"{theirs - len(found)} more computing on {store.root}"]
+
+
+def _require_alone(store: Store, allow_others: bool) -> int:
+    """How many other processes compute beside us; refused unless `allow_others`."""
+    others = beside(store)
+    if others and not allow_others:
+        raise BenchError(f"`bench time` measures alone, but other bench processes compute on this machine "
+                         f"({'; '.join(others[:3])}); wait for them, or pass --beside-others to time anyway "
+                         "(the rows then record the concurrency)")
+    return len(others)
 
 
 def run(cells: list[Cell], store: Store, data_dir: Path | None, preset: str, steps: int, blocks: int,
-        on_row=None, config: StepConfig | None = None) -> list[dict]:
+        on_row=None, config: StepConfig | None = None, allow_others: bool = False) -> list[dict]:
     """Time every group of `cells` (ResNet cells) once and store a row per cell; returns the rows."""
     clock.use_threads()
     rows = []
@@ -63,10 +75,10 @@ def run(cells: list[Cell], store: Store, data_dir: Path | None, preset: str, ste
         dataset = data.load(spec.dataset, data_dir)
         split = data.split(dataset, spec.split, spec.subset, spec.data_seed, spec.test_size)
         with store.claim(group, skip=()):
-            _require_alone(store)
+            seen = _require_alone(store, allow_others)
             load_start, started = env.load_average(), dt.datetime.now(dt.UTC)
             rates, chosen = block_rates(spec, dataset, split, steps, blocks, config)
-            concurrency = 1 + store.others_computing()  # what started beside it while it ran
+            concurrency = 1 + max(seen, len(beside(store)))  # what ran beside it, at its start and end
         described = env.describe(spec.compute_device)
         measured = {"steps": steps, "blocks": blocks, "images_per_s": statistics.median(rates),
                     "min_images_per_s": min(rates), "max_images_per_s": max(rates), "concurrency": concurrency,

@@ -1,6 +1,7 @@
 """IDX decoding (raw and .gz), checksums, and deterministic, disjoint, stratified splits."""
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,3 +92,22 @@ def test_real_data_checksums_and_sizes(real_data):
     assert (len(q1a.train), len(q1a.val), len(q1a.test)) == (1_000, 500, 2_000)
     assert np.array_equal(q1a.test, data.split(ds, "random", 0, 0, test_size=2_000).test)
     assert np.bincount(ds.labels.numpy()[q1a.test], minlength=10).tolist() == [200] * 10
+
+
+def test_an_unreadable_data_folder_is_one_line(tiny_data, monkeypatch):
+    """A folder without permission (as a non-root user sees `chmod 000 mnist/`): stat fails with EACCES."""
+    from click.testing import CliRunner
+
+    from bench.cli import main
+
+    real = Path.is_file
+
+    def is_file(self):
+        if "mnist" in self.parts:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    result = CliRunner().invoke(main, ["data", "--data-dir", str(tiny_data)])
+    assert result.exit_code == 1 and "Permission denied" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -127,3 +128,20 @@ def test_commands_that_read_say_when_they_leave_out_a_torn_line(store, tmp_path,
     assert "run9" not in result.stdout  # ls: the torn row is not listed
     for written in (tmp_path / "site" / "data" / "runs.csv", tmp_path / "merged" / "runs.csv"):
         assert not written.exists() or b"run9" not in written.read_bytes()  # report, merge: nor carried on
+
+
+@pytest.mark.parametrize(("column", "value"), [("test_acc", "7.5"), ("test_acc", "-inf"), ("val_acc", "-0.1"),
+                                                ("train_time_s", "-3"), ("epochs", "0"), ("test_f1", "nan")])
+def test_an_impossible_value_is_a_bad_line_and_never_reaches_the_report(store, tmp_path, column, value):
+    runs = store / "runs.csv"
+    with runs.open(newline="") as f:
+        rows = list(csv.reader(f))
+    rows[2][rows[0].index(column)] = value
+    with runs.open("w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+    result = check(store)
+    assert result.exit_code == 1 and f"runs.csv:3: column {column}" in result.output
+    report = CliRunner().invoke(main, ["report", "--store", str(store), "--out", str(tmp_path / "site"), "--no-pdf"])
+    assert report.exit_code == 1 and "bench store check" in report.output and "Traceback" not in report.output
+    assert check(store, "--repair").exit_code == 0 and check(store).exit_code == 0
+    assert len(Store(store).runs()) == 3 and any(value in line for line in quarantined(store))

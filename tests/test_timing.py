@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
+import pytest
 from click.testing import CliRunner
 from fixtures.report.make_fixture import small
 
+from bench import claims
 from bench.claims import boot_id, started
 from bench.cli import main
 from bench.report import build
@@ -17,6 +20,14 @@ from bench.store import Store
 
 GRID = ('[[grid]]\nmodel = "resnet20"\ndataset = "mnist"\nepochs = [1, 2]\nbatch_size = 16\n\n'
         '[[grid]]\nkind = "svm"\ndataset = "mnist"\nn_train = 60\n')
+
+
+@pytest.fixture(autouse=True)
+def _alone_on_this_machine(monkeypatch, request):
+    """These tests must not depend on what else the developer's machine runs (a study in the
+    background): the /proc scan sees nothing unless a test asks for it."""
+    if "machine" not in request.node.name:
+        monkeypatch.setattr(claims, "bench_processes", lambda: [])
 
 
 def _time(tmp_path, data, *extra):
@@ -51,6 +62,29 @@ def test_refused_beside_another_bench_process(tiny_data, tmp_path):
         assert result.exit_code == 1 and "measures alone" in result.output
         assert len(result.output.strip().splitlines()) <= 2 and "Traceback" not in result.output
         assert Store(tmp_path / "store").timings().empty
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_refused_beside_a_bench_run_of_another_store_on_this_machine(tiny_data, tmp_path):
+    fake = tmp_path / "bin" / "bench"  # a process whose command line is `bench run ...`
+    fake.parent.mkdir()
+    fake.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(60)\n")
+    fake.chmod(0o755)
+    other = subprocess.Popen([str(fake), "run", "--store", str(tmp_path / "elsewhere")])
+    try:
+        for _ in range(50):  # until its command line shows in /proc
+            if any(f"pid {other.pid}:" in p for p in claims.bench_processes()):
+                break
+            time.sleep(0.1)
+        result = _time(tmp_path, tiny_data)
+        assert result.exit_code == 1 and "measures alone" in result.output and f"pid {other.pid}: bench run" \
+            in result.output and "--beside-others" in result.output
+        assert Store(tmp_path / "store").timings().empty
+        anyway = _time(tmp_path, tiny_data, "--beside-others")
+        assert anyway.exit_code == 0, anyway.output
+        assert (Store(tmp_path / "store").timings()["concurrency"] >= 2).all()  # recorded as not alone
     finally:
         other.kill()
         other.wait()

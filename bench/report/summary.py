@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import statistics
 
-from bench.report import cells, findings
+from bench.report import cells, findings, progress
 
 TOP_EFFECTS = 4  # what fits the first screen at 1400 px with the rest of the box; all are in the findings
 
@@ -69,4 +69,4 @@ def _speedups(q2: dict) -> list[dict]:
 
 def build(runs: list[dict], found: list[dict], q2: dict, grid_best: dict[str, dict[str, dict]]) -> dict:
     return {"scale": scale(runs), "best": _best(runs, grid_best), "effects": _effects(found),
-            "speedups": _speedups(q2)}
+            "speedups": _speedups(q2), "full_scale": progress.build(runs)}

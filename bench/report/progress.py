@@ -1,0 +1,39 @@
+"""How far the full-scale study is: per preset of the study, the training runs and cells of its
+full-scale plan (all training images, all 14,000 test images, one seed, on the CPU) that are
+stored, and the command that computes the rest. The plan comes from the presets themselves, so the
+banner counts exactly what `bench plan` would."""
+
+from __future__ import annotations
+
+from bench import plan, presets
+
+FULL_SCALE = {"subset": 0, "test_size": 0, "device": "cpu"}  # what "full scale" means, for every preset
+STUDY = ("q1a", "q1b", "q2")  # the assignment's presets, in its order
+COMMAND = "bench run --preset {preset} --test-size 0 --workers 2 --budget 2h30m"
+
+
+def _run_label(group: list[plan.Cell]) -> str:
+    s = group[0].spec
+    if s.kind == "svm":
+        return f"{s.label} {s.dataset} C={s.C:g} gamma={s.gamma}"
+    epochs = max(c.spec.epochs for c in group)
+    return f"{s.label} {s.dataset} {s.optimizer} lr={s.lr:g} batch={s.batch_size} to {epochs} epochs"
+
+
+def build(runs: list[dict]) -> list[dict]:
+    """Per study preset with at least one full-scale cell stored: runs and cells done of all, the
+    remaining training runs and the command (empty list: no full-scale cell stored yet)."""
+    done = {r["run_id"] for r in runs if r["status"] == "done"}
+    out = []
+    for name in STUDY:
+        cells = plan.cells_of(presets.expand(presets.load_preset(name), FULL_SCALE))
+        groups = plan.groups_of(cells)
+        finished = [g for g in groups if all(c.run_id in done for c in g)]
+        n_cells = sum(c.run_id in done for c in cells)
+        if not n_cells:
+            continue
+        remaining = [g for g in groups if not all(c.run_id in done for c in g)]
+        out.append({"preset": name, "runs_done": len(finished), "runs": len(groups), "cells_done": n_cells,
+                    "cells": len(cells), "remaining": [_run_label(g) for g in remaining],
+                    "command": COMMAND.format(preset=name) if remaining else ""})
+    return out

@@ -1,0 +1,32 @@
+"""The full-scale banner counts what `bench plan` would: training runs and cells of each study
+preset at full scale that are stored, and names the rest with the command that computes them."""
+
+from __future__ import annotations
+
+from bench import plan, presets
+from bench.report import progress
+
+
+def _full(name: str) -> list[plan.Cell]:
+    return plan.cells_of(presets.expand(presets.load_preset(name), progress.FULL_SCALE))
+
+
+def test_counts_whole_training_runs_and_lists_the_rest():
+    groups = plan.groups_of(_full("q1a"))
+    stored = [{"run_id": c.run_id, "status": "done"} for g in groups[:3] for c in g]
+    stored += [{"run_id": groups[3][0].run_id, "status": "done"}]  # one cell of a fourth run: not a whole run
+    stored += [{"run_id": groups[4][0].run_id, "status": "error"}]
+    stored += [{"run_id": c.run_id, "status": "done"} for c in
+               plan.cells_of(presets.expand(presets.load_preset("q1a"), {"test_size": 2000}))]  # reduced scale
+    (q1a,) = progress.build(stored)
+    assert (q1a["preset"], q1a["runs_done"], q1a["runs"], q1a["cells"]) == ("q1a", 3, 32, 128)
+    assert q1a["cells_done"] == 3 * 4 + 1 and len(q1a["remaining"]) == 29
+    assert q1a["command"].startswith("bench run --preset q1a --test-size 0")
+    assert "to 10 epochs" in q1a["remaining"][0]
+
+
+def test_nothing_at_full_scale_shows_no_banner_and_a_finished_preset_no_command():
+    assert progress.build([]) == []
+    stored = [{"run_id": c.run_id, "status": "done"} for c in _full("q1b")]
+    (q1b,) = progress.build(stored)
+    assert (q1b["runs_done"], q1b["runs"], q1b["remaining"], q1b["command"]) == (48, 48, [], "")
