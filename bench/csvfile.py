@@ -37,6 +37,7 @@ class Table:
     rows: list[dict] = field(default_factory=list)
     bad_lines: list[tuple[int, str, str]] = field(default_factory=list)  # (line number, why, text)
     texts: list[str] = field(default_factory=list)  # the exact line of each row, for lossless rewrites
+    unterminated: bool = False  # the last line holds a whole, valid row but no newline (a hand edit)
 
     @property
     def torn_tail(self) -> bool:
@@ -128,8 +129,42 @@ def read_table(path: Path, columns: dict[str, str]) -> Table:
             table.rows.append(row)
             table.texts.append(line)
     if torn_tail:
-        table.bad_lines.append((len(lines) + 1, "torn last line (no newline: interrupted write)", torn_tail))
+        row = _complete(torn_tail, header, dtypes)
+        if row is None:
+            table.bad_lines.append((len(lines) + 1, "torn last line (no newline: interrupted write)", torn_tail))
+        else:
+            table.rows.append(row)
+            table.texts.append(torn_tail)
+            table.unterminated = True
     return table
+
+
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\d([+-]\d\d:\d\d|Z))?")  # a date, or all of a time
+
+
+def _complete(line: str, header: list[str], dtypes: dict) -> dict | None:
+    """The row of a last line without its newline if it is whole: every field, every value valid,
+    and a last field that cannot be a cut-off prefix (bench's files end with a timestamp column or
+    a number; a cut timestamp is caught here, a cut number cannot be told from a short one)."""
+    try:
+        values = next(csv.reader([line]), [])
+    except csv.Error:
+        return None
+    if not header or len(values) != len(header):
+        return None
+    row = dict(zip(header, values, strict=True))
+    if bad_value(row, dtypes) or (header[-1].endswith("_at") and values[-1] and not TIMESTAMP.fullmatch(values[-1])):
+        return None
+    return row
+
+
+def ends_without_newline(path: Path) -> bool:
+    """A non-empty file whose last byte is not a newline (its last line is torn, or unterminated)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
 
 
 def to_frame(rows: list[dict], columns: dict[str, str]) -> pd.DataFrame:

@@ -9,9 +9,9 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.csvfile import read_table, write_lines, write_table
+from bench.csvfile import read_table, write_atomic, write_lines, write_table
 from bench.errors import BenchError
-from bench.schema import FILES, MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, TIMING_COLUMNS, TIMINGS, mismatch
+from bench.schema import FILES, MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, TABLES, TIMING_COLUMNS, TIMINGS, mismatch
 from bench.store import Store, quarantine, write_manifest
 
 # Columns that are measurements of the hardware at that moment; two honest runs of the same cell
@@ -29,9 +29,10 @@ def check(root: Path, repair: bool = False) -> list[str]:
     are atomic, so it needs no lock and works on a read-only store."""
     store = Store(root)
     problems = []
-    optional = {TIMINGS: TIMING_COLUMNS} if (root / TIMINGS).exists() else {}
     with store.locked() if repair else nullcontext():
-        for name, columns in {**FILES, **optional}.items():
+        for name, columns in TABLES.items():
+            if name not in FILES and not (root / name).exists():
+                continue
             path = root / name
             table = read_table(path, columns)
             missing = [c for c in columns if c not in table.header]
@@ -61,41 +62,64 @@ def check(root: Path, repair: bool = False) -> list[str]:
     return problems
 
 
+JOURNAL = ".migrating"  # in the store while a migration rewrites it: the backup it reads from
+
+
+def _unfinished(root: Path) -> Path | None:
+    """The backup of a migration that was killed while it rewrote the store (its journal names it)."""
+    try:
+        backup = root / "backup" / (root / JOURNAL).read_text().strip()
+    except OSError:
+        return None
+    return backup if backup.is_dir() else None
+
+
+def _read_originals(folder: Path, version: int) -> dict[str, list[dict]]:
+    """The files of a schema-`version` store in `folder`, checked as that schema, as rows of text."""
+    tables = {}
+    for name, columns in TABLES.items():
+        if not (folder / name).exists():
+            tables[name] = []
+            continue
+        table = read_table(folder / name, {c: t for c, t in columns.items() if c in ("run_id", "record_id")})
+        why = mismatch(version, table.header)
+        if why:
+            raise BenchError(f"{folder / name} is not schema {version} as manifest.json claims: {why}; "
+                             "nothing was migrated. Fix the manifest or restore the file")
+        if table.bad_lines:
+            number, why, _ = table.bad_lines[0]
+            raise BenchError(f"{folder / name}:{number}: {why}; nothing was migrated. Fix or remove the line first")
+        tables[name] = table.rows
+    return tables
+
+
 def migrate(root: Path) -> str:
-    """Apply migrate_to_N steps one by one until the store is at SCHEMA_VERSION. The files must have
-    the columns of the version the manifest claims (else nothing is touched), and the originals are
-    kept in backup/ before anything is rewritten. Every file of the store is migrated together
-    (runs, curves and `bench time` rows), since a step may re-key all of them."""
+    """Apply migrate_to_N steps one by one until the store is at SCHEMA_VERSION. Every file of the
+    store is migrated together (runs, curves and `bench time` rows), since a step may re-key all of
+    them. The originals are first copied to backup/, then a journal (`.migrating`) names that copy and
+    the migration reads it: killed at any point before the new manifest, the manifest still names
+    the old schema and a rerun starts again from the same originals, so it can always be finished."""
     store = Store(root, allow_old=True)
     if store.version == SCHEMA_VERSION:
         return f"{root} is already at schema {SCHEMA_VERSION}"
-    files = {**FILES, TIMINGS: TIMING_COLUMNS}
     with store.locked():
-        tables = {}
-        for name, columns in files.items():
-            if not (root / name).exists():
-                tables[name] = []
-                continue
-            table = read_table(root / name, {c: t for c, t in columns.items() if c in ("run_id", "record_id")})
-            why = mismatch(store.version, table.header)
-            if why:
-                raise BenchError(f"{root / name} is not schema {store.version} as manifest.json claims: {why}; "
-                                 "nothing was migrated. Fix the manifest or restore the file")
-            if table.bad_lines:
-                number, why, _ = table.bad_lines[0]
-                raise BenchError(f"{root / name}:{number}: {why}; nothing was migrated. Fix or remove the line first")
-            tables[name] = table.rows
-        backup = root / "backup" / f"schema-{store.version}-{time.strftime('%Y%m%dT%H%M%S')}"
-        backup.mkdir(parents=True, exist_ok=True)
-        for name in (*files, "manifest.json"):
-            if (root / name).exists():
-                shutil.copy2(root / name, backup / name)
+        backup = _unfinished(root)
+        if backup is None:
+            _read_originals(root, store.version)  # refuse before copying anything
+            backup = root / "backup" / f"schema-{store.version}-{time.strftime('%Y%m%dT%H%M%S')}"
+            backup.mkdir(parents=True, exist_ok=True)
+            for name in (*TABLES, "manifest.json"):
+                if (root / name).exists():
+                    shutil.copy2(root / name, backup / name)
+            write_atomic(root / JOURNAL, backup.name + "\n")  # from here on, a rerun reads the backup
+        tables = _read_originals(backup, store.version)
         for target in range(store.version + 1, SCHEMA_VERSION + 1):
             tables = MIGRATIONS[target](tables)
-        for name, columns in files.items():
-            if name in FILES or (root / name).exists():
+        for name, columns in TABLES.items():
+            if name in FILES or (backup / name).exists():
                 write_table(root / name, columns, tables[name])
         write_manifest(root, SCHEMA_VERSION)
+        (root / JOURNAL).unlink()
     return f"{root} migrated from schema {store.version} to {SCHEMA_VERSION}; the old files are in {backup}"
 
 
@@ -156,18 +180,25 @@ def merge(sources: list[Path], into: Path) -> MergeSummary:
         curves.sort(key=lambda c: (position.get(c["record_id"], len(runs)), c["record_id"], _epoch(c)))
         write_table(into / "epochs.csv", FILES["epochs.csv"], curves)
         write_table(into / "runs.csv", RUN_COLUMNS, runs)
-        _merge_timings([s.root for s in stores], into)
+        _merge_timings([s.root for s in stores if s.root.resolve() != target.root.resolve()], into, summary)
     return summary
 
 
-def _merge_timings(sources: list[Path], into: Path) -> None:
-    """`bench time` rows travel with the runs: every measurement `into` lacks (by record_id)."""
-    rows = read_table(into / TIMINGS, TIMING_COLUMNS).rows
-    known = {r["record_id"] for r in rows}
+def _merge_timings(sources: list[Path], into: Path, summary: MergeSummary) -> None:
+    """`bench time` rows travel with the runs: every measurement `into` lacks (by record_id), read as
+    runs are (a torn last line left out, other damage refused). One measurement id with two
+    different rows is a conflict, reported; the first is kept."""
+    rows = Store(into).table(TIMINGS).rows
+    known = {r["record_id"]: r for r in rows}
     for source in sources:
-        for row in read_table(source / TIMINGS, TIMING_COLUMNS).rows:
+        for row in Store(source).table(TIMINGS).rows:
             if row["record_id"] not in known:
                 rows.append(row)
-                known.add(row["record_id"])
+                known[row["record_id"]] = row
+            elif known[row["record_id"]] != row:
+                summary.conflicts.append(f"timing {row['record_id']} of run {row['run_id']} ({row['label']} "
+                                         f"{row['dataset']}): {source} differs from the copy already merged "
+                                         f"({known[row['record_id']]['images_per_s']} vs {row['images_per_s']} "
+                                         "images/s)")
     if rows:
         write_table(into / TIMINGS, TIMING_COLUMNS, rows)

@@ -57,6 +57,9 @@ TIMING_COLUMNS: dict[str, str] = {
     "max_images_per_s": F, "host_id": S, "threads": I, "concurrency": I, "load_start": F, "load_end": F,
     "device_name": S, "torch": S, "git_commit": S, "git_dirty": B, "started_at": S,
 }
+# Every CSV file of a store, read, validated, appended, repaired, merged and migrated by the same code
+# (bench.store, bench.maintenance); FILES are the ones every store has.
+TABLES = {**FILES, TIMINGS: TIMING_COLUMNS}
 
 
 def migrate_to_2(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:

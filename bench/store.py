@@ -1,8 +1,7 @@
-"""The results store: a folder with manifest.json, runs.csv (one row per finished run) and
-epochs.csv (per-epoch curves). Rows are appended under a file lock and fsync'ed, curves first and
-the run row last, so a crash can never leave a finished run half-written; a torn tail is moved to
-quarantine/ before the next append. Every write to a store goes through this module or
-bench.maintenance, under `Store.locked()`."""
+"""The results store: manifest.json and the CSV files of bench.schema.TABLES (runs, curves, timings).
+Rows are appended under a file lock and fsync'ed, curves before their run row, so a crash never
+leaves a finished run half-written; a torn tail is moved to quarantine/ before the next append.
+Every write goes through this module or bench.maintenance, under `Store.locked()`."""
 
 from __future__ import annotations
 
@@ -18,9 +17,9 @@ import pandas as pd
 from filelock import FileLock, Timeout
 
 from bench import claims
-from bench.csvfile import Table, append_durably, csv_line, read_table, to_frame, write_atomic
+from bench.csvfile import Table, append_durably, csv_line, ends_without_newline, read_table, to_frame, write_atomic
 from bench.errors import BenchError
-from bench.schema import EPOCH_COLUMNS, FILES, RUN_COLUMNS, SCHEMA_VERSION, TIMING_COLUMNS, TIMINGS
+from bench.schema import EPOCH_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, TABLES, TIMING_COLUMNS, TIMINGS
 from bench.spec import attempt_key
 
 FINISHED = ("done", "diverged", "error")
@@ -109,8 +108,8 @@ class Store:
     def table(self, name: str) -> Table:
         """A store file; a header that does not match the schema or a damaged line other than a torn
         tail (which the next append quarantines) is a user error pointing at `bench store check`."""
-        table = read_table(self.root / name, FILES[name])
-        expected = list(FILES[name])
+        table = read_table(self.root / name, TABLES[name])
+        expected = list(TABLES[name])
         if self.version == SCHEMA_VERSION and table.header != expected:
             missing = [c for c in expected if c not in table.header]
             extra = [c for c in table.header if c not in expected]
@@ -136,16 +135,13 @@ class Store:
         unknown = {k for row in rows for k in row} - set(TIMING_COLUMNS)
         assert not unknown, f"columns not in the schema: {unknown}"
         with self.locked():
+            self._check_header(TIMINGS)
             self._append_rows(TIMINGS, [[_anonymise(row.get(k)) for k in TIMING_COLUMNS] for row in rows],
                               TIMING_COLUMNS)
 
     def timings(self) -> pd.DataFrame:
-        """Every stored `bench time` measurement (none: an empty frame); bad lines are refused."""
-        table = read_table(self.root / TIMINGS, TIMING_COLUMNS)
-        if table.bad_lines:
-            line, why, _ = table.bad_lines[0]
-            raise BenchError(f"{self.root / TIMINGS}: line {line}: {why}; fix or remove the line")
-        return to_frame(table.rows, TIMING_COLUMNS)
+        """Every stored `bench time` measurement (none: an empty frame), read as runs.csv is."""
+        return to_frame(self.table(TIMINGS).rows, TIMING_COLUMNS)
 
     def superseded(self) -> list[dict]:
         """Earlier attempts that a later attempt of the same run replaced (--retry-failed, --force)."""
@@ -172,7 +168,7 @@ class Store:
         assert not unknown, f"columns not in the schema: {unknown}"
         run = {k: _anonymise(v) for k, v in run.items()}
         with self.locked():
-            for name in FILES:
+            for name in TABLES:
                 self._check_header(name)
             self._append_rows("epochs.csv", [[c.get(k) for k in EPOCH_COLUMNS] for c in curves])
             self._append_rows("runs.csv", [[run.get(k) for k in RUN_COLUMNS]])
@@ -183,10 +179,10 @@ class Store:
         notes = []
         with self.locked():
             (self.root / "claims").mkdir(exist_ok=True)
-            for name in FILES:
+            for name in TABLES:
                 if self._quarantine_torn_tail(self.root / name):
-                    notes.append(f"note: {name} ended with an interrupted write (or a hand edit without a "
-                                 f"final newline); its last line was moved to {self.root / 'quarantine'}/")
+                    notes.append(f"note: {name} ended with an interrupted write; its last line was moved to "
+                                 f"{self.root / 'quarantine'}/")
         return notes
 
     @contextmanager
@@ -213,13 +209,13 @@ class Store:
         if path.exists() and path.stat().st_size:
             with path.open(encoding="utf-8", errors="replace") as f:
                 first = f.readline()
-            if first.endswith("\n") and first != csv_line(list(FILES[name])):
+            if first.endswith("\n") and first != csv_line(list(TABLES[name])):
                 self.table(name)  # raises with what is missing or unknown
                 raise BenchError(f"{path}: header does not match schema {SCHEMA_VERSION}; run `bench store check`")
 
     def verify(self) -> None:
-        """Raise BenchError unless both files parse under the schema (a torn tail is allowed)."""
-        for name in FILES:
+        """Raise BenchError unless every file parses under the schema (a torn tail is allowed)."""
+        for name in TABLES:
             self.table(name)
 
     def _append_rows(self, name: str, rows: list[list], columns: dict | None = None) -> None:
@@ -227,24 +223,38 @@ class Store:
         self._quarantine_torn_tail(path)
         text = "".join(csv_line(r) for r in rows)
         if not path.exists() or path.stat().st_size == 0:
-            text = csv_line(list(columns or FILES[name])) + text
+            text = csv_line(list(columns or TABLES[name])) + text
         append_durably(path, text)
 
     def torn_tails(self) -> list[str]:
         """For commands that only read: one note per store file whose last line is torn (it is left
-        out of what they read; the next `bench run` or `bench store check --repair` moves it aside)."""
+        out of what they read; the next `bench run` or `bench store check --repair` moves it aside).
+        A whole last line without its newline is no damage: it is read as it is."""
         notes = []
-        for name in (*FILES, TIMINGS):
+        for name in TABLES:
             path = self.root / name
-            if _ends_torn(path):
+            if ends_without_newline(path) and not read_table(self.root / name, TABLES[name]).unterminated:
                 notes.append(f"note: {path} ends with a torn line (an interrupted write or a hand edit without "
                              f"a final newline), left out here; `bench store check --store {self.root} "
                              "--repair` moves it to quarantine/")
         return notes
 
+    def published(self, name: str) -> bytes:
+        """A store file as commands that read it see it, for download: a torn last line left out, a
+        whole one without its newline given one."""
+        path = self.root / name
+        data = path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return data
+        return data + b"\n" if read_table(path, TABLES[name]).unterminated else data[: data.rfind(b"\n") + 1]
+
     def _quarantine_torn_tail(self, path: Path) -> bool:
-        """A crash mid-write leaves a line without its newline: move it aside, then truncate."""
-        if not _ends_torn(path):
+        """A crash mid-write leaves a line without its newline: move it aside, then truncate. A whole
+        last line without its newline (a hand edit, as editors save) only gets its newline."""
+        if not ends_without_newline(path):
+            return False
+        if path.name in TABLES and read_table(path, TABLES[path.name]).unterminated:
+            append_durably(path, "\n")
             return False
         data = path.read_bytes()
         cut = data.rfind(b"\n") + 1
@@ -253,15 +263,6 @@ class Store:
             f.truncate(cut)
             os.fsync(f.fileno())
         return True
-
-
-def _ends_torn(path: Path) -> bool:
-    """A non-empty file whose last byte is not a newline: its last line was cut short."""
-    if not path.exists() or path.stat().st_size == 0:
-        return False
-    with path.open("rb") as f:
-        f.seek(-1, os.SEEK_END)
-        return f.read(1) != b"\n"
 
 
 def _read_owner(path: Path) -> str:

@@ -3,10 +3,12 @@ when torch sees no GPU (`make test-gpu` runs only these; `make gpu-check` runs t
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
-from bench import data, env, plan, train
+from bench import clock, data, env, plan, step_config, train
 from bench.spec import RunSpec, run_id
 
 pytestmark = [pytest.mark.cuda,
@@ -76,11 +78,28 @@ def test_best_weights_are_saved_as_cpu_tensors(tiny):
 
 
 def test_timers_are_bracketed_by_synchronisation(monkeypatch, tiny):
+    """Each timed epoch: a synchronisation, the clock, the steps, a synchronisation, the clock."""
     ds, split = tiny
-    calls = []
-    monkeypatch.setattr(train, "sync", lambda device: calls.append(device) or torch.cuda.synchronize())
-    train.train_group([RunSpec(model="resnet20", device="cuda", epochs=2, batch_size=16)], ds, split)
-    assert calls.count("cuda") >= 2 * 2  # before and after each timed epoch
+    events = []
+    real_sync, real_step = clock.sync, train.step
+    monkeypatch.setattr(clock, "sync", lambda device: events.append("sync") or real_sync(device))
+    monkeypatch.setattr(train, "step", lambda *a: events.append("step") or real_step(*a))
+    monkeypatch.setattr(clock, "timed", _logged(clock.timed, events))
+    train.train_group([RunSpec(model="resnet20", device="cuda", epochs=2, batch_size=16)], ds, split,
+                      config=step_config.LEGACY)  # no step trials: only the epochs are timed
+    timed = "".join("s" if e == "sync" else "x" if e == "step" else e for e in events)
+    epochs = [part[: part.index(">") + 1] for part in timed.split("<")[1:]]  # what each timer enclosed
+    assert len(epochs) == 2 and all(p.startswith("sx") and p.endswith("xs>") for p in epochs), timed
+
+
+def _logged(timed, events):
+    @contextlib.contextmanager
+    def wrapper(device):
+        events.append("<")
+        with timed(device) as t:
+            yield t
+        events.append(">")
+    return wrapper
 
 
 def test_cuda_run_ids_name_the_device_kind_not_the_gpu():

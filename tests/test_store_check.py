@@ -145,3 +145,15 @@ def test_an_impossible_value_is_a_bad_line_and_never_reaches_the_report(store, t
     assert report.exit_code == 1 and "bench store check" in report.output and "Traceback" not in report.output
     assert check(store, "--repair").exit_code == 0 and check(store).exit_code == 0
     assert len(Store(store).runs()) == 3 and any(value in line for line in quarantined(store))
+
+
+def test_a_whole_last_line_without_its_newline_is_kept(store, tmp_path):
+    """As editors save a hand edit: every field there and valid, only the newline missing."""
+    runs = store / "runs.csv"
+    runs.write_bytes(runs.read_bytes().rstrip(b"\n"))
+    assert check(store).exit_code == 0 and len(Store(store).runs()) == 4
+    merged = CliRunner().invoke(main, ["store", "merge", str(store), "--into", str(tmp_path / "into")])
+    assert merged.exit_code == 0 and "torn" not in merged.output, merged.output
+    assert len(Store(tmp_path / "into").runs()) == 4 and not (tmp_path / "into" / "quarantine").exists()
+    Store(store).recover()  # the next run's recovery gives it its newline, quarantines nothing
+    assert runs.read_bytes().endswith(b"\n") and not (store / "quarantine").exists() and len(Store(store).runs()) == 4

@@ -59,11 +59,6 @@ def _overlaps(runs: list[dict]) -> None:
             run["concurrency"] = max(run.get("concurrency") or 1, 1 + len(beside))
 
 
-def _whole_lines(data: bytes) -> bytes:
-    """A store file as published for download: without a torn last line (the report leaves it out too)."""
-    return data if not data or data.endswith(b"\n") else data[: data.rfind(b"\n") + 1]
-
-
 def read(root: Path) -> Study:
     """Load a store: latest attempt of every run, sorted by run id so output order is stable."""
     store = Store(root)
@@ -73,7 +68,6 @@ def read(root: Path) -> Study:
     curves: dict[str, list[dict]] = {}
     for row in sorted(records(store.epochs(frame)), key=lambda c: (c["record_id"], c["epoch"])):
         curves.setdefault(row["record_id"], []).append(row)
-    files = {name: _whole_lines((Path(root) / name).read_bytes()) for name in STORE_FILES
-             if (Path(root) / name).exists()}
+    files = {name: store.published(name) for name in STORE_FILES if (Path(root) / name).exists()}
     superseded = [{"preset": r["preset"] or "", "status": r["status"]} for r in store.superseded()]
     return Study(runs, curves, files, superseded, records(store.timings()))

@@ -1,0 +1,86 @@
+"""A migration killed at any file replacement can be finished: the rerun of `bench store migrate`
+gives exactly what an uninterrupted migration gives, and no row is lost."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fixtures.report.make_fixture import small
+
+from bench.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+# Runs `bench store migrate` in a process that SIGKILLs itself at its K-th atomic file replacement.
+KILLED = """
+import os, signal, sys
+from bench import csvfile, maintenance, store
+k, calls = int(sys.argv[1]), [0]
+real = csvfile.write_atomic
+def write_atomic(path, text):
+    calls[0] += 1
+    if calls[0] == k:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(path, text)
+for module in (csvfile, maintenance, store):
+    module.write_atomic = write_atomic
+from bench.cli import main
+main(["store", "migrate", "--store", sys.argv[2]])
+"""
+
+
+def _as_schema_4(root: Path) -> None:
+    """The fixture store as schema 4 wrote it: no step-configuration columns, ids with a CPU model."""
+    for name in ("runs.csv", "epochs.csv", "timings.csv"):
+        path = root / name
+        if not path.exists():
+            continue
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        keep = [c for c in (rows[0] if rows else []) if c not in ("memory_format", "optimizer_impl")]
+        for row in rows:
+            row["run_id"] = row["run_id"][:10] + "v4old"
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keep, extrasaction="ignore", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+    (root / "manifest.json").write_text(json.dumps({"schema_version": 4, "format": "bench results store"}))
+
+
+def _migrate(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+
+@pytest.fixture(scope="module")
+def old_store(tmp_path_factory) -> Path:
+    root = small(tmp_path_factory.mktemp("old") / "store")
+    _as_schema_4(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def expected(old_store, tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("whole") / "store"
+    shutil.copytree(old_store, root)
+    done = _migrate("-m", "bench.cli", "store", "migrate", "--store", str(root))
+    assert done.returncode == 0, done.stderr
+    return {n: (root / n).read_text() for n in ("runs.csv", "epochs.csv", "manifest.json")}
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])  # the journal, runs.csv, epochs.csv, manifest.json, after
+def test_a_migration_killed_at_any_replacement_is_finished_by_a_rerun(old_store, expected, tmp_path, k):
+    root = tmp_path / "store"
+    shutil.copytree(old_store, root)
+    rows_before = len(Store(root, allow_old=True).table("runs.csv").rows)
+    killed = _migrate("-c", KILLED, str(k), str(root))
+    assert killed.returncode == (-9 if k < 5 else 0), killed.stderr  # killed, or (k=5) finished
+    rerun = _migrate("-m", "bench.cli", "store", "migrate", "--store", str(root))
+    assert rerun.returncode == 0, rerun.stderr
+    assert {n: (root / n).read_text() for n in expected} == expected
+    assert len(Store(root).table("runs.csv").rows) == rows_before and not (root / ".migrating").exists()
