@@ -55,24 +55,13 @@ def _blocks(step, device: str, steps: int, repeats: int, warmup: int = 3) -> lis
     return clock.block_seconds(step, device, warmup, steps, repeats)
 
 
-def eager(model_name: str, batch: int, device: str, steps: int, repeats: int) -> list[float]:
+def eager(model_name: str, batch: int, device: str, steps: int, repeats: int, nchw_fused: bool = False) -> list[float]:
+    """One step at a time; `nchw_fused`: NCHW (contiguous) and Adam's fused kernel, what `bench run`
+    chooses where it measures fastest."""
     model, x, y = _setup(model_name, batch, device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step():
-        loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return _blocks(step, device, steps, repeats)
-
-
-def fused(model_name: str, batch: int, device: str, steps: int, repeats: int) -> list[float]:
-    """What `bench run` chooses where it is fastest: NCHW (contiguous) and Adam's fused kernel."""
-    model, x, y = _setup(model_name, batch, device)
-    model, x = model.to(memory_format=torch.contiguous_format), x.contiguous()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    if nchw_fused:
+        model, x = model.to(memory_format=torch.contiguous_format), x.contiguous()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True} if nchw_fused else {}))
 
     def step():
         loss = nn.functional.cross_entropy(model(x), y)
@@ -164,7 +153,7 @@ def q1a_estimate(csv_path: Path, device: str) -> list[tuple[str, float, int, int
     return estimate.by_technique(cells, csv_path)[1]
 
 
-TECHNIQUES = {"eager": eager, "fused": fused, "graph": graph, "fused4": fused4}
+TECHNIQUES = {"eager": eager, "fused": functools.partial(eager, nchw_fused=True), "graph": graph, "fused4": fused4}
 
 
 ALL = ("eager", "fused", "graph", "fused4", "workers1", "workers2", "workers4")
