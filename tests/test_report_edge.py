@@ -407,3 +407,18 @@ def test_presets_that_share_specs_are_named(tmp_path):
     assert findings.shared_across_presets(runs) == []
     twin = next(r for r in runs if r["preset"] == "q2" and r["status"] == "done")
     assert findings.shared_across_presets(runs + [{**twin, "preset": "q1a", "run_id": "t"}]) == ["q1a", "q2"]
+
+
+def test_degenerate_fits_are_flagged_and_kept_out_of_effects(tmp_path):
+    runs = [r for r in read(small(tmp_path / "store")).runs if r["kind"] == "svm"]
+    assert runs and not any(r["degenerate"] for r in runs)
+    base = findings.pairs(runs, "C")
+    victim = dict(runs[0], test_acc=0.1125)
+    assert cells.degenerate(victim).startswith("degenerate fit: 11.2% test accuracy")
+    assert cells.degenerate(dict(runs[0], n_support=runs[0]["n_train_used"])) == \
+        "degenerate fit: every training image is a support vector"
+    assert cells.degenerate(dict(victim, status="diverged")) is None  # a failure, not a fit
+    victim["degenerate"] = cells.degenerate(victim)
+    changed = findings.pairs([victim, *runs[1:]], "C")
+    used = {id(r) for found in changed.values() for pair in found for r in pair}
+    assert id(victim) not in used and sum(map(len, changed.values())) < sum(map(len, base.values()))

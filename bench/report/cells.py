@@ -41,6 +41,32 @@ def group(runs: list[dict], drop: tuple[str, ...] = REPEAT_FIELDS) -> dict[tuple
     return dict(sorted(out.items(), key=lambda kv: repr(kv[0])))
 
 
+CHANCE = 0.1  # ten balanced classes
+DEGENERATE_ACC = 3 * CHANCE
+DEGENERATE_RULE = (f"A finished run is a degenerate fit when its test accuracy is below {DEGENERATE_ACC:.0%} "
+                   f"(three times the {CHANCE:.0%} of guessing one of ten balanced classes: every sound cell of "
+                   "this study scores far above it) or, for an SVM, when every training image became a "
+                   "support vector (the kernel separated nothing); diverged runs are failures of their own. "
+                   "Degenerate fits are flagged in every table and left out of every effect estimate")
+
+
+def degenerate(run: dict) -> str | None:
+    """Why a finished run's result says nothing about its factors (DEGENERATE_RULE), or None."""
+    if run["status"] != "done":
+        return None
+    if run["test_acc"] is not None and run["test_acc"] < DEGENERATE_ACC:
+        return f"degenerate fit: {run['test_acc']:.1%} test accuracy, near chance"
+    if run["kind"] == "svm" and run.get("n_support") and run.get("n_train_used") and \
+            run["n_support"] >= run["n_train_used"]:
+        return "degenerate fit: every training image is a support vector"
+    return None
+
+
+def sound(runs: list[dict]) -> list[dict]:
+    """Finished runs that are not degenerate fits: what effect estimates rest on."""
+    return [r for r in done(runs) if not r.get("degenerate")]
+
+
 def done(runs: list[dict]) -> list[dict]:
     return [r for r in runs if r["status"] == "done"]
 

@@ -79,7 +79,7 @@ def pairs(runs: list[dict], factor: str) -> dict[tuple, list[tuple[dict, dict]]]
     """(preset, level a, level b) -> pairs of done runs (ResNets, or SVMs for SVM factors) of one
     preset that differ only in `factor`, one pair per independent training run."""
     kind = "svm" if factor in SVM_FACTORS else "resnet"
-    pool = [r for r in cells.distinct(cells.done(runs), per_preset=True)
+    pool = [r for r in cells.distinct(cells.sound(runs), per_preset=True)
             if r["kind"] == kind and r["test_acc"] is not None]
     if factor == "degree":
         pool = [r for r in pool if r["kernel"] == "poly"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.report import cells
 from bench.store import Store
 
 STORE_FILES = ("runs.csv", "epochs.csv", "timings.csv", "manifest.json")  # copied into site/data/ for download
@@ -40,6 +41,7 @@ def _normalise(run: dict) -> dict:
     run["device"] = run["device"] or "cpu"  # SVMs run on the CPU; their spec has no device field
     run["confusion"] = json.loads(run["confusion"]) if run["confusion"] else None
     run["tag"] = run["tag"] or ""
+    run["degenerate"] = cells.degenerate(run)
     return run
 
 

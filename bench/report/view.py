@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from bench.report import charts, commands, findings, q2, summary, tables
-from bench.report.cells import group, loaded
+from bench.report.cells import DEGENERATE_RULE, group, loaded
 from bench.report.load import STORE_FILES, Study
 from bench.spec import identity_of
 
@@ -33,7 +33,8 @@ def overview(runs: list[dict], superseded: list[dict] = ()) -> dict:
         status = Counter(r["status"] for r in own)
         presets.append({
             "preset": preset, "n": len(own), "done": status["done"], "diverged": status["diverged"],
-            "error": status["error"], "devices": sorted({r["device"] for r in own}),
+            "error": status["error"], "degenerate": sum(bool(r["degenerate"]) for r in own),
+            "devices": sorted({r["device"] for r in own}),
             "retried": sum(1 for s in superseded if s["preset"] == preset and s["status"] != "done"),
             "subsets": sorted({r["subset"] for r in own}), "epochs": sorted({r["epochs"] for r in own if r["epochs"]}),
             "seeds": max((len({m["seed"] for m in g}) for g in group(own).values()), default=0),
@@ -60,6 +61,9 @@ def methodology(runs: list[dict]) -> dict:
         for combo, n in sorted(Counter(tuple(r[f] for f in ENV_FIELDS) for r in own).items(), key=repr):
             envs.append({"device": device, "n": n, "fields": list(zip(ENV_FIELDS, combo, strict=True))})
     return {
+        "degenerate_rule": DEGENERATE_RULE,
+        "step_configs": _counts(f"{r['memory_format']}/{r['optimizer_impl']}" for r in resnets
+                                if r.get("memory_format")),
         "pin_effects": _counts(r["pin_memory_effect"] for r in resnets if r["pin_memory_effect"]),
         "amp": _counts(bool(r["amp"]) for r in resnets),
         "amp_dtypes": _counts(r["amp_dtype"] for r in resnets if r.get("amp_dtype")),
