@@ -49,13 +49,14 @@ def run(**opts) -> None:
 
     from bench import runner, step_config
     from bench.store import FINISHED, Store
+    from bench.store import exists as store_exists
 
     started = time.time()
     budget = plan.parse_duration(opts["budget"]) if opts["budget"] else None
     step = step_config.parse(opts["step_config"])
     cells = _planned(opts)
     skip = () if opts["force"] else ("done",) if opts["retry_failed"] else FINISHED
-    stored = Store(opts["store"]).finished(skip) if skip and (opts["store"] / "manifest.json").exists() else set()
+    stored = Store(opts["store"]).finished(skip) if skip and store_exists(opts["store"]) else set()
     todo = plan.pending(cells, stored)
     runner.preflight(todo, opts["data_dir"], opts["artifacts"])
     store = Store(opts["store"], create=True)
@@ -138,9 +139,10 @@ def time_cmd(**opts) -> None:
 def plan_cmd(**opts) -> None:
     """List the cells of a preset, which are done, and an estimated time for the rest."""
     from bench.store import Store
+    from bench.store import exists as store_exists
 
     cells = _planned(opts)
-    finished = Store(opts["store"]).finished() if (opts["store"] / "manifest.json").exists() else set()
+    finished = Store(opts["store"]).finished() if store_exists(opts["store"]) else set()
     seconds = {}
     if opts["estimate"]:
         from bench import estimate  # calibrating needs torch: only when an estimate is asked for
@@ -235,8 +237,9 @@ def report(store: Path, out: Path, pdf: bool, repository: str | None) -> None:
     if link and not link.startswith("https://"):
         raise BenchError(f"--repository must be an https:// address, got {link!r}")
     from bench.store import Store
+    from bench.store import exists as store_exists
 
-    for note in Store(store).torn_tails() if (store / "manifest.json").exists() else []:
+    for note in Store(store).torn_tails() if store_exists(store) else []:
         click.echo(note, err=True)
     written = build(store, out, pdf=pdf, repository=link)
     click.echo(f"wrote {len(written)} files to {out}")

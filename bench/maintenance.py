@@ -9,6 +9,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import schema
 from bench.csvfile import read_table, write_atomic, write_lines, write_table
 from bench.errors import BenchError
 from bench.schema import FILES, MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, TABLES, TIMING_COLUMNS, TIMINGS, mismatch
@@ -35,10 +36,8 @@ def check(root: Path, repair: bool = False) -> list[str]:
                 continue
             path = root / name
             table = read_table(path, columns)
-            missing = [c for c in columns if c not in table.header]
-            extra = [c for c in table.header if c not in columns]
-            if table.header != list(columns):
-                what = f"missing {missing}, unknown {extra}" if missing or extra else "columns out of order"
+            what = schema.header_mismatch(name, table.header)
+            if what:
                 problems.append(f"{name}: header does not match schema {SCHEMA_VERSION}: {what}"
                                 + ("; not repaired, restore or migrate it" if repair else ""))
                 continue
@@ -108,7 +107,7 @@ def migrate(root: Path) -> str:
             _read_originals(root, store.version)  # refuse before copying anything
             backup = root / "backup" / f"schema-{store.version}-{time.strftime('%Y%m%dT%H%M%S')}"
             backup.mkdir(parents=True, exist_ok=True)
-            for name in (*TABLES, "manifest.json"):
+            for name in (*TABLES, schema.MANIFEST):
                 if (root / name).exists():
                     shutil.copy2(root / name, backup / name)
             write_atomic(root / JOURNAL, backup.name + "\n")  # from here on, a rerun reads the backup

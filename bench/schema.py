@@ -60,6 +60,20 @@ TIMING_COLUMNS: dict[str, str] = {
 # Every CSV file of a store, read, validated, appended, repaired, merged and migrated by the same code
 # (bench.store, bench.maintenance); FILES are the ones every store has.
 TABLES = {**FILES, TIMINGS: TIMING_COLUMNS}
+MANIFEST = "manifest.json"  # the schema version: what makes a folder a store
+
+
+def header_mismatch(name: str, header: list[str]) -> str | None:
+    """How a store file's header differs from the schema's, or None (the one header rule)."""
+    expected = list(TABLES[name])
+    if header == expected:
+        return None
+    missing = [c for c in expected if c not in header]
+    extra = [c for c in header if c not in expected]
+    if not missing and not extra:
+        return "columns out of order"
+    return "; ".join(part for part in (f"missing {', '.join(missing[:5])}" if missing else "",
+                                       f"unknown {', '.join(extra[:5])}" if extra else "") if part)
 
 
 def migrate_to_2(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:

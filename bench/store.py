@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from bench import claims
+from bench import claims, schema
 from bench.csvfile import Table, append_durably, csv_line, ends_without_newline, read_table, to_frame, write_atomic
 from bench.errors import BenchError
 from bench.schema import EPOCH_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, TABLES, TIMING_COLUMNS, TIMINGS
@@ -28,10 +28,8 @@ LOCK_WAIT_S = 600  # how long a command waits for another one's store lock (BENC
 
 def lock_wait_s() -> float:
     text = os.environ.get("BENCH_LOCK_WAIT", "").strip()
-    if not text:
-        return LOCK_WAIT_S
     try:
-        value = float(text)
+        value = float(text) if text else LOCK_WAIT_S
     except ValueError:
         value = -1.0
     if not 0 <= value <= 86_400:
@@ -52,7 +50,7 @@ class Store:
 
     def __init__(self, root: Path, create: bool = False, allow_old: bool = False):
         self.root = Path(root)
-        manifest = self.root / "manifest.json"
+        manifest = self.root / schema.MANIFEST
         if not manifest.exists():
             if not create:
                 raise BenchError(f"{self.root} is not a bench store (no manifest.json); run `bench run` first")
@@ -71,8 +69,8 @@ class Store:
         except OSError as exc:
             raise BenchError(f"cannot create the store in {self.root}: {exc.strerror or exc}") from None
         with self.locked():
-            if not (self.root / "manifest.json").exists():
-                write_atomic(self.root / "manifest.json", manifest_text(SCHEMA_VERSION))
+            if not (self.root / schema.MANIFEST).exists():
+                write_atomic(self.root / schema.MANIFEST, manifest_text(SCHEMA_VERSION))
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -109,13 +107,9 @@ class Store:
         """A store file; a header that does not match the schema or a damaged line other than a torn
         tail (which the next append quarantines) is a user error pointing at `bench store check`."""
         table = read_table(self.root / name, TABLES[name])
-        expected = list(TABLES[name])
-        if self.version == SCHEMA_VERSION and table.header != expected:
-            missing = [c for c in expected if c not in table.header]
-            extra = [c for c in table.header if c not in expected]
-            raise BenchError(f"{self.root / name} does not match schema {SCHEMA_VERSION}"
-                             f"{' (missing ' + ', '.join(missing[:5]) + ')' if missing else ''}"
-                             f"{' (unknown ' + ', '.join(extra[:5]) + ')' if extra else ''}; "
+        why = schema.header_mismatch(name, table.header) if self.version == SCHEMA_VERSION else None
+        if why:
+            raise BenchError(f"{self.root / name} does not match schema {SCHEMA_VERSION} ({why}); "
                              "run `bench store check` to see what is wrong")
         damaged = table.bad_lines[:-1] if table.torn_tail else table.bad_lines
         if damaged:
@@ -265,11 +259,15 @@ class Store:
         return True
 
 
-def _read_owner(path: Path) -> str:
+def _read_owner(path: Path) -> str:  # who holds the lock, for those who wait for it
     try:
         return path.read_text().strip() or "another process"
     except (OSError, UnicodeDecodeError):
         return "another process"
+
+
+def exists(root: Path) -> bool:  # a folder is a store when it has a manifest
+    return (Path(root) / schema.MANIFEST).exists()
 
 
 def manifest_text(version: int) -> str:
@@ -298,4 +296,4 @@ def quarantine(root: Path, name: str, lines: list[str], why: str) -> Path:
 
 
 def write_manifest(root: Path, version: int) -> None:
-    write_atomic(root / "manifest.json", manifest_text(version))
+    write_atomic(root / schema.MANIFEST, manifest_text(version))

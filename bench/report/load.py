@@ -10,9 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from bench.report import cells
+from bench.schema import MANIFEST, TABLES
 from bench.store import Store
 
-STORE_FILES = ("runs.csv", "epochs.csv", "timings.csv", "manifest.json")  # copied into site/data/ for download
+STORE_FILES = (*TABLES, MANIFEST)  # copied into site/data/ for download
 
 
 @dataclass
