@@ -59,7 +59,10 @@ def methodology(runs: list[dict]) -> dict:
     for device in sorted({r["device"] for r in runs}):
         own = [r for r in runs if r["device"] == device]
         for combo, n in sorted(Counter(tuple(r[f] for f in ENV_FIELDS) for r in own).items(), key=repr):
-            envs.append({"device": device, "n": n, "fields": list(zip(ENV_FIELDS, combo, strict=True))})
+            fields = dict(zip(ENV_FIELDS, combo, strict=True))
+            dates = sorted((r["finished_at"] or "")[:10] for r in own if tuple(r[f] for f in ENV_FIELDS) == combo)
+            envs.append({"device": device, "n": n, "fields": list(fields.items()), "commit": fields["git_commit"],
+                         "dirty": bool(fields["git_dirty"]), "first": dates[0], "last": dates[-1]})
     return {
         "degenerate_rule": DEGENERATE_RULE,
         "step_configs": _counts(f"{r['memory_format']}/{r['optimizer_impl']}" for r in resnets
