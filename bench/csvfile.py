@@ -87,6 +87,19 @@ def _range(low: float, high: float) -> str:
     return f", from {low:g} to {high:g}"
 
 
+def anonymise(value):
+    """Stored rows travel (git, merged stores, the public site): never leak a home directory."""
+    home = str(Path.home())
+    if isinstance(value, str) and len(home) > 1 and home in value:
+        return value.replace(home, "~")
+    return value
+
+
+def row_problem(values: dict, columns: dict[str, str]) -> str | None:
+    """Why a row of Python values could not be read back under `columns` (as it would be stored)."""
+    return bad_value({k: encode(values.get(k)) for k in columns}, columns)
+
+
 def csv_line(values: list) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow([encode(v) for v in values])
@@ -139,13 +152,13 @@ def read_table(path: Path, columns: dict[str, str]) -> Table:
     return table
 
 
-TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\d([+-]\d\d:\d\d|Z))?")  # a date, or all of a time
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d([+-]\d\d:\d\d|Z)")  # as bench writes them
 
 
 def _complete(line: str, header: list[str], dtypes: dict) -> dict | None:
     """The row of a last line without its newline if it is whole: every field, every value valid,
-    and a last field that cannot be a cut-off prefix (bench's files end with a timestamp column or
-    a number; a cut timestamp is caught here, a cut number cannot be told from a short one)."""
+    and a last field that cannot be a cut-off prefix: a whole timestamp. (A file whose last column
+    is a number, such as epochs.csv, cannot tell a cut number from a short one: its line is torn.)"""
     try:
         values = next(csv.reader([line]), [])
     except csv.Error:
@@ -153,7 +166,7 @@ def _complete(line: str, header: list[str], dtypes: dict) -> dict | None:
     if not header or len(values) != len(header):
         return None
     row = dict(zip(header, values, strict=True))
-    if bad_value(row, dtypes) or (header[-1].endswith("_at") and values[-1] and not TIMESTAMP.fullmatch(values[-1])):
+    if bad_value(row, dtypes) or not (header[-1].endswith("_at") and TIMESTAMP.fullmatch(values[-1])):
         return None
     return row
 

@@ -13,14 +13,16 @@ from bench import schema
 from bench.csvfile import read_table, write_atomic, write_lines, write_table
 from bench.errors import BenchError
 from bench.schema import FILES, MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, TABLES, TIMING_COLUMNS, TIMINGS, mismatch
-from bench.store import Store, quarantine, write_manifest
+from bench.store import Store, quarantine, read_version, write_manifest
 
 # Columns that are measurements of the hardware at that moment; two honest runs of the same cell
 # differ in them, so they do not make a merge conflict.
 VOLATILE = {"record_id", "message", "started_at", "finished_at", "train_time_s", "eval_time_s",
             "images_per_s", "achieved_flops", "peak_mem_mb", "fit_time_s", "predict_time_s",
             "git_commit", "git_dirty", "container_image", "bench_version", "preset", "threads",
-            "steady_images_per_s", "load_start", "load_end", "host_id", "concurrency", "eval_peak_mem_mb"}
+            "steady_images_per_s", "load_start", "load_end", "host_id", "concurrency", "eval_peak_mem_mb",
+            "tag", "device_name", "cpu_name", "os", "python", "torch", "cuda", "cudnn", "sklearn", "memory_format",
+            "optimizer_impl"}
 
 
 def check(root: Path, repair: bool = False) -> list[str]:
@@ -64,13 +66,15 @@ def check(root: Path, repair: bool = False) -> list[str]:
 JOURNAL = ".migrating"  # in the store while a migration rewrites it: the backup it reads from
 
 
-def _unfinished(root: Path) -> Path | None:
-    """The backup of a migration that was killed while it rewrote the store (its journal names it)."""
+def _unfinished(root: Path, version: int) -> Path | None:
+    """The backup of a migration from `version` that was killed while it rewrote the store (its
+    journal names it; a journal of another version's migration is stale)."""
     try:
         backup = root / "backup" / (root / JOURNAL).read_text().strip()
-    except OSError:
+        backed_up = read_version(backup / schema.MANIFEST)
+    except (OSError, BenchError):
         return None
-    return backup if backup.is_dir() else None
+    return backup if backed_up == version else None
 
 
 def _read_originals(folder: Path, version: int) -> dict[str, list[dict]]:
@@ -100,9 +104,10 @@ def migrate(root: Path) -> str:
     the old schema and a rerun starts again from the same originals, so it can always be finished."""
     store = Store(root, allow_old=True)
     if store.version == SCHEMA_VERSION:
+        (root / JOURNAL).unlink(missing_ok=True)  # killed after its new manifest: it had finished
         return f"{root} is already at schema {SCHEMA_VERSION}"
     with store.locked():
-        backup = _unfinished(root)
+        backup = _unfinished(root, store.version)
         if backup is None:
             _read_originals(root, store.version)  # refuse before copying anything
             backup = root / "backup" / f"schema-{store.version}-{time.strftime('%Y%m%dT%H%M%S')}"
@@ -139,8 +144,10 @@ def _result(row: dict) -> str:
 
 
 def merge(sources: list[Path], into: Path) -> MergeSummary:
-    """Add every attempt from `sources` that `into` lacks (by record_id). The same run id with a
-    different result (ignoring timings) is reported as a conflict; both attempts are kept. A torn
+    """Add every attempt from `sources` that `into` lacks (by record_id). The same run id from the
+    same host with a different result (ignoring timings and the environment) is reported as a
+    conflict; both attempts are kept. (Attempts of one cell from two machines may differ by float
+    rounding: they are attempts, not conflicts.) A torn
     last line of `into` goes to quarantine/ first, one of a source is left out (a note each); curves
     already present are never added twice, so a merge killed between its two file replacements can
     simply be rerun."""
@@ -152,7 +159,7 @@ def merge(sources: list[Path], into: Path) -> MergeSummary:
         curves = target.table("epochs.csv").rows
         have_curve = {(c["record_id"], c["epoch"]) for c in curves}
         known = {r["record_id"] for r in runs}
-        by_run = {r["run_id"]: r for r in runs}
+        by_run = {(r["run_id"], r["host_id"]): r for r in runs}  # another machine's result may differ
         for source in stores:
             if source.root.resolve() == target.root.resolve():
                 continue
@@ -161,7 +168,7 @@ def merge(sources: list[Path], into: Path) -> MergeSummary:
                 if row["record_id"] in known:
                     summary.duplicates += 1
                     continue
-                other = by_run.get(row["run_id"])
+                other = by_run.get((row["run_id"], row["host_id"]))
                 if other and other["status"] == row["status"] == "done" and _result(other) != _result(row):
                     summary.conflicts.append(f"run {row['run_id']} ({row['label']} {row['dataset']}): "
                                              f"{source.root} differs from an earlier attempt "
@@ -170,7 +177,7 @@ def merge(sources: list[Path], into: Path) -> MergeSummary:
                 curves += [c for c in new_curves
                            if c["record_id"] == row["record_id"] and (c["record_id"], c["epoch"]) not in have_curve]
                 known.add(row["record_id"])
-                by_run[row["run_id"]] = row
+                by_run[(row["run_id"], row["host_id"])] = row
                 summary.added += 1
         if not stores and not runs:
             raise BenchError("nothing to merge")

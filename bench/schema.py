@@ -110,21 +110,24 @@ def migrate_to_5(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
     4's ids also hashed the CPU or GPU model, so one cell computed on two machines had two ids.
     Every row gets its cell's new id (attempts of one cell from several machines become attempts of
     that cell; the machine stays in each row), curves follow their row by record_id and timings
-    their cell. Version 5 also adds the step configuration that trained a row (`memory_format`,
-    `optimizer_impl`); older rows ran channels_last with torch's default (foreach) optimizer."""
+    their cell. Rows from before schema 3 (no test_size) were another computation and keep their
+    ids. Version 5 also adds the step configuration that trained a row (`memory_format`,
+    `optimizer_impl`); older rows ran channels_last with torch's default optimizer (on the CPU its
+    single-tensor loop)."""
     from bench.spec import run_id, spec_from_row
 
     new_id, by_record = {}, {}
     for row in tables["runs.csv"]:
-        new_id[row["run_id"]] = by_record[row["record_id"]] = run_id(spec_from_row(row))
-        row["run_id"] = by_record[row["record_id"]]
+        if row.get("test_size", "") != "":
+            new_id[row["run_id"]] = by_record[row["record_id"]] = run_id(spec_from_row(row))
+            row["run_id"] = by_record[row["record_id"]]
         if row.get("kind") == "resnet":
-            row["memory_format"], row["optimizer_impl"] = "channels_last", "foreach"
+            row["memory_format"], row["optimizer_impl"] = "channels_last", "default"
     for curve in tables["epochs.csv"]:
         curve["run_id"] = by_record.get(curve["record_id"], new_id.get(curve["run_id"], curve["run_id"]))
     for timing in tables.get(TIMINGS, []):
         timing["run_id"] = new_id.get(timing["run_id"], timing["run_id"])
-        timing["memory_format"], timing["optimizer_impl"] = "channels_last", "foreach"
+        timing["memory_format"], timing["optimizer_impl"] = "channels_last", "default"
     return tables
 
 

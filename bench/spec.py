@@ -106,8 +106,10 @@ class RunSpec:
         return identity_fields(self.kind, self.model, self.kernel)
 
     def identity(self) -> dict:
-        """The fields that define this cell, as plain JSON-able values."""
-        return {name: getattr(self, name) for name in self.fields}
+        """The fields that define this cell, as plain JSON-able values (numbers typed as the store
+        reads them back: `C = 1` and `C = 1.0` are one cell)."""
+        return {name: float(v) if name in FLOAT_FIELDS else v for name in self.fields
+                for v in (getattr(self, name),)}
 
     @property
     def label(self) -> str:

@@ -102,10 +102,12 @@ def remembered(spec, measure: Callable[[], tuple[StepConfig, dict]]) -> tuple[St
     here computes the same way and two runs of one cell agree exactly, as they did before."""
     key = (f"{env.device_identity(spec.device)}|{spec.label}|{spec.batch_size}|{spec.optimizer}|{spec.amp}"
            f"|t{torch.get_num_threads()}|torch {torch.__version__}")
-    known = cache.read(STEP_CHOICES)
     try:
-        return parse(known[key]), {}
+        remembered_config = parse(cache.read(STEP_CHOICES)[key])
     except (KeyError, TypeError, AttributeError, BenchError):
-        config, trials = measure()
-        cache.write(STEP_CHOICES, {**cache.read(STEP_CHOICES), key: str(config)})
-        return config, trials
+        remembered_config = None  # none yet, or a foreign or hand-edited entry: measure again
+    if remembered_config is not None:
+        return remembered_config, {}
+    config, trials = measure()
+    cache.write(STEP_CHOICES, {**cache.read(STEP_CHOICES), key: str(config)})
+    return config, trials

@@ -17,7 +17,17 @@ import pandas as pd
 from filelock import FileLock, Timeout
 
 from bench import claims, schema
-from bench.csvfile import Table, append_durably, csv_line, ends_without_newline, read_table, to_frame, write_atomic
+from bench.csvfile import (
+    Table,
+    anonymise,
+    append_durably,
+    csv_line,
+    ends_without_newline,
+    read_table,
+    row_problem,
+    to_frame,
+    write_atomic,
+)
 from bench.errors import BenchError
 from bench.schema import EPOCH_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, TABLES, TIMING_COLUMNS, TIMINGS
 from bench.spec import attempt_key
@@ -34,14 +44,6 @@ def lock_wait_s() -> float:
         value = -1.0
     if not 0 <= value <= 86_400:
         raise BenchError(f"BENCH_LOCK_WAIT={text!r} must be a number of seconds from 0 to 86400")
-    return value
-
-
-def _anonymise(value):
-    """Stored rows travel (git, merged stores, the public site): never leak a home directory."""
-    home = str(Path.home())
-    if isinstance(value, str) and len(home) > 1 and home in value:
-        return value.replace(home, "~")
     return value
 
 
@@ -119,9 +121,9 @@ class Store:
                              f"{self.root} --repair` to move bad lines to quarantine/")
         return table
 
-    def runs(self) -> pd.DataFrame:
-        """The latest stored attempt of every run, with schema dtypes."""
-        rows = {row["run_id"]: row for row in self.table("runs.csv").rows}
+    def runs(self, key=lambda row: row["run_id"]) -> pd.DataFrame:
+        """The latest stored attempt of every run (of every `key`), with schema dtypes."""
+        rows = {key(row): row for row in self.table("runs.csv").rows}
         return to_frame(list(rows.values()), RUN_COLUMNS)
 
     def append_timings(self, rows: list[dict]) -> None:
@@ -130,7 +132,7 @@ class Store:
         assert not unknown, f"columns not in the schema: {unknown}"
         with self.locked():
             self._check_header(TIMINGS)
-            self._append_rows(TIMINGS, [[_anonymise(row.get(k)) for k in TIMING_COLUMNS] for row in rows],
+            self._append_rows(TIMINGS, [[anonymise(row.get(k)) for k in TIMING_COLUMNS] for row in rows],
                               TIMING_COLUMNS)
 
     def timings(self) -> pd.DataFrame:
@@ -158,9 +160,10 @@ class Store:
 
     def append(self, run: dict, curves: list[dict]) -> None:
         """Store one finished run: its curves, then its row (the commit point), each fsync'ed."""
-        unknown = set(run) - set(RUN_COLUMNS)
-        assert not unknown, f"columns not in the schema: {unknown}"
-        run = {k: _anonymise(v) for k, v in run.items()}
+        assert not set(run) - set(RUN_COLUMNS), f"columns not in the schema: {set(run) - set(RUN_COLUMNS)}"
+        run = {k: anonymise(v) for k, v in run.items()}
+        problems = [p for p in (row_problem(run, RUN_COLUMNS), *(row_problem(c, EPOCH_COLUMNS) for c in curves)) if p]
+        assert not problems, f"an impossible value would be stored: {problems[0]}"  # a bug: nothing is written
         with self.locked():
             for name in TABLES:
                 self._check_header(name)
@@ -193,8 +196,7 @@ class Store:
         finally:
             claims.release(folder, mine)
 
-    def others_computing(self) -> int:
-        """Other live processes on this machine computing cells of this store right now."""
+    def others_computing(self) -> int:  # other live processes here computing cells of this store
         return claims.others_computing(self.root / "claims")
 
     def _check_header(self, name: str) -> None:
@@ -207,8 +209,7 @@ class Store:
                 self.table(name)  # raises with what is missing or unknown
                 raise BenchError(f"{path}: header does not match schema {SCHEMA_VERSION}; run `bench store check`")
 
-    def verify(self) -> None:
-        """Raise BenchError unless every file parses under the schema (a torn tail is allowed)."""
+    def verify(self) -> None:  # raise BenchError unless every file parses (a torn tail is allowed)
         for name in TABLES:
             self.table(name)
 

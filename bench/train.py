@@ -234,6 +234,9 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
         start = time.perf_counter()
         peaks.start()
         val_loss, val_pred = evaluate.predict(model, val_images, val_labels, spec, mean, std)
+        if not math.isfinite(val_loss):  # e.g. fp16 logits that overflow while the training loss looks fine
+            failure = f"validation loss became {val_loss:.3g} in epoch {epoch}"
+            break
         val_acc = float((val_pred == part["val"][1].numpy()).mean())
         curves.append({"epoch": epoch, "train_loss": trained["train_loss"], "train_acc": trained["train_acc"],
                        "val_loss": val_loss, "val_acc": val_acc, "epoch_time_s": trained["seconds"]})

@@ -198,7 +198,7 @@ def test_a_preset_path_with_dots_and_spaces_stays_in_the_site(tmp_path):
 # --- bench store merge -------------------------------------------------------------------------
 
 def test_merge_into_a_store_without_final_newline_keeps_the_last_row(tmp_path):
-    into = make_store(tmp_path / "into", [row("aaaa", "r1"), row("bbbb", "r2")])
+    into = make_store(tmp_path / "into", [row("aaaa", "r1"), row("bbbb", "r2", "2026-01-02T10:00:00+00:00")])
     path = into / "runs.csv"
     path.write_text(path.read_text()[:-1])  # a hand edit: last row complete, newline missing
     source = make_store(tmp_path / "src", [row("cccc", "r3")])

@@ -60,6 +60,11 @@ def _migrate(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def old_store(tmp_path_factory) -> Path:
     root = small(tmp_path_factory.mktemp("old") / "store")
+    run = Store(root).table("runs.csv").rows[0]
+    Store(root).append_timings([{"run_id": run["run_id"], "record_id": "t1", "preset": "q2", "label": "resnet18",
+                                 "dataset": "fashion", "device": "cpu", "batch_size": 16, "steps": 5, "blocks": 3,
+                                 "images_per_s": 100.0, "host_id": "h", "threads": 2, "concurrency": 1,
+                                 "started_at": "2026-12-01T00:00:00+00:00"}])
     _as_schema_4(root)
     return root
 
@@ -70,17 +75,29 @@ def expected(old_store, tmp_path_factory) -> dict:
     shutil.copytree(old_store, root)
     done = _migrate("-m", "bench.cli", "store", "migrate", "--store", str(root))
     assert done.returncode == 0, done.stderr
-    return {n: (root / n).read_text() for n in ("runs.csv", "epochs.csv", "manifest.json")}
+    return {n: (root / n).read_text() for n in ("runs.csv", "epochs.csv", "timings.csv", "manifest.json")}
 
 
-@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])  # the journal, runs.csv, epochs.csv, manifest.json, after
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6])  # the journal, runs, epochs, timings, manifest; 6: none
 def test_a_migration_killed_at_any_replacement_is_finished_by_a_rerun(old_store, expected, tmp_path, k):
     root = tmp_path / "store"
     shutil.copytree(old_store, root)
     rows_before = len(Store(root, allow_old=True).table("runs.csv").rows)
     killed = _migrate("-c", KILLED, str(k), str(root))
-    assert killed.returncode == (-9 if k < 5 else 0), killed.stderr  # killed, or (k=5) finished
+    assert killed.returncode == (-9 if k < 6 else 0), killed.stderr  # killed, or (k=6) finished
     rerun = _migrate("-m", "bench.cli", "store", "migrate", "--store", str(root))
     assert rerun.returncode == 0, rerun.stderr
     assert {n: (root / n).read_text() for n in expected} == expected
     assert len(Store(root).table("runs.csv").rows) == rows_before and not (root / ".migrating").exists()
+    assert Store(root).timings()["run_id"].iloc[0] in {r["run_id"] for r in Store(root).table("runs.csv").rows}
+
+
+def test_a_journal_left_by_a_finished_migration_is_never_followed(expected, tmp_path):
+    """Killed after its new manifest but before it removed its journal: the migration had finished."""
+    root = tmp_path / "store"
+    root.mkdir()
+    for name, text in expected.items():
+        (root / name).write_text(text)
+    (root / ".migrating").write_text("schema-4-20260101T000000\n")
+    done = _migrate("-m", "bench.cli", "store", "migrate", "--store", str(root))
+    assert done.returncode == 0 and "already at schema" in done.stdout and not (root / ".migrating").exists()

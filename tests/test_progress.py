@@ -25,8 +25,8 @@ def test_counts_whole_training_runs_and_lists_the_rest():
     assert "to 10 epochs" in q1a["remaining"][0]
 
 
-def test_nothing_at_full_scale_shows_no_banner_and_a_finished_preset_no_command():
+def test_nothing_at_full_scale_and_a_finished_preset_need_no_line():
     assert progress.build([]) == []
-    stored = [{"run_id": c.run_id, "status": "done"} for c in _full("q1b")]
-    (q1b,) = progress.build(stored)
-    assert (q1b["runs_done"], q1b["runs"], q1b["remaining"], q1b["command"]) == (48, 48, [], "")
+    assert progress.build([{"run_id": c.run_id, "status": "done"} for c in _full("q1b")]) == []
+    (q2,) = progress.build([{"run_id": _full("q2")[0].run_id, "status": "done"}])
+    assert q2["speed"].startswith("bench time --preset q2")  # a preset of paired speeds says how to time them

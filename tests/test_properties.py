@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from bench import maintenance
 from bench.csvfile import read_table
-from bench.schema import EPOCH_COLUMNS, FILES, RUN_COLUMNS
+from bench.schema import BOUNDS, EPOCH_COLUMNS, FILES, RUN_COLUMNS
 from bench.spec import DATASETS, OPTIMIZERS, RESNETS, RunSpec, run_id
 from bench.store import Store
 
@@ -33,12 +33,23 @@ bools = st.one_of(st.none(), st.booleans())
 BY_DTYPE = {"string": tricky, "Float64": floats, "Int64": ints, "boolean": bools}
 
 
+def _possible(column: str, dtype: str):
+    """Any value the store accepts for `column`: numbers finite and within its bounds (an impossible
+    one is refused before it is written; tests/test_store_check.py covers that)."""
+    low, high = BOUNDS.get(column, (-(2.0**62), 2.0**62))
+    if dtype == "Float64":  # NaN is a missing value, stored as empty
+        return st.one_of(st.none(), st.just(float("nan")), st.floats(max(low, -1e300), min(high, 1e300)))
+    if dtype == "Int64":
+        return st.one_of(st.none(), st.integers(int(max(low, -(2**62))), int(min(high, 2**62))))
+    return BY_DTYPE[dtype]
+
+
 @st.composite
 def run_rows(draw, n: int = 3) -> list[dict]:
     rows = []
     for i in range(draw(st.integers(1, n))):
         columns = draw(st.lists(st.sampled_from(list(RUN_COLUMNS)), unique=True, max_size=12))
-        row = {c: draw(BY_DTYPE[RUN_COLUMNS[c]]) for c in columns}
+        row = {c: draw(_possible(c, RUN_COLUMNS[c])) for c in columns}
         row.update(run_id=f"run{i}", record_id=f"rec{i}", status=draw(st.sampled_from(["done", "error"])))
         if "confusion" in row:  # a JSON square matrix of counts, or nothing (other text is a bad line)
             row["confusion"] = draw(st.sampled_from([None, "[[1,0],[2,3]]", "[]", "[[7]]"]))

@@ -24,9 +24,9 @@ def test_empty_store_renders(tmp_path):
 
 def test_failures_only_render_with_messages(tmp_path):
     files = build_files(failures_only(tmp_path / "store"), pdf=False)
-    index = files["index.html"]
+    index, listing = files["index.html"], files["runs.html"]
     assert "there is no best model" in index
-    assert index.count('class="status-diverged"') == 1 and index.count('class="status-error"') == 1
+    assert listing.count('class="status-diverged"') == 1 and listing.count('class="status-error"') == 1
     page = next(v for k, v in files.items() if k.startswith("runs/") and "synthetic failure" in v)
     assert "&lt;b&gt;not bold&lt;/b&gt;" in page
 
@@ -413,8 +413,14 @@ def test_degenerate_fits_are_flagged_and_kept_out_of_effects(tmp_path):
     runs = [r for r in read(small(tmp_path / "store")).runs if r["kind"] == "svm"]
     assert runs and not any(r["degenerate"] for r in runs)
     base = findings.pairs(runs, "C")
-    victim = dict(runs[0], test_acc=0.1125)
-    assert cells.degenerate(victim).startswith("degenerate fit: 11.2% test accuracy")
+    collapsed = [[0] * 10 for _ in range(10)]
+    for true_class in range(10):
+        collapsed[true_class][3] = 20  # every image predicted as class 3: 10 % accuracy
+    victim = dict(runs[0], confusion=collapsed)
+    assert cells.degenerate(victim) == "degenerate fit: 100% of its test predictions are one class"
+    learning = [[20 if i == j else 0 for j in range(10)] for i in range(10)]
+    learning[0] = [2] * 10  # a weak but spread classifier is no degenerate fit
+    assert cells.degenerate(dict(runs[0], confusion=learning)) is None
     assert cells.degenerate(dict(runs[0], n_support=runs[0]["n_train_used"])) == \
         "degenerate fit: every training image is a support vector"
     assert cells.degenerate(dict(victim, status="diverged")) is None  # a failure, not a fit

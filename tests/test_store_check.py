@@ -149,11 +149,21 @@ def test_an_impossible_value_is_a_bad_line_and_never_reaches_the_report(store, t
 
 def test_a_whole_last_line_without_its_newline_is_kept(store, tmp_path):
     """As editors save a hand edit: every field there and valid, only the newline missing."""
+    Store(store).append(row(5, finished_at="2026-01-05T10:00:00+00:00"), [])
     runs = store / "runs.csv"
     runs.write_bytes(runs.read_bytes().rstrip(b"\n"))
-    assert check(store).exit_code == 0 and len(Store(store).runs()) == 4
+    assert check(store).exit_code == 0 and len(Store(store).runs()) == 5
     merged = CliRunner().invoke(main, ["store", "merge", str(store), "--into", str(tmp_path / "into")])
     assert merged.exit_code == 0 and "torn" not in merged.output, merged.output
-    assert len(Store(tmp_path / "into").runs()) == 4 and not (tmp_path / "into" / "quarantine").exists()
+    assert len(Store(tmp_path / "into").runs()) == 5 and not (tmp_path / "into" / "quarantine").exists()
     Store(store).recover()  # the next run's recovery gives it its newline, quarantines nothing
-    assert runs.read_bytes().endswith(b"\n") and not (store / "quarantine").exists() and len(Store(store).runs()) == 4
+    assert runs.read_bytes().endswith(b"\n") and not (store / "quarantine").exists() and len(Store(store).runs()) == 5
+
+
+@pytest.mark.parametrize("cut", ["2026-01-05T10:00", "2026-01-05", ""])
+def test_a_last_line_cut_inside_its_timestamp_is_torn(store, cut):
+    Store(store).append(row(5, finished_at="2026-01-05T10:00:00+00:00"), [])
+    runs = store / "runs.csv"
+    text = runs.read_text()
+    runs.write_text(text[: text.rindex("2026-01-05T10:00:00+00:00")] + cut)
+    assert check(store).exit_code == 1 and "torn last line" in check(store).output

@@ -3,14 +3,18 @@ per-epoch curves of each run. Everything after this stage works on lists of dict
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from bench import presets
+from bench.errors import BenchError
 from bench.report import cells
 from bench.schema import MANIFEST, TABLES
+from bench.spec import attempt_key
 from bench.store import Store
 
 STORE_FILES = (*TABLES, MANIFEST)  # copied into site/data/ for download
@@ -43,6 +47,7 @@ def _normalise(run: dict) -> dict:
     run["confusion"] = json.loads(run["confusion"]) if run["confusion"] else None
     run["tag"] = run["tag"] or ""
     run["degenerate"] = cells.degenerate(run)
+    run["n_trained"] = cells.n_trained(run)  # images it trained on (an SVM's own subsample)
     return run
 
 
@@ -62,10 +67,24 @@ def _overlaps(runs: list[dict]) -> None:
             run["concurrency"] = max(run.get("concurrency") or 1, 1 + len(beside))
 
 
+@functools.lru_cache(maxsize=64)
+def _paired(preset: str) -> bool:
+    try:
+        return presets.same_host(preset)
+    except BenchError:  # a preset file that is not here: it pairs nothing by host as far as we know
+        return False
+
+
+def _attempt(row: dict) -> str:
+    """What the report shows one latest attempt of: a cell, or for a preset that pairs measurements of
+    one host (`same_host`, as q2 does) a cell on each host, so every host's pairs stay whole."""
+    return attempt_key(row["run_id"], row["host_id"]) if _paired(row["preset"]) else row["run_id"]
+
+
 def read(root: Path) -> Study:
     """Load a store: latest attempt of every run, sorted by run id so output order is stable."""
     store = Store(root)
-    frame = store.runs()
+    frame = store.runs(key=_attempt)
     runs = sorted((_normalise(r) for r in records(frame)), key=lambda r: r["run_id"])
     _overlaps(runs)
     curves: dict[str, list[dict]] = {}

@@ -10,6 +10,7 @@ from bench import plan, presets
 FULL_SCALE = {"subset": 0, "test_size": 0, "device": "cpu"}  # what "full scale" means, for every preset
 STUDY = ("q1a", "q1b", "q2")  # the assignment's presets, in its order
 COMMAND = "bench run --preset {preset} --test-size 0 --workers 2 --budget 2h30m"
+SPEED = "bench time --preset {preset} --test-size 0 --blocks 5"  # speeds: alone, on an idle machine
 
 
 def _run_label(group: list[plan.Cell]) -> str:
@@ -21,8 +22,9 @@ def _run_label(group: list[plan.Cell]) -> str:
 
 
 def build(runs: list[dict]) -> list[dict]:
-    """Per study preset with at least one full-scale cell stored: runs and cells done of all, the
-    remaining training runs and the command (empty list: no full-scale cell stored yet)."""
+    """Per study preset begun but not finished at full scale: runs and cells done of all, the
+    remaining training runs and the commands that compute them (a finished preset needs no line:
+    the scale banner states it)."""
     done = {r["run_id"] for r in runs if r["status"] == "done"}
     out = []
     for name in STUDY:
@@ -30,10 +32,11 @@ def build(runs: list[dict]) -> list[dict]:
         groups = plan.groups_of(cells)
         finished = [g for g in groups if all(c.run_id in done for c in g)]
         n_cells = sum(c.run_id in done for c in cells)
-        if not n_cells:
+        if not n_cells or len(finished) == len(groups):
             continue
         remaining = [g for g in groups if not all(c.run_id in done for c in g)]
         out.append({"preset": name, "runs_done": len(finished), "runs": len(groups), "cells_done": n_cells,
                     "cells": len(cells), "remaining": [_run_label(g) for g in remaining],
-                    "command": COMMAND.format(preset=name) if remaining else ""})
+                    "command": COMMAND.format(preset=name),
+                    "speed": SPEED.format(preset=name) if presets.same_host(name) else ""})
     return out

@@ -157,7 +157,8 @@ def environment(directory: Path | None = None) -> jinja2.Environment:
 
 def site(view: dict, env: jinja2.Environment) -> dict[str, str]:
     """Every HTML page of the site: {relative path: text}."""
-    pages = {"index.html": env.get_template("index.html").render(v=view, root="", pdf=False)}
+    pages = {"index.html": env.get_template("index.html").render(v=view, root="", pdf=False),
+             "runs.html": env.get_template("runs.html").render(v=view, root="", pdf=False, listing=True)}
     run_template = env.get_template("run.html")
     for page in view["pages"]:
         pages[f"runs/{page['run']['run_id']}.html"] = run_template.render(v=view, p=page, root="../", pdf=False)
