@@ -20,9 +20,10 @@ def test_counts_whole_training_runs_and_lists_the_rest():
                plan.cells_of(presets.expand(presets.load_preset("q1a"), {"test_size": 2000}))]  # reduced scale
     (q1a,) = progress.build(stored)
     assert (q1a["preset"], q1a["runs_done"], q1a["runs"], q1a["cells"]) == ("q1a", 3, 32, 128)
-    assert q1a["cells_done"] == 3 * 4 + 1 and len(q1a["remaining"]) == 29
+    assert q1a["cells_done"] == 3 * 4 + 1
     assert q1a["command"].startswith("bench run --preset q1a --test-size 0")
-    assert "to 10 epochs" in q1a["remaining"][0]
+    assert q1a["remaining"][0] == "mnist resnet18: 5" and sum(int(x.split(": ")[1]) for x in q1a["remaining"]) == 29
+    assert q1a["listing"] == "bench plan --preset q1a --test-size 0"
 
 
 def test_nothing_at_full_scale_and_a_finished_preset_need_no_line():

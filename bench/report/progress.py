@@ -13,12 +13,16 @@ COMMAND = "bench run --preset {preset} --test-size 0 --workers 2 --budget 2h30m"
 SPEED = "bench time --preset {preset} --test-size 0 --blocks 5"  # speeds: alone, on an idle machine
 
 
-def _run_label(group: list[plan.Cell]) -> str:
-    s = group[0].spec
-    if s.kind == "svm":
-        return f"{s.label} {s.dataset} C={s.C:g} gamma={s.gamma}"
-    epochs = max(c.spec.epochs for c in group)
-    return f"{s.label} {s.dataset} {s.optimizer} lr={s.lr:g} batch={s.batch_size} to {epochs} epochs"
+LISTING = "bench plan --preset {preset} --test-size 0"  # every cell, done or to do, with its estimate
+
+
+def _left(remaining: list[list[plan.Cell]]) -> list[str]:
+    """The training runs still to do, counted per dataset and model: `mnist resnet50: 8`."""
+    counts: dict[str, int] = {}
+    for group in remaining:
+        key = f"{group[0].spec.dataset} {group[0].spec.label}"
+        counts[key] = counts.get(key, 0) + 1
+    return [f"{key}: {n}" for key, n in counts.items()]
 
 
 def build(runs: list[dict]) -> list[dict]:
@@ -36,7 +40,7 @@ def build(runs: list[dict]) -> list[dict]:
             continue
         remaining = [g for g in groups if not all(c.run_id in done for c in g)]
         out.append({"preset": name, "runs_done": len(finished), "runs": len(groups), "cells_done": n_cells,
-                    "cells": len(cells), "remaining": [_run_label(g) for g in remaining],
+                    "cells": len(cells), "remaining": _left(remaining), "listing": LISTING.format(preset=name),
                     "command": COMMAND.format(preset=name),
                     "speed": SPEED.format(preset=name) if presets.same_host(name) else ""})
     return out
