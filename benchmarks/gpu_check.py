@@ -44,7 +44,7 @@ def steps(store: Path, device: str, data_dir: str | None) -> list[tuple[str, lis
         # best effort, last: the in-process techniques of the step experiment (`make step DEVICE=cuda`
         # adds the worker processes); cut short, it fails nothing
         (OPTIONAL, [sys.executable, "benchmarks/step.py", "--device", device, "--techniques",
-                    "eager,graph,fused4", "--out", str(store)], 30),
+                    "eager,fused,graph,fused4", "--out", str(store)], 30),
     ]
 
 

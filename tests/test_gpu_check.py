@@ -20,7 +20,7 @@ def test_steps_fit_eight_minutes_and_use_the_committed_scale(tmp_path):
     assert "--preset q2 --subset 1000 --repeats 3 --device cpu" in commands[2]  # same host, for pairs
     assert "--preset q1a --subset 1000 --datasets fashion --device cuda" in commands[3]
     assert all("--data-dir /data" in c for c in commands[1:4])
-    assert "benchmarks/step.py --device cuda --techniques eager,graph,fused4" in commands[4]
+    assert "benchmarks/step.py --device cuda --techniques eager,fused,graph,fused4" in commands[4]
 
 
 def test_missing_packages_are_one_line_each(monkeypatch, capsys):

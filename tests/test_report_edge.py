@@ -52,7 +52,7 @@ def test_one_device_q2_names_missing_runs_and_command(tmp_path):
     assert missing["other"] == "cuda" and len(missing["runs"]) == 4
     assert missing["commands"] == ["bench run --preset q2 --datasets fashion --models resnet18,resnet32 "
                                    "--optimizers adam,sgd --lr 0.001 --batch-size 16 --epochs 2 --subset 2000 "
-                                   "--device cuda"]
+                                   "--test-size 0 --device cuda"]
 
 
 def test_reproduce_command_from_stored_spec(tmp_path):
@@ -61,7 +61,7 @@ def test_reproduce_command_from_stored_spec(tmp_path):
                and r["pin_memory"] and r["epochs"] == 3 and r["seed"] == 1)
     assert commands.reproduce(run) == ("bench run --preset q1a --datasets mnist --models resnet18 --optimizers adam "
                                        "--lr 0.001 --batch-size 32 --epochs 3 --pin-memory true --subset 2000 "
-                                       "--seed 1 --device cpu")
+                                       "--test-size 0 --seed 1 --device cpu")
 
 
 def test_best_model_is_chosen_on_validation_not_test(tmp_path):

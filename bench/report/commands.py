@@ -13,7 +13,7 @@ def _num(value) -> str:
 
 def _common(run: dict) -> list[str]:
     out = [f"--subset {run['subset']}"]
-    if run.get("test_size"):
+    if run.get("test_size") is not None:  # 0 (all test images) too: the preset may say otherwise
         out.append(f"--test-size {run['test_size']}")
     if run["split"] and run["split"] != "random":
         out.append(f"--split {run['split']}")
