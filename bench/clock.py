@@ -1,7 +1,8 @@
 """The one timing protocol of bench, for every measurement it makes (training epochs, `bench time`,
 the step-configuration trials, `bench plan`'s calibration, the benchmarks): torch's thread count
 fixed from BENCH_THREADS, untimed warm-up calls, then timed blocks bracketed by device
-synchronisation, reported as the median with the spread, the way torch.utils.benchmark does."""
+synchronisation, one time per block, so callers report the median and the range over blocks, the way
+torch.utils.benchmark does."""
 
 from __future__ import annotations
 
@@ -58,10 +59,3 @@ def block_seconds(fn: Callable[[], object], device: str, warmup: int, steps: int
 
 def median_seconds(fn: Callable[[], object], device: str, warmup: int, steps: int, blocks: int) -> float:
     return statistics.median(block_seconds(fn, device, warmup, steps, blocks))
-
-
-def spread(values: list[float]) -> dict:
-    """Median, min, max, interquartile range and n of measurements."""
-    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "iqr": q[2] - q[0],
-            "n": len(values)}
