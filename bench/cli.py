@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench import env, options, plan, presets, spec, workers
+from bench import env, options, plan, presets, reuse, spec, workers
 from bench.errors import BenchError
 
 
@@ -63,6 +63,8 @@ def run(**opts) -> None:
     store.verify()
     for note in store.recover():
         click.echo(note, err=True)
+    planned = len(todo)
+    todo = runner.store_reused(todo, store, opts["preset"], opts["tag"]) if skip else todo  # --force: compute all
     estimates = {}
     if budget is not None:
         from bench import estimate
@@ -71,7 +73,9 @@ def run(**opts) -> None:
         estimates = estimate.seconds(todo, threads=workers.threads_each(opts["workers"]))
     settings = runner.Settings(opts["preset"], opts["tag"], skip, opts["deterministic"], step,
                                started + budget if budget is not None else None, estimates)
-    click.echo(f"{len(cells)} cells planned, {len(cells) - len(todo)} already stored, {len(todo)} to run"
+    click.echo(f"{len(cells)} cells planned, {len(cells) - planned} already stored"
+               + (f", {planned - len(todo)} stored as copies of the same computation" if planned > len(todo) else "")
+               + f", {len(todo)} to run"
                + (f", {opts['workers']} workers" if opts["workers"] > 1 else "")
                + (f", estimated {plan.human(plan.total(todo, estimates))}, budget {plan.human(budget)}"
                   if budget is not None else ""), err=True)
@@ -149,22 +153,19 @@ def plan_cmd(**opts) -> None:
 
         seconds = estimate.seconds(cells)
     to_run = plan.pending(cells, finished)
+    reusable = reuse.sources(Store(opts["store"]).table("runs.csv").rows, to_run) if finished else {}
+    to_run = [c for c in to_run if c.run_id not in reusable]
     todo = plan.total(to_run, seconds)
     if opts["step_table"]:
         from bench import estimate
 
         about, techniques = estimate.by_technique(to_run, opts["step_table"])
     for c in cells:
-        state = "done" if c.done_key in finished else "todo"
-        secs = seconds.get(c.run_id)
-        s = c.spec
-        hp = (f"{s.optimizer:4} lr={s.lr:g} bs={s.batch_size:<3} ep={s.epochs:<3} pin={s.pin_memory}"
-              if s.kind == "resnet" else f"C={s.C:g} gamma={s.gamma} n_train={s.n_train}")
-        est = f"~{secs:7.0f}s" if secs else ""
-        click.echo(f"{c.run_id}  {state}  {s.compute_device:4} {s.dataset:7} "
-                   f"{s.label:18} {hp}  seed={s.seed} {est}")
+        state = "done" if c.done_key in finished else "reuse" if c.run_id in reusable else "todo"
+        click.echo(plan.listing(c, state, seconds.get(c.run_id)))
     n_done = sum(c.done_key in finished for c in cells)
-    click.echo(f"{len(cells)} cells, {n_done} done, {len(cells) - n_done} to run"
+    click.echo(f"{len(cells)} cells, {n_done} done"
+               + (f", {len(reusable)} reuse stored computations" if reusable else "") + f", {len(to_run)} to run"
                + (f", estimated {plan.human(todo)} (grouped runs share work)" if seconds else ""))
     if opts["step_table"]:
         click.echo(f"from the step table {opts['step_table']} ({about['device']}: {about['device_name']}, "

@@ -81,6 +81,15 @@ def shard(cells: list[Cell], k: int, n: int, cost) -> list[Cell]:
     return [c for c in cells if c.run_id in mine]
 
 
+def listing(cell: Cell, state: str, seconds: float | None) -> str:
+    """One line of `bench plan`: id, state (done, reuse, todo), the spec and the estimate."""
+    s = cell.spec
+    hp = (f"{s.optimizer:4} lr={s.lr:g} bs={s.batch_size:<3} ep={s.epochs:<3} pin={s.pin_memory}"
+          if s.kind == "resnet" else f"C={s.C:g} gamma={s.gamma} n_train={s.n_train}")
+    est = f"~{seconds:7.0f}s" if seconds else ""
+    return f"{cell.run_id}  {state}  {s.compute_device:4} {s.dataset:7} {s.label:18} {hp}  seed={s.seed} {est}"
+
+
 def pending(cells: list[Cell], finished: set[str]) -> list[Cell]:
     """Cells without a finished attempt (`Store.finished` gives the keys)."""
     return [c for c in cells if c.done_key not in finished]

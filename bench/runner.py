@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from bench import clock, data, env
+from bench import clock, data, env, reuse
 from bench.errors import BenchError
 from bench.plan import Cell, groups_of, human, pending, total
 from bench.spec import SGD_MOMENTUM, RunSpec, pin_memory_is_factor
@@ -117,6 +117,23 @@ def record(cell: Cell, result: CellResult, preset: str, tag: str, split: data.Sp
         load_start=load[0], load_end=load[1], concurrency=concurrency,
     )
     return row
+
+
+def store_reused(cells: list[Cell], store: Store, preset: str, tag: str) -> list[Cell]:
+    """Store every cell whose computation the store holds under another run id as a copy of it
+    (`bench.reuse`); returns the cells left to compute."""
+    rows = store.table("runs.csv").rows
+    found = reuse.sources(rows, cells)
+    if not found:
+        return cells
+    curves: dict[str, list[dict]] = {}
+    for row in store.table("epochs.csv").rows:
+        curves.setdefault(row["record_id"], []).append(row)
+    for cell in (c for c in cells if c.run_id in found):
+        source = found[cell.run_id]
+        store.append(*reuse.copies(cell, source, curves.get(source["record_id"], []), preset, tag,
+                                   _pin_effect(cell.spec)))
+    return [c for c in cells if c.run_id not in found]
 
 
 def _failed(cell: Cell, exc: Exception) -> CellResult:

@@ -121,7 +121,8 @@ def test_wilson_interval_matches_a_hand_computation():
 
 
 def _q2_run(device, host, seed, rate, **extra):
-    return {"preset": "q2", "kind": "resnet", "status": "done", "dataset": "fashion", "model": "resnet18",
+    return {"preset": "q2", "role": "devices", "kind": "resnet", "status": "done", "dataset": "fashion",
+            "model": "resnet18",
             "stem": "standard", "label": "resnet18", "optimizer": "adam", "lr": 0.001, "batch_size": 32,
             "epochs": 2, "pin_memory": None, "amp": False, "device": device, "seed": seed, "data_seed": 0,
             "split": "random", "subset": 2000,
@@ -315,7 +316,8 @@ def test_the_pareto_front_leaves_out_the_reference_and_names_svm_gamma(tmp_path)
     from bench.report import pareto
 
     runs = read(small(tmp_path / "store")).runs
-    reference = [{**r, "preset": "reference", "subset": 0, "n_train_images": 49_000, "run_id": "r" + r["run_id"],
+    reference = [{**r, "preset": "reference", "role": "reference",
+                  "subset": 0, "n_train_images": 49_000, "run_id": "r" + r["run_id"],
                   "test_acc": 0.999, "train_time_s": 1e-3} for r in runs if r["preset"] == "q1a"]
     pts = pareto.points(runs + reference, "mnist")
     assert pts and all(p["preset"] != "reference" for p in pts)
@@ -428,3 +430,47 @@ def test_degenerate_fits_are_flagged_and_kept_out_of_effects(tmp_path):
     changed = findings.pairs([victim, *runs[1:]], "C")
     used = {id(r) for found in changed.values() for pair in found for r in pair}
     assert id(victim) not in used and sum(map(len, changed.values())) < sum(map(len, base.values()))
+
+
+def test_a_users_own_presets_get_the_sections_their_roles_declare(tmp_path):
+    """The report's sections come from what presets declare, never from their names: a grid of
+    one's own gets the Q1(a) tables and findings, a preset of devices the Q2 pairs."""
+    store = small(tmp_path / "store")
+    grid, devices = tmp_path / "my-grid.toml", tmp_path / "my-devices.toml"
+    grid.write_text('role = "grid"\n[[grid]]\nmodel = "resnet18"\n')
+    devices.write_text('role = "devices"\nsame_host = true\n[[grid]]\nmodel = "resnet18"\n')
+    runs = (store / "runs.csv").read_text()
+    (store / "runs.csv").write_text(runs.replace(",q1a,", f",{grid},").replace(",q2,", f",{devices},"))
+    study = read(store)
+    assert {r["role"] for r in study.runs if r["preset"] == str(grid)} == {"grid"}
+    from bench.report import view as view_model
+
+    view = view_model.build(study)
+    assert {t["preset"] for t in view["q1a"]} == {str(grid)} and view["q2"]["rows"]
+    assert {f["preset"] for f in view["findings"] if f["kind"] == "resnet"} >= {str(grid)}
+    assert [a["question"] for a in view["answers"]][0].startswith("Q1(a)")
+
+
+def test_a_preset_with_an_unknown_role_is_refused(tmp_path):
+    from bench import presets
+
+    path = tmp_path / "p.toml"
+    path.write_text('role = "table"\n[[grid]]\nmodel = "resnet18"\n')
+    with pytest.raises(BenchError, match="role must be one of grid, devices, reference"):
+        presets.role(str(path))
+
+
+def test_findings_answer_the_questions_rbf_meets_poly_and_epochs_say_who_was_still_improving(tmp_path):
+    runs = read(small(tmp_path / "store")).runs
+    found = findings.factor_findings(runs)
+    kernels = [f for f in found if f["factor"] == "kernel"]
+    assert kernels and all("rbf" in (f["a"], f["b"]) for f in kernels)  # poly against poly is the degree factor
+    epochs = next(f for f in found if f["factor"] == "epochs" and f["preset"] == "q1a")
+    longer = [r for r in runs if r["run_id"] in epochs["runs"] and r["epochs"] == 3]
+    assert epochs["longer"] == len(longer) == epochs["n"]
+    assert epochs["improving"] == sum(r["best_epoch"] == 3 for r in longer)
+    optimizer = next(f for f in found if f["factor"] == "optimizer" and f["preset"] == "q1a")
+    assert optimizer["at_epochs"] == [3] and len(optimizer["runs"]) == 2 * optimizer["n"]
+    answers = findings.answers(found)
+    assert [a["question"][:5] for a in answers] == ["Q1(a)", "Q1(b)"]
+    assert {f["factor"] for f in answers[1]["findings"]} <= set(findings.SVM_FACTORS)

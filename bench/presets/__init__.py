@@ -42,13 +42,26 @@ def _read(name_or_path: str) -> tuple[dict, str]:
         parsed = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BenchError(f"preset {source} is not valid TOML: {exc}") from None
-    unknown = sorted(set(parsed) - {"grid", "same_host"})
+    unknown = sorted(set(parsed) - {"grid", *DECLARED})
     if unknown:
         raise BenchError(f"preset {source}: unknown top-level key {unknown[0]!r}; a preset has [[grid]] tables "
-                         "and optionally same_host = true")
+                         f"and optionally {', '.join(DECLARED)}")
     if not isinstance(parsed.get("same_host", False), bool):
         raise BenchError(f"preset {source}: same_host must be true or false")
+    if parsed.get("role", "grid") not in ROLES:
+        raise BenchError(f"preset {source}: role must be one of {', '.join(ROLES)}, got {parsed['role']!r}")
+    if not isinstance(parsed.get("question", ""), str):
+        raise BenchError(f"preset {source}: question must be text, e.g. \"Q1(a)\"")
     return parsed, source
+
+
+# What a preset declares besides its grids: the report's sections come from these, never from names.
+ROLES = {
+    "grid": "a hyperparameter grid: its tables, factor findings and figures (Q1(a) and Q1(b) are grids)",
+    "devices": "the same cells on several devices: CPU/GPU pairs and speedups (Q2)",
+    "reference": "cells shown beside the grids, never ranked against them (full-scale anchors)",
+}
+DECLARED = ("same_host", "role", "question")
 
 
 def load_preset(name_or_path: str) -> list[dict]:
@@ -72,6 +85,21 @@ def same_host(name_or_path: str) -> bool:
     """Whether the preset pairs measurements of one machine (`same_host = true`, as q2 does: its CPU
     and GPU cells are compared by speed). Its cells count as done only by attempts from this host."""
     return _read(name_or_path)[0].get("same_host", False)
+
+
+def role(name_or_path: str) -> str:
+    """The preset's role in the report (`ROLES`); a preset that declares none is a grid."""
+    return _read(name_or_path)[0].get("role", "grid")
+
+
+def question(name_or_path: str) -> str:
+    """The assignment question a preset answers (`"Q1(a)"`), or "" for a preset of one's own."""
+    return _read(name_or_path)[0].get("question", "")
+
+
+def study() -> list[str]:
+    """The bundled presets that answer the assignment's questions, in the questions' order."""
+    return sorted((name for name in preset_names() if question(name)), key=question)
 
 
 MAX_REPEATS = 1_000

@@ -25,6 +25,19 @@ def distinct(runs: list[dict], per_preset: bool = False) -> list[dict]:
     return out
 
 
+def validation_rank(members: list[dict]) -> tuple:
+    """The one rule of "best on validation", for a cell (its runs over seeds): the higher mean
+    validation accuracy wins; a tie (common on small validation sets) goes to the lower mean
+    validation loss, then to the lower run id, so test data never decides and the choice is stable.
+    Compare ranks with max()."""
+    accs = [m["val_acc"] for m in members if m.get("val_acc") is not None]
+    losses = [m["val_loss"] for m in members if m.get("val_loss") is not None]
+    first = min((m["run_id"] for m in members), default="")
+    return (statistics.fmean(accs) if accs else -math.inf,
+            -statistics.fmean(losses) if losses else -math.inf,
+            tuple(-ord(ch) for ch in first))
+
+
 def summary(values: list[float | None]) -> dict:
     """{'mean', 'sd', 'median', 'min', 'max', 'n'} of the finite values; sd is None with fewer than two."""
     xs = [v for v in values if v is not None and math.isfinite(v)]

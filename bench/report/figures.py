@@ -45,7 +45,7 @@ def heatmap_figures(view: dict) -> tuple[dict, dict]:
     """Per Q1(a) table: test accuracy over batch × lr, one panel per optimizer and model × epochs."""
     files, figs = {}, {}
     for table in view["q1a"]:
-        runs = [r for r in view["runs"] if r["preset"] == "q1a" and r["kind"] == "resnet" and
+        runs = [r for r in view["runs"] if r["preset"] == table["preset"] and r["kind"] == "resnet" and
                 all(r[k] == table[k] for k in ("dataset", "device", "subset", "split"))]
         accs = [r["test_acc"] for r in runs if r["status"] == "done" and r["test_acc"] is not None]
         if not accs:
@@ -163,7 +163,7 @@ def svm_figures(view: dict) -> tuple[dict, list]:
         name = f"figures/svm-{slug(dataset)}-{n_train}.svg"
         files[name] = svg(fig)
         best = max((r for r in own if r["status"] == "done" and r["test_acc"] is not None),
-                   key=lambda r: r["val_acc"] if r["val_acc"] is not None else -1)
+                   key=lambda r: cells.validation_rank([r]))
         trained = cells.n_trained(own[0]) or n_train
         figs.append({"src": name, "alt": f"SVM test accuracy heatmaps for {dataset}, {trained:,} training images",
                      "caption": f"{dataset}, SVMs trained on {trained:,} images: how C, the kernel and its degree or "

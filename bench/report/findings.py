@@ -18,15 +18,23 @@ FACTORS = {
     "epochs": ("epochs",),
     "label": ("model", "stem"),
     "pin_memory": ("pin_memory",),
-    # SVM hyperparameters (Q1(b)); degree only separates poly kernels
+    # SVM hyperparameters (Q1(b)); degree only separates poly kernels; a kernel's level is its label
+    # (svc-rbf, svc-poly3), so RBF meets every poly degree
+    "kernel": ("kernel", "degree"),
     "C": ("C",),
     "gamma": ("gamma",),
     "degree": ("degree",),
     "n_train": ("n_train",),  # the SVM's training subsample: its learning curve
 }
-SVM_FACTORS = ("C", "gamma", "degree", "n_train")
+SVM_FACTORS = ("kernel", "C", "gamma", "degree", "n_train")
+# The assignment's questions and the factors that answer them, in its order (Q2 is answered by its
+# own table of paired devices, and the ResNet-SVM comparison by `svm_vs_resnet`).
+QUESTIONS = (("Q1(a): what makes the ResNets accurate",
+              ("optimizer", "lr", "batch_size", "label", "epochs", "pin_memory")),
+             ("Q1(b): what makes the SVMs accurate", SVM_FACTORS))
 FACTOR_NAMES = {"optimizer": "optimizer", "lr": "learning rate", "batch_size": "batch size", "epochs": "epochs",
-                "label": "model", "pin_memory": "pin_memory (CUDA)", "C": "SVM C", "gamma": "SVM gamma",
+                "label": "model (depth)", "pin_memory": "pin_memory (CUDA)", "kernel": "SVM kernel", "C": "SVM C",
+                "gamma": "SVM gamma",
                 "degree": "SVM poly degree",
                 "n_train": "SVM training images"}
 # A median paired difference within this many standard errors of zero is within run-to-run noise;
@@ -50,6 +58,8 @@ def level_label(factor: str, value) -> str:
         return f"pin_memory={str(value).lower()}"
     if factor == "n_train":
         return f"{value:,} training images"
+    if factor == "kernel":
+        return str(value).removeprefix("svc-").replace("poly", "poly degree ")
     if factor in SVM_FACTORS:
         return f"{factor}={value:g}" if isinstance(value, float) else f"{factor}={value}"
     return str(value)
@@ -91,9 +101,12 @@ def pairs(runs: list[dict], factor: str) -> dict[tuple, list[tuple[dict, dict]]]
     for members in cells.group(pool, FACTORS[factor]).values():
         by_place: dict = {}
         for r in members:
-            by_place.setdefault((r["preset"], r.get("host_id") if factor == "pin_memory" else None), {})[r[factor]] = r
+            level = r["label"] if factor == "kernel" else r[factor]
+            by_place.setdefault((r["preset"], r.get("host_id") if factor == "pin_memory" else None), {})[level] = r
         for (preset, _), by_level in sorted(by_place.items(), key=repr):
             for a, b in itertools.combinations(sorted(by_level, key=_order), 2):
+                if factor == "kernel" and a.startswith("svc-poly") == b.startswith("svc-poly"):
+                    continue  # poly against poly is the degree factor
                 out.setdefault((preset, a, b), []).append((by_level[a], by_level[b]))
     if kind == "resnet" and factor != "epochs":
         out = {levels: one_per_run(found) for levels, found in out.items()}
@@ -157,7 +170,7 @@ def factor_findings(runs: list[dict]) -> list[dict]:
             else:
                 diffs = [(ra["test_acc"] - rb["test_acc"]) * 100 for ra, rb in members]
             if statistics.median(diffs) < 0:  # state it from the winner's side
-                a, b, diffs = b, a, [-d for d in diffs]
+                a, b, diffs, members = b, a, [-d for d in diffs], [(rb, ra) for ra, rb in members]
             found.append({
                 "preset": preset, "factor": factor, "factor_name": FACTOR_NAMES[factor],
                 "kind": "svm" if factor in SVM_FACTORS else "resnet",
@@ -165,16 +178,35 @@ def factor_findings(runs: list[dict]) -> list[dict]:
                 "a": level_label(factor, a), "b": level_label(factor, b),
                 "wins": sum(d > 0 for d in diffs), "ties": sum(d == 0 for d in diffs), "n": len(diffs),
                 "median": statistics.median(diffs), "lo": min(diffs), "hi": max(diffs),
-                "diffs": sorted(diffs),
+                "diffs": sorted(diffs), **_evidence(factor, members),
                 "caveat": (("fewer than 3 pairs: the timing spread is unknown" if len(diffs) < 3 else None)
                            if factor == "pin_memory" else caveat(diffs, sigma, len(diffs))),
             })
     return found
 
 
+def _evidence(factor: str, members: list[tuple[dict, dict]]) -> dict:
+    """What a finding rests on: its runs (to link), the epochs its pairs were compared at (one pair
+    per training run, at its longest) and, for epochs itself, how many of the longer cells were still
+    improving (their best validation epoch was their last), which says more epochs may help further."""
+    longer = [ra if ra["epochs"] > rb["epochs"] else rb for ra, rb in members] if factor == "epochs" else []
+    return {"runs": sorted({r["run_id"] for pair in members for r in pair}),
+            "at_epochs": sorted({r["epochs"] for pair in members for r in pair if r["epochs"]}),
+            "improving": sum(r["best_epoch"] == r["epochs"] for r in longer), "longer": len(longer)}
+
+
+def answers(found: list[dict]) -> list[dict]:
+    """The findings grouped under the assignment's questions (`QUESTIONS`), factor by factor."""
+    out = []
+    for question, factors in QUESTIONS:
+        own = [f for factor in factors for f in found if f["factor"] == factor]
+        if own:
+            out.append({"question": question, "findings": own})
+    return out
+
+
 def best_cells(runs: list[dict], kind: str | None = None) -> dict[str, dict]:
-    """Per dataset, the cell (spec over seeds) with the highest mean validation accuracy; ties (common
-    on small validation sets) go to the lower mean validation loss, so test data never decides."""
+    """Per dataset, the best cell (spec over seeds) on validation (`cells.validation_rank`)."""
     best: dict[str, dict] = {}
     pool = [r for r in cells.done(runs) if r["val_acc"] is not None and (kind is None or r["kind"] == kind)]
     for members in cells.group(cells.distinct(pool)).values():
@@ -190,10 +222,9 @@ def best_cells(runs: list[dict], kind: str | None = None) -> dict[str, dict]:
             "f1": cells.summary([m["test_f1"] for m in members]),
             "caveat": "single run" if len(members) == 1 else None,
         }
-        losses = [m["val_loss"] for m in members if m.get("val_loss") is not None]
-        candidate["rank"] = (val["mean"], -sum(losses) / len(losses) if losses else -math.inf)
+        candidate["rank"] = cells.validation_rank(members)
         current = best.get(first["dataset"])
-        if current is None or (candidate["rank"], current["run"]["run_id"]) > (current["rank"], first["run_id"]):
+        if current is None or candidate["rank"] > current["rank"]:
             best[first["dataset"]] = candidate
     return dict(sorted(best.items()))
 

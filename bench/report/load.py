@@ -46,6 +46,7 @@ def _normalise(run: dict) -> dict:
     run["device"] = run["device"] or "cpu"  # SVMs run on the CPU; their spec has no device field
     run["confusion"] = json.loads(run["confusion"]) if run["confusion"] else None
     run["tag"] = run["tag"] or ""
+    run["role"] = declared(run["preset"])[1]  # which sections show it (grid, devices, reference)
     run["degenerate"] = cells.degenerate(run)
     run["n_trained"] = cells.n_trained(run)  # images it trained on (an SVM's own subsample)
     return run
@@ -68,17 +69,20 @@ def _overlaps(runs: list[dict]) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def _paired(preset: str) -> bool:
+def declared(preset: str | None) -> tuple[bool, str]:
+    """What a stored run's preset declares (`bench.presets`): whether it pairs measurements of one
+    host, and its role in the report. A preset file that is not here pairs nothing by host as far as
+    we know, and is a grid."""
     try:
-        return presets.same_host(preset)
-    except BenchError:  # a preset file that is not here: it pairs nothing by host as far as we know
-        return False
+        return presets.same_host(preset), presets.role(preset)
+    except BenchError:
+        return False, "grid"
 
 
 def _attempt(row: dict) -> str:
     """What the report shows one latest attempt of: a cell, or for a preset that pairs measurements of
     one host (`same_host`, as q2 does) a cell on each host, so every host's pairs stay whole."""
-    return attempt_key(row["run_id"], row["host_id"]) if _paired(row["preset"]) else row["run_id"]
+    return attempt_key(row["run_id"], row["host_id"]) if declared(row["preset"])[0] else row["run_id"]
 
 
 def read(root: Path) -> Study:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from bench.report import cells
 from bench.report.plotting import MARKERS, OKABE_ITO, figure, plain_log_x, slug, svg
-from bench.report.summary import REFERENCE
 
 
 def points(runs: list[dict], dataset: str) -> list[dict]:
     """Per cell: mean test accuracy, mean training time (SVM: fit time) and a short name."""
-    own = [r for r in cells.distinct(cells.done(runs)) if r["dataset"] == dataset and r["preset"] != REFERENCE
+    own = [r for r in cells.distinct(cells.done(runs)) if r["dataset"] == dataset and r["role"] != "reference"
            and r["test_acc"] is not None and cells.alone(r)]
     out = []
     for members in cells.group(own).values():

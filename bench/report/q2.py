@@ -11,7 +11,7 @@ DEVICES = ("cpu", "cuda")
 
 
 def _q2(runs: list[dict]) -> list[dict]:
-    return [r for r in runs if r["preset"] == "q2" and r["kind"] == "resnet"]
+    return [r for r in runs if r["role"] == "devices" and r["kind"] == "resnet"]
 
 
 def _timed_alone(members: list[dict], device: str, timings: dict[tuple, dict]) -> dict:

@@ -31,15 +31,12 @@ def scale(runs: list[dict]) -> list[dict]:
     return out
 
 
-REFERENCE = "reference"  # full-scale cells: shown beside the grid, never ranked against it
-
-
 def _best(runs: list[dict], grid_best: dict[str, dict[str, dict]]) -> list[dict]:
     """Per dataset: the best ResNet of the grid, the best SVM (`grid_best`, from
     `findings.best_by_kind`), and the full-scale reference, each with its own training size (no
     best-model claim across training scales)."""
     resnets, svms = grid_best["resnet"], grid_best["svm"]
-    reference = findings.best_cells([r for r in runs if r["preset"] == REFERENCE], "resnet")
+    reference = findings.best_cells([r for r in runs if r["role"] == "reference"], "resnet")
     return [{"dataset": d, "resnet": resnets.get(d), "svm": svms.get(d), "reference": reference.get(d)}
             for d in sorted(set(resnets) | set(svms) | set(reference))]
 

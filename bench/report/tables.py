@@ -8,7 +8,7 @@ from bench.spec import pin_memory_is_factor
 
 ROW_FIELDS = ("batch_size", "optimizer", "lr", "pin_memory")
 COLUMN_FIELDS = ("label", "epochs")
-TABLE_KEY = ("dataset", "device", "subset", "split")
+TABLE_KEY = ("preset", "dataset", "device", "subset", "split")
 
 
 def _key(run: dict, fields: tuple[str, ...]) -> tuple:
@@ -20,10 +20,10 @@ def _sortable(key: tuple) -> tuple:
 
 
 def q1a_tables(runs: list[dict]) -> list[dict]:
-    """Per dataset (and device, subset, split): rows batch × optimizer × lr (× pin_memory where it
+    """Per grid preset and dataset (and device, subset, split): rows batch × optimizer × lr (× pin_memory where it
     is a factor; on the CPU the two values are one run, shown once), columns model × epochs, cells
     the test accuracy as mean ± sd over seeds, with n."""
-    grid = [r for r in runs if r["preset"] == "q1a" and r["kind"] == "resnet"]
+    grid = [r for r in runs if r["role"] == "grid" and r["kind"] == "resnet"]
     tables = []
     for tkey in sorted({_key(r, TABLE_KEY) for r in grid}, key=_sortable):
         pin_factor = pin_memory_is_factor(dict(zip(TABLE_KEY, tkey, strict=True))["device"])
@@ -42,7 +42,7 @@ def q1a_tables(runs: list[dict]) -> list[dict]:
         _mark_best(rows)
         tables.append({**dict(zip(TABLE_KEY, tkey, strict=True)), "n_runs": len(members), "pin_factor": pin_factor,
                        "columns": [dict(zip(COLUMN_FIELDS, c, strict=True)) for c in columns], "rows": rows,
-                       "id": "q1a-" + "-".join(str(v) for v in tkey)})
+                       "id": "-".join(str(v) for v in tkey)})
     return tables
 
 
@@ -52,15 +52,15 @@ def _cell(members: list[dict]) -> dict | None:
     ok = cells.done(members)
     return {"test": cells.summary([m["test_acc"] for m in ok]), "val": cells.summary([m["val_acc"] for m in ok]),
             "failed": sorted(m["status"] for m in members if m["status"] != "done"),
-            "run_ids": sorted(m["run_id"] for m in members), "best": False}
+            "run_ids": sorted(m["run_id"] for m in members), "rank": cells.validation_rank(ok), "best": False}
 
 
 def _mark_best(rows: list[dict]) -> None:
-    """Flag the cell with the highest mean validation accuracy in each column (selection on val)."""
+    """Flag the best cell on validation in each column (`cells.validation_rank`)."""
     for i in range(len(rows[0]["cells"]) if rows else 0):
         scored = [r["cells"][i] for r in rows if r["cells"][i] and r["cells"][i]["val"]["mean"] is not None]
         if scored:
-            max(scored, key=lambda c: c["val"]["mean"])["best"] = True
+            max(scored, key=lambda c: c["rank"])["best"] = True
 
 
 RUN_ORDER = ("dataset", "kind", "label", "device", "optimizer", "lr", "batch_size", "pin_memory", "epochs",

@@ -102,7 +102,7 @@ def build(study: Study) -> dict:
     """The whole report as data. Figures are attached later by `bench.report.figures`."""
     runs = study.runs
     found, q2_section = findings.factor_findings(runs), q2.section(runs, study.timings)
-    grid_best = findings.best_by_kind([r for r in runs if r["preset"] != summary.REFERENCE])
+    grid_best = findings.best_by_kind([r for r in runs if r["role"] != "reference"])
     return {
         "title": TITLE,
         "repository": "",  # the project's web address, set by the caller (`bench report --repository`)
@@ -110,6 +110,7 @@ def build(study: Study) -> dict:
         "overview": overview(runs, study.superseded),
         "best": findings.best_per_kind(grid_best),
         "findings": found,
+        "answers": findings.answers(found),
         "shared_presets": findings.shared_across_presets(runs),
         "svm_vs_resnet": findings.svm_vs_resnet(grid_best),
         "q1a": tables.q1a_tables(runs),

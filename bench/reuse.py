@@ -1,0 +1,52 @@
+"""Cells whose computation is already stored under another run id. On the CPU pin_memory is no
+factor (`spec.cell_key`), so q2's resnet18 cells (pin_memory not set) are the very computation of
+q1a's pin_memory=true/false cells. `bench run` stores such a cell as a copy of that row (its own run
+id, preset and tag; the original's measurements, provenance and curves, and a message naming it)
+instead of training it again; `bench plan` lists it as `reuse`."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from bench.csvfile import encode
+from bench.errors import BenchError
+from bench.spec import cell_key, spec_from_row
+
+
+def _key(values: dict, host: str = "") -> tuple:
+    return (cell_key(values), host)
+
+
+def sources(rows: list[dict], cells: list) -> dict[str, dict]:
+    """run id of a cell (`plan.Cell`) -> the stored row (raw, as `Store.table` reads it) of the
+    latest done attempt of the same computation under another run id; for a cell bound to one host
+    (`same_host`), only an attempt made on that host."""
+    latest: dict[tuple, dict] = {}
+    for row in rows:
+        latest[(row["run_id"], row["host_id"])] = row
+    done: dict[tuple, dict] = {}
+    for row in latest.values():
+        if row["status"] != "done":
+            continue
+        try:
+            values = dataclasses.asdict(spec_from_row(row))
+        except BenchError:  # a row whose spec no longer validates is nobody's computation
+            continue
+        done[_key(values)] = done[_key(values, row["host_id"])] = row
+    found = {}
+    for cell in cells:
+        row = done.get(_key(dataclasses.asdict(cell.spec), cell.host))
+        if row is not None and row["run_id"] != cell.run_id:
+            found[cell.run_id] = row
+    return found
+
+
+def copies(cell, source: dict, curves: list[dict], preset: str, tag: str, pin_effect: str) -> tuple[dict, list[dict]]:
+    """The row and curves that store `cell` as the computation `source` (with its `curves`)."""
+    record_id = uuid.uuid4().hex[:16]
+    row = {**source, **{k: encode(v) for k, v in cell.spec.identity().items()},
+           "run_id": cell.run_id, "record_id": record_id, "preset": preset, "tag": tag,
+           "pin_memory": encode(cell.spec.pin_memory), "pin_memory_effect": pin_effect,
+           "message": f"reuses run {source['run_id']} ({source['preset'] or 'no preset'}): the same computation"}
+    return row, [{**c, "run_id": cell.run_id, "record_id": record_id} for c in curves]
