@@ -18,7 +18,9 @@ def test_counts_whole_training_runs_and_lists_the_rest():
     stored += [{"run_id": groups[4][0].run_id, "status": "error"}]
     stored += [{"run_id": c.run_id, "status": "done"} for c in
                plan.cells_of(presets.expand(presets.load_preset("q1a"), {"test_size": 2000}))]  # reduced scale
-    (q1a,) = progress.build(stored)
+    q1a, q1b, q2 = progress.build(stored)  # once a campaign has begun, every unfinished study preset
+    assert (q1b["cells_done"], q2["cells_done"]) == (0, 0)
+    assert q2["after"] == ["q1a"] and q1a["after"] == q1b["after"] == []  # q2's resnet18/50 cells are q1a cells
     assert (q1a["preset"], q1a["runs_done"], q1a["runs"], q1a["cells"]) == ("q1a", 3, 32, 128)
     assert q1a["cells_done"] == 3 * 4 + 1
     assert q1a["command"].startswith("bench run --preset q1a --test-size 0")
@@ -27,7 +29,9 @@ def test_counts_whole_training_runs_and_lists_the_rest():
 
 
 def test_nothing_at_full_scale_and_a_finished_preset_need_no_line():
+    """No full-scale run stored: no banner; a finished preset: no line of its own."""
     assert progress.build([]) == []
-    assert progress.build([{"run_id": c.run_id, "status": "done"} for c in _full("q1b")]) == []
-    (q2,) = progress.build([{"run_id": _full("q2")[0].run_id, "status": "done"}])
+    assert [p["preset"] for p in progress.build([{"run_id": c.run_id, "status": "done"}
+                                                 for c in _full("q1b")])] == ["q1a", "q2"]
+    q2 = progress.build([{"run_id": _full("q2")[0].run_id, "status": "done"}])[-1]
     assert q2["speed"].startswith("bench time --preset q2")  # a preset of paired speeds says how to time them

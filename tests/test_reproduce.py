@@ -31,3 +31,16 @@ def test_every_reproduce_command_plans_exactly_its_run(tmp_path):
         assert planned == [run_id(spec)], command
         kinds.add((run["kind"], run["preset"]))
     assert {"svm", "resnet"} <= {k for k, _ in kinds} and len({p for _, p in kinds}) >= 3
+
+
+def test_every_study_command_plans_every_stored_run_it_stands_for(tmp_path):
+    study = load.read(ROOT / "results")
+    found = commands.study(study.runs)
+    assert sum(c["n"] for c in found) == len(study.runs) and len(found) < 10
+    planned: set[str] = set()
+    for entry in found:
+        args = shlex.split(entry["command"])
+        result = CliRunner().invoke(main, ["plan", *args[2:], "--no-estimate", "--store", str(tmp_path)])
+        assert result.exit_code == 0, (entry["command"], result.output)
+        planned |= {line.split()[0] for line in result.output.splitlines()[:-1]}
+    assert {run_id(RunSpec(**identity_of(r))) for r in study.runs} <= planned

@@ -45,6 +45,23 @@ def reproduce(run: dict) -> str:
     return " ".join(parts)
 
 
+def study(runs: list[dict]) -> list[dict]:
+    """One command per preset, scale and device that computes every cell of the preset as the store
+    holds it (each run's own command is on its page): {"command", "n"} with n the runs it covers."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in runs:
+        size = [f"--n-train {r['n_train']}"] if r["kind"] == "svm" else []  # one SVM size per command
+        groups[(r["preset"] or "smoke", *size, *_common(r), r["device"] if r["kind"] == "resnet" else "")].append(r)
+    out = []
+    for (preset, *common, device), members in sorted(groups.items(), key=lambda kv: repr(kv[0])):
+        seeds = sorted({m["seed"] for m in members})
+        parts = ["bench run", f"--preset {shlex.quote(preset)}", *common]
+        parts += [f"--repeats {len(seeds)}"] if len(seeds) > 1 else []
+        parts += [f"--device {device}"] if device else []
+        out.append({"command": " ".join(parts), "n": len(members)})
+    return out
+
+
 def _joined(values) -> str:
     return ",".join(_num(v) for v in sorted(set(values)))
 

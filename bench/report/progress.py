@@ -5,7 +5,10 @@ banner counts exactly what `bench plan` would."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from bench import plan, presets
+from bench.spec import cell_key
 
 FULL_SCALE = {"subset": 0, "test_size": 0, "device": "cpu"}  # what "full scale" means, for every preset
 COMMAND = "bench run --preset {preset} --test-size 0 --workers 2 --budget 2h30m"
@@ -25,21 +28,29 @@ def _left(remaining: list[list[plan.Cell]]) -> list[str]:
 
 
 def build(runs: list[dict]) -> list[dict]:
-    """Per study preset begun but not finished at full scale: runs and cells done of all, the
-    remaining training runs and the commands that compute them (a finished preset needs no line:
-    the scale banner states it)."""
+    """Once a full-scale campaign has begun, per study preset not finished at full scale: runs and
+    cells done of all, the remaining training runs, the commands that compute them and the earlier
+    presets that hold some of its cells (`after`: compute those first, and this preset stores them
+    as copies, `bench.reuse`). A finished preset needs no line: the scale banner states it."""
     done = {r["run_id"] for r in runs if r["status"] == "done"}
-    out = []
+    out, begun = [], False
+    earlier: dict[tuple, str] = {}  # computations of the presets before this one -> the first preset
     for name in presets.study():  # the presets that answer the assignment's questions, in its order
         cells = plan.cells_of(presets.expand(presets.load_preset(name), FULL_SCALE))
         groups = plan.groups_of(cells)
+        keys = {c.run_id: cell_key(dataclasses.asdict(c.spec)) for c in cells}
+        shared = sorted({earlier[keys[c.run_id]] for c in cells
+                         if c.run_id not in done and keys[c.run_id] in earlier})
+        for key in keys.values():
+            earlier.setdefault(key, name)
         finished = [g for g in groups if all(c.run_id in done for c in g)]
         n_cells = sum(c.run_id in done for c in cells)
-        if not n_cells or len(finished) == len(groups):
+        begun = begun or n_cells > 0
+        if len(finished) == len(groups):
             continue
         remaining = [g for g in groups if not all(c.run_id in done for c in g)]
         out.append({"preset": name, "runs_done": len(finished), "runs": len(groups), "cells_done": n_cells,
                     "cells": len(cells), "remaining": _left(remaining), "listing": LISTING.format(preset=name),
-                    "command": COMMAND.format(preset=name),
+                    "command": COMMAND.format(preset=name), "after": shared,
                     "speed": SPEED.format(preset=name) if presets.same_host(name) else ""})
-    return out
+    return out if begun else []  # no full-scale campaign begun: no banner

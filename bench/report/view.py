@@ -77,7 +77,7 @@ def methodology(runs: list[dict]) -> dict:
         "cache": _counts(r["cache_size_mb"] for r in runs if r["kind"] == "svm" and r["cache_size_mb"]),
         "costs": [{"label": label, "macs": macs, "params": params} for label, macs, params in costs],
         "environments": envs,
-        "reproduce": [{"run_id": r["run_id"], "command": commands.reproduce(r)} for r in tables.all_runs(runs)],
+        "reproduce": commands.study(runs),
     }
 
 
