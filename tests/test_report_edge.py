@@ -474,3 +474,12 @@ def test_findings_answer_the_questions_rbf_meets_poly_and_epochs_say_who_was_sti
     answers = findings.answers(found)
     assert [a["question"][:5] for a in answers] == ["Q1(a)", "Q1(b)"]
     assert {f["factor"] for f in answers[1]["findings"]} <= set(findings.SVM_FACTORS)
+
+
+def test_confusion_matrices_name_their_classes():
+    from bench.report import charts
+
+    matrix = [[5 if i == j else 0 for j in range(10)] for i in range(10)]
+    fashion, mnist = str(charts.confusion(matrix, "fashion")), str(charts.confusion(matrix, "mnist"))
+    assert all(f">{name}</text>" in fashion for name in ("T-shirt/top", "Ankle boot", "Sneaker"))
+    assert ">9</text>" in mnist and "Ankle" not in mnist

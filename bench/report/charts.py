@@ -4,7 +4,7 @@ so they follow the page's light or dark theme. Only numbers and fixed words go i
 
 from __future__ import annotations
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 TRAIN, VAL = "#E69F00", "#0072B2"  # Okabe-Ito orange and blue: safe for colour-blind readers
 W, H, PAD_L, PAD_R, PAD_T, PAD_B = 300, 190, 44, 10, 22, 30
@@ -64,27 +64,39 @@ def curves(rows: list[dict]) -> Markup:
                   + "".join(body) + legend + "</svg>")
 
 
-def confusion(matrix: list[list[int]]) -> Markup:
-    """Rows true class, columns predicted; shade by the share of the true class."""
-    n, cell, off = len(matrix), 30, 34
-    size = off + n * cell + 4
+CLASS_NAMES = {"mnist": [str(i) for i in range(10)],
+               "fashion": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                           "Bag", "Ankle boot"]}
+
+
+def confusion(matrix: list[list[int]], dataset: str = "") -> Markup:
+    """Rows true class, columns predicted, both named (Fashion-MNIST's words, MNIST's digits);
+    shade by the share of the true class."""
+    n, cell = len(matrix), 30
+    names = CLASS_NAMES.get(dataset, [])[:n] or [str(j) for j in range(n)]
+    words = max(map(len, names)) > 2
+    off, top = (86, 74) if words else (34, 34)  # room for the class names: beside the rows, slanted above
+    width, height = off + n * cell + (52 if words else 4), top + n * cell + 4  # the last name slants right
     out = [f'<text x="{off + n * cell / 2}" y="12" text-anchor="middle">predicted</text>',
-           f'<text x="10" y="{off + n * cell / 2}" text-anchor="middle" transform="rotate(-90 10 '
-           f'{off + n * cell / 2})">true</text>']
-    for j in range(n):
-        out.append(f'<text x="{off + j * cell + cell / 2}" y="28" text-anchor="middle">{j}</text>')
-        out.append(f'<text x="{off - 6}" y="{off + j * cell + cell / 2 + 4}" text-anchor="end">{j}</text>')
+           f'<text x="10" y="{top + n * cell / 2}" text-anchor="middle" transform="rotate(-90 10 '
+           f'{top + n * cell / 2})">true</text>']
+    for j, name in enumerate(names):
+        x = off + j * cell + cell / 2
+        out.append(f'<text x="{x}" y="{top - 6}" text-anchor="start" transform="rotate(-45 {x} {top - 6})">'
+                   f'{escape(name)}</text>' if words else
+                   f'<text x="{x}" y="28" text-anchor="middle">{escape(name)}</text>')
+        out.append(f'<text x="{off - 6}" y="{top + j * cell + cell / 2 + 4}" text-anchor="end">{escape(name)}</text>')
     for i, row in enumerate(matrix):
         total = sum(row) or 1
         for j, count in enumerate(row):
             share = count / total
-            x, y = off + j * cell, off + i * cell
+            x, y = off + j * cell, top + i * cell
             out.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{VAL}" '
                        f'fill-opacity="{share:.3f}" stroke="currentColor" stroke-opacity="0.15"/>')
             if count:
                 ink = ' fill="#fff"' if share > 0.5 else ""
                 out.append(f'<text x="{x + cell / 2}" y="{y + cell / 2 + 4}" text-anchor="middle" '
                            f'font-size="{9 if count >= 1000 else 10}"{ink}>{count}</text>')
-    return Markup(f'<svg class="chart confusion" viewBox="0 0 {size} {size}" role="img" '
+    return Markup(f'<svg class="chart confusion" viewBox="0 0 {width} {height}" role="img" '
                   f'aria-label="confusion matrix" font-size="10" fill="currentColor" '
                   f'xmlns="http://www.w3.org/2000/svg">' + "".join(out) + "</svg>")

@@ -12,14 +12,14 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
-OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+from bench.report.charts import CLASS_NAMES  # noqa: F401 - the figures' class names
+
+# Okabe-Ito, with its pale yellow (#F0E442, unreadable as a marker on white) replaced by Tol's olive
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999933", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 STYLE = {"svg.hashsalt": "bench-report", "svg.fonttype": "none", "font.size": 8, "axes.titlesize": 8,
          "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO), "figure.dpi": 100,
          "axes.spines.top": False, "axes.spines.right": False}
-CLASS_NAMES = {"mnist": [str(i) for i in range(10)],
-               "fashion": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-                           "Bag", "Ankle boot"]}
 # Labels carry stored text (labels, presets, tags): a `$` in it must print, not start mathtext.
 matplotlib.rcParams["text.parse_math"] = False
 

@@ -93,7 +93,7 @@ def run_page(run: dict, curves: list[dict]) -> dict:
         "data": [(k, run[k]) for k in ("n_train_images", "n_val", "n_test", "train_mean", "train_std")
                  if run[k] is not None],
         "curves": curves, "curves_svg": charts.curves(curves) if curves else None,
-        "confusion_svg": charts.confusion(run["confusion"]) if run["confusion"] else None,
+        "confusion_svg": charts.confusion(run["confusion"], run["dataset"]) if run["confusion"] else None,
         "command": commands.reproduce(run),
     }
 
