@@ -483,3 +483,10 @@ def test_confusion_matrices_name_their_classes():
     fashion, mnist = str(charts.confusion(matrix, "fashion")), str(charts.confusion(matrix, "mnist"))
     assert all(f">{name}</text>" in fashion for name in ("T-shirt/top", "Ankle boot", "Sneaker"))
     assert ">9</text>" in mnist and "Ankle" not in mnist
+
+
+def test_pending_q2_cells_carry_no_host(tmp_path):
+    html = build_files(small(tmp_path / "store"), pdf=False)["index.html"]
+    q2_section = html[html.index('<section id="q2"'):html.index("</section>", html.index('<section id="q2"'))]
+    cuda_rows = [row for row in q2_section.split("<tr>") if '<td class="nowrap">cuda' in row]
+    assert cuda_rows and all("pending" in row and "host " not in row for row in cuda_rows)
