@@ -73,6 +73,8 @@ def declared(preset: str | None) -> tuple[bool, str]:
     """What a stored run's preset declares (`bench.presets`): whether it pairs measurements of one
     host, and its role in the report. A preset file that is not here pairs nothing by host as far as
     we know, and is a grid."""
+    if not preset:  # a row stored without a preset (an old store): a grid of its own
+        return False, "grid"
     try:
         return presets.same_host(preset), presets.role(preset)
     except BenchError:
