@@ -490,3 +490,28 @@ def test_pending_q2_cells_carry_no_host(tmp_path):
     q2_section = html[html.index('<section id="q2"'):html.index("</section>", html.index('<section id="q2"'))]
     cuda_rows = [row for row in q2_section.split("<tr>") if '<td class="nowrap">cuda' in row]
     assert cuda_rows and all("pending" in row and "host " not in row for row in cuda_rows)
+
+
+def test_overlap_counting_by_bisection_matches_the_plain_scan():
+    """`_overlaps` counts computations beside each run in O(log n); it must agree with the
+    definition: other start times of the host whose span overlaps the run's."""
+    import random
+
+    from bench.report.load import _overlaps
+
+    rng = random.Random(7)
+    for _ in range(200):
+        runs = []
+        for _ in range(rng.randint(1, 12)):
+            start, host = rng.randint(0, 50), rng.choice("ab")
+            runs += [{"host_id": host, "started_at": f"{start:03d}", "concurrency": rng.choice([None, 1, 2]),
+                      "finished_at": f"{start + rng.randint(0, 20):03d}"} for _ in range(rng.randint(1, 3))]
+        spans: dict = {}
+        for r in runs:
+            key = (r["host_id"], r["started_at"])
+            spans[key] = max(spans.get(key, ""), r["finished_at"])
+        want = [max(r["concurrency"] or 1, 1 + sum(h == r["host_id"] and s != r["started_at"] and s < r["finished_at"]
+                                                    and r["started_at"] < e for (h, s), e in spans.items()))
+                for r in runs]
+        _overlaps(runs)
+        assert [r["concurrency"] for r in runs] == want

@@ -3,6 +3,7 @@ per-epoch curves of each run. Everything after this stage works on lists of dict
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 from dataclasses import dataclass, field
@@ -62,10 +63,19 @@ def _overlaps(runs: list[dict]) -> None:
         if run.get("host_id") and run.get("started_at") and run.get("finished_at"):
             by_host.setdefault(run["host_id"], []).append(run)
     for members in by_host.values():
+        spans: dict[str, str] = {}  # one computation per start time, ending with its last cell
         for run in members:
-            beside = {o["started_at"] for o in members if o["started_at"] != run["started_at"]
-                      and o["started_at"] < run["finished_at"] and run["started_at"] < o["finished_at"]}
-            run["concurrency"] = max(run.get("concurrency") or 1, 1 + len(beside))
+            spans[run["started_at"]] = max(spans.get(run["started_at"], ""), run["finished_at"])
+        starts, ends = sorted(spans), sorted(spans.values())
+        for run in members:
+            begin, end = run["started_at"], run["finished_at"]
+            # computations that start before this run ends and end after it begins (O(log n), not a scan):
+            # those starting before its end, less those that ended by its beginning; itself not counted
+            if begin < end:
+                overlapping = bisect.bisect_left(starts, end) - bisect.bisect_right(ends, begin) - 1
+            else:  # a run of no duration (a hand-edited row): the plain scan
+                overlapping = sum(s != begin and s < end and begin < e for s, e in spans.items())
+            run["concurrency"] = max(run.get("concurrency") or 1, 1 + overlapping)
 
 
 @functools.lru_cache(maxsize=64)
