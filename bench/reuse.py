@@ -6,16 +6,11 @@ instead of training it again; `bench plan` lists it as `reuse`."""
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 
 from bench.csvfile import encode
 from bench.errors import BenchError
-from bench.spec import cell_key, spec_from_row
-
-
-def _key(values: dict, host: str = "") -> tuple:
-    return (cell_key(values), host)
+from bench.spec import spec_from_row
 
 
 def sources(rows: list[dict], cells: list) -> dict[str, dict]:
@@ -30,13 +25,13 @@ def sources(rows: list[dict], cells: list) -> dict[str, dict]:
         if row["status"] != "done":
             continue
         try:
-            values = dataclasses.asdict(spec_from_row(row))
+            key = spec_from_row(row).computation_key()
         except BenchError:  # a row whose spec no longer validates is nobody's computation
             continue
-        done[_key(values)] = done[_key(values, row["host_id"])] = row
+        done[(key, "")] = done[(key, row["host_id"])] = row
     found = {}
     for cell in cells:
-        row = done.get(_key(dataclasses.asdict(cell.spec), cell.host))
+        row = done.get((cell.spec.computation_key(), cell.host))
         if row is not None and row["run_id"] != cell.run_id:
             found[cell.run_id] = row
     return found

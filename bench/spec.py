@@ -125,6 +125,10 @@ class RunSpec:
         """Where the cell computes: an SVM always on the CPU (scikit-learn), a ResNet on its device."""
         return "cpu" if self.kind == "svm" else self.device
 
+    def computation_key(self) -> tuple:
+        """The computation that produces this cell (`cell_key`): on the CPU, without pin_memory."""
+        return cell_key(dataclasses.asdict(self))
+
     def group_key(self) -> tuple:
         """The training run that computes this cell (`training_run_key`)."""
         return training_run_key(dataclasses.asdict(self))

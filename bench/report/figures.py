@@ -9,7 +9,9 @@ import math
 from collections import defaultdict
 
 from bench.report import cells, curves, findings, pareto
-from bench.report.plotting import CLASS_NAMES, MARKERS, OKABE_ITO, figure, plain_log_x, slug, svg
+from bench.report.charts import CLASS_NAMES
+from bench.report.plotting import MARKERS, OKABE_ITO, figure, plain_log_x, slug, svg
+from bench.report.tables import TABLE_KEY
 
 
 def _heat(ax, matrix: list[list[float | None]], xlabels: list[str], ylabels: list[str], vmin: float, vmax: float):
@@ -45,8 +47,7 @@ def heatmap_figures(view: dict) -> tuple[dict, dict]:
     """Per Q1(a) table: test accuracy over batch × lr, one panel per optimizer and model × epochs."""
     files, figs = {}, {}
     for table in view["q1a"]:
-        runs = [r for r in view["runs"] if r["preset"] == table["preset"] and r["kind"] == "resnet" and
-                all(r[k] == table[k] for k in ("dataset", "device", "subset", "split"))]
+        runs = [r for r in view["runs"] if r["kind"] == "resnet" and all(r[k] == table[k] for k in TABLE_KEY)]
         accs = [r["test_acc"] for r in runs if r["status"] == "done" and r["test_acc"] is not None]
         if not accs:
             continue

@@ -170,7 +170,7 @@ def factor_findings(runs: list[dict]) -> list[dict]:
             else:
                 diffs = [(ra["test_acc"] - rb["test_acc"]) * 100 for ra, rb in members]
             if statistics.median(diffs) < 0:  # state it from the winner's side
-                a, b, diffs, members = b, a, [-d for d in diffs], [(rb, ra) for ra, rb in members]
+                a, b, diffs = b, a, [-d for d in diffs]
             found.append({
                 "preset": preset, "factor": factor, "factor_name": FACTOR_NAMES[factor],
                 "kind": "svm" if factor in SVM_FACTORS else "resnet",

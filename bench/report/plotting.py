@@ -12,8 +12,6 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
-from bench.report.charts import CLASS_NAMES  # noqa: F401 - the figures' class names
-
 # Okabe-Ito, with its pale yellow (#F0E442, unreadable as a marker on white) replaced by Tol's olive
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999933", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")

@@ -5,10 +5,7 @@ banner counts exactly what `bench plan` would."""
 
 from __future__ import annotations
 
-import dataclasses
-
 from bench import plan, presets
-from bench.spec import cell_key
 
 FULL_SCALE = {"subset": 0, "test_size": 0, "device": "cpu"}  # what "full scale" means, for every preset
 COMMAND = "bench run --preset {preset} --test-size 0 --workers 2 --budget 2h30m"
@@ -38,7 +35,7 @@ def build(runs: list[dict]) -> list[dict]:
     for name in presets.study():  # the presets that answer the assignment's questions, in its order
         cells = plan.cells_of(presets.expand(presets.load_preset(name), FULL_SCALE))
         groups = plan.groups_of(cells)
-        keys = {c.run_id: cell_key(dataclasses.asdict(c.spec)) for c in cells}
+        keys = {c.run_id: c.spec.computation_key() for c in cells}
         shared = sorted({earlier[keys[c.run_id]] for c in cells
                          if c.run_id not in done and keys[c.run_id] in earlier})
         for key in keys.values():
