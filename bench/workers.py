@@ -18,10 +18,25 @@ from pathlib import Path
 
 from bench import env
 from bench.errors import BenchError
-from bench.plan import Cell
+from bench.plan import Cell, groups_of
 
 MAX_WORKERS = 256
+AUTO = "auto"
+AUTO_MOST = 8  # auto never starts more: each worker holds both datasets; more was never measured
 STOP_GRACE_S = 30  # how long stopped workers may take to leave their current step
+
+
+def choose(requested: str, cells: list[Cell]) -> tuple[int, bool]:
+    """How many worker processes compute `cells`, and whether `auto` chose that: a number as given;
+    `auto` (the default) one one-thread worker per thread of the budget on the CPU, as many as there
+    are training runs to share them (at most AUTO_MOST), because two one-thread processes beat one
+    two-thread process on the 2-core machines measured, for the ResNets and for the SVMs
+    (benchmarks/README.md, "Parallel workers"); on CUDA one process, which has the GPU to itself."""
+    if requested != AUTO:
+        return int(requested), False
+    if any(c.spec.compute_device != "cpu" for c in cells):
+        return 1, True
+    return max(1, min(env.thread_count(), len(groups_of(cells)), AUTO_MOST)), True
 
 
 def threads_each(workers: int) -> int:

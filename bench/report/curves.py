@@ -9,8 +9,10 @@ from collections import defaultdict
 import matplotlib
 from matplotlib.ticker import MaxNLocator
 
-from bench.report.plotting import OKABE_ITO, figure, slug, svg
+from bench.report.plotting import OKABE_ITO, PRINT_WIDTH_IN, figure, slug, svg
 from bench.spec import training_run_key
+
+LEGEND_ENTRY_IN = 1.7  # the width of the longest legend entry ("lr 0.0001, batch 32") at 8 pt
 
 
 def _families(runs: list[dict], curves: dict) -> dict[tuple, dict]:
@@ -47,7 +49,7 @@ def _curve_figure(preset: str, dataset: str, device: str, fams: list[dict]) -> t
     ncols = min(4, len(panels))
     chunks = math.ceil(len(panels) / ncols)
     hp = sorted({(f["run"]["lr"], f["run"]["batch_size"]) for f in fams})
-    legend_cols = min(len(hp) + 2, max(2, ncols))
+    legend_cols = min(len(hp) + 2, max(1, int(min(PRINT_WIDTH_IN, 2.3 * ncols) / LEGEND_ENTRY_IN)))
     legend_rows = math.ceil((len(hp) + 2) / legend_cols)
     acc_range, loss_range, clipped = _shared_limits(fams)
     fig, axes = figure(ncols, 2 * chunks, h=1.7, bottom=0.2 * legend_rows)
@@ -67,7 +69,7 @@ def _curve_figure(preset: str, dataset: str, device: str, fams: list[dict]) -> t
         for ax, limits, label in ((acc_ax, acc_range, "accuracy (%)"), (loss_ax, loss_range, "loss")):
             ax.set_ylim(*limits)
             ax.set_ylabel(label)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))  # 10 labels crowd a narrow panel
         loss_ax.set_xlabel("epoch")
     handles = [matplotlib.lines.Line2D([], [], color=OKABE_ITO[i % len(OKABE_ITO)], label=f"lr {lr:g}, batch {bs}")
                for i, (lr, bs) in enumerate(hp)]
