@@ -96,8 +96,9 @@ def _word_boxes(pdf_path) -> list[tuple[float, float, list[float]]]:
         pytest.skip("needs poppler's pdftotext for word positions (apt-get install poppler-utils)")
     boxes = subprocess.run(["pdftotext", "-bbox", str(pdf_path), "-"], capture_output=True, text=True,
                            check=True).stdout
-    return [(float(re.search(r'width="([\d.]+)"', page).group(1)), float(re.search(r'height="([\d.]+)"', page).group(1)),
-             [float(y) for y in re.findall(r'yMax="([\d.]+)"', page)]) for page in boxes.split("<page ")[1:]]
+    size = r'width="([\d.]+)" height="([\d.]+)"'
+    return [(*map(float, re.search(size, page).groups()), [float(y) for y in re.findall(r'yMax="([\d.]+)"', page)])
+            for page in boxes.split("<page ")[1:]]
 
 
 def test_no_page_is_mostly_blank_unless_the_next_turns_sideways(pdf_path):

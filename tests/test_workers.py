@@ -66,7 +66,8 @@ def test_two_workers_store_every_cell_once_and_mark_their_rows(real_data, tmp_pa
     alone = CliRunner().invoke(main, [*_args(preset, tmp_path / "alone", real_data), "--models", "resnet20",
                                       "--datasets", "mnist", "--kernels", "rbf"])
     assert alone.exit_code == 0, alone.output
-    assert {(r["concurrency"], r["workers"], r["workers_auto"]) for r in read(tmp_path / "alone").runs} == {(1, 1, False)}
+    alone_rows = read(tmp_path / "alone").runs
+    assert {(r["concurrency"], r["workers"], r["workers_auto"]) for r in alone_rows} == {(1, 1, False)}
 
 
 def test_auto_takes_one_worker_per_thread_on_the_cpu_never_more_than_runs_to_share_and_one_on_cuda(monkeypatch):

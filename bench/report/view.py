@@ -10,8 +10,8 @@ from bench.report.cells import DEGENERATE_RULE, group, loaded
 from bench.report.load import STORE_FILES, Study
 from bench.spec import identity_of
 
-ENV_FIELDS = ("device_name", "cpu_name", "host_id", "threads", "workers", "workers_auto", "concurrency", "torch", "cuda",
-              "cudnn", "sklearn", "python", "os", "bench_version", "git_commit", "git_dirty", "container_image")
+ENV_FIELDS = ("device_name", "cpu_name", "host_id", "threads", "workers", "workers_auto", "concurrency", "torch",
+              "cuda", "cudnn", "sklearn", "python", "os", "bench_version", "git_commit", "git_dirty", "container_image")
 METRIC_FIELDS = ("val_acc", "val_loss", "best_epoch", "test_acc", "test_precision", "test_recall", "test_f1",
                  "train_loss", "train_time_s", "eval_time_s", "images_per_s", "steady_images_per_s", "amp_dtype",
                  "tf32", "deterministic", "load_start", "load_end", "achieved_flops", "peak_flops",
