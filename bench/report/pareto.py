@@ -61,10 +61,12 @@ def _label(ax, top: list[dict]) -> None:
     point, left of it it starts there; each name takes the first height (above, below, further out)
     whose box meets no name placed before it, measured with the figure laid out as it will be saved."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
 
     fig = ax.figure
     renderer = FigureCanvasAgg(fig).get_renderer()
-    fig.get_layout_engine().execute(fig)
+    if fig.get_layout_engine() is not None:
+        fig.get_layout_engine().execute(fig)
     low, high = ax.get_xlim()
     placed = []
     for p in top:
@@ -73,7 +75,8 @@ def _label(ax, top: list[dict]) -> None:
             text = ax.annotate(p["name"], (p["time"], p["acc"]), fontsize=MIN_FONT_PT, textcoords="offset points",
                                xytext=(-4 if right else 4, dy), ha="right" if right else "left",
                                arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.4} if abs(dy) > 11 else None)
-            box = text.get_window_extent(renderer)
+            text.update_positions(renderer)
+            box = Text.get_window_extent(text, renderer)  # the name alone, without its leader line
             if dy == HEIGHTS[-1] or not any(box.overlaps(other) for other in placed):
                 break  # the last height is kept even where it overlaps: no point loses its name
             text.remove()
