@@ -122,8 +122,7 @@ class Store:
         return table
 
     def runs(self, key=lambda row: row["run_id"], rows: list[dict] | None = None) -> pd.DataFrame:
-        """The latest stored attempt of every run (of every `key`), with schema dtypes; from `rows` of
-        runs.csv already read, else from the file."""
+        """The latest stored attempt of every run (of every `key`), with schema dtypes (of `rows` if read)."""
         rows = {key(row): row for row in (self.table("runs.csv").rows if rows is None else rows)}
         return to_frame(list(rows.values()), RUN_COLUMNS)
 
