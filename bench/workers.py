@@ -45,10 +45,10 @@ def threads_each(workers: int) -> int:
 
 
 def _work(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, settings,
-          threads: int, outbox) -> None:
+          threads: int, outbox, parent: int) -> None:
     """One worker: the ordinary single-process run over all cells, skipping what others claim."""
     signal.signal(signal.SIGTERM, _interrupt)
-    _die_with_parent()
+    _die_with_parent(parent)
     os.environ["BENCH_THREADS"] = str(threads)
     try:
         from bench import runner
@@ -67,14 +67,14 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt  # unwinds like Ctrl-C: claims are released, nothing half-stored
 
 
-def _die_with_parent() -> None:
-    """Linux: the kernel sends this worker SIGTERM when the parent dies (killed, out of memory),
-    so no worker goes on computing for nobody."""
+def _die_with_parent(parent: int) -> None:
+    """Linux: the kernel sends this worker SIGTERM when the parent (pid `parent`) dies (killed, out
+    of memory), so no worker goes on computing for nobody."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-    if os.getppid() == 1:  # the parent died before the line above
+    if os.getppid() != parent:  # it died before the line above (not "ppid 1": in a container bench is pid 1)
         raise SystemExit(130)
 
 
@@ -99,7 +99,8 @@ def run(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: P
     ctx = multiprocessing.get_context("spawn")  # no forked torch state, the same on every OS
     outbox = ctx.Queue()
     threads = threads_each(workers)
-    procs = [ctx.Process(target=_work, args=(cells, store_root, data_dir, artifacts, settings, threads, outbox),
+    procs = [ctx.Process(target=_work, args=(cells, store_root, data_dir, artifacts, settings, threads, outbox,
+                                             os.getpid()),
                          name=f"bench-worker-{i + 1}")
              for i in range(workers)]
     errors, finished = [], False

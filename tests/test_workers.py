@@ -168,3 +168,13 @@ def test_stopping_the_parent_stops_every_worker(real_data, tmp_path):
     assert again.exit_code == 0, again.output
     ids = [r["run_id"] for r in read(store).runs]
     assert len(ids) == len(set(ids)) == 4
+
+
+def test_a_worker_stays_while_its_own_parent_lives_even_when_that_parent_is_pid_1():
+    """In a container bench is pid 1: a worker must not take "my parent is pid 1" for "my parent died"."""
+    def check(parent: str) -> int:
+        code = f"import os; from bench.workers import _die_with_parent; _die_with_parent({parent})"
+        return subprocess.run([sys.executable, "-c", code], timeout=60).returncode
+
+    assert check("os.getppid()") == 0  # its parent alive, whatever its pid
+    assert check("os.getppid() + 1") == 130  # the parent it was started by is gone
