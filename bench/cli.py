@@ -38,8 +38,9 @@ def main() -> None:
 @click.option("--tag", default="", help="Free text stored with every run of this invocation.")
 @click.option("--deterministic", is_flag=True,
               help="Deterministic kernels (no cuDNN autotuning; slower on CUDA); recorded in every row.")
-@click.option("--workers", type=click.IntRange(1, workers.MAX_WORKERS), default=1, show_default=True,
-              help="Worker processes sharing the store and the threads (rows record their concurrency).")
+@click.option("--workers", type=options.WorkerCount(), default=workers.AUTO, show_default=True,
+              help="Worker processes sharing the store and the threads; auto: one per thread on the CPU, "
+                   "one on CUDA (rows record the number, whether auto chose it, and their concurrency).")
 @options.step_config
 @click.option("--budget", help="Wall time this run may take, e.g. 2h30m: no training run is started that the "
                                "estimate says cannot end in the time left; then it exits 0 with what remains.")
@@ -65,25 +66,26 @@ def run(**opts) -> None:
         click.echo(note, err=True)
     planned = len(todo)
     todo = runner.store_reused(todo, store, opts["preset"], opts["tag"]) if skip else todo  # --force: compute all
+    count, auto = workers.choose(opts["workers"], todo)
     estimates = {}
     if budget is not None:
         from bench import estimate
 
         # each worker computes with its share of the threads: calibrate as it will run
-        estimates = estimate.seconds(todo, threads=workers.threads_each(opts["workers"]))
+        estimates = estimate.seconds(todo, threads=workers.threads_each(count))
     settings = runner.Settings(opts["preset"], opts["tag"], skip, opts["deterministic"], step,
-                               started + budget if budget is not None else None, estimates)
+                               started + budget if budget is not None else None, estimates, count, auto)
     click.echo(f"{len(cells)} cells planned, {len(cells) - planned} already stored"
                + (f", {planned - len(todo)} stored as copies of the same computation" if planned > len(todo) else "")
                + f", {len(todo)} to run"
-               + (f", {opts['workers']} workers" if opts["workers"] > 1 else "")
+               + (f", {count} workers{' (auto)' if auto else ''}" if count > 1 else "")
                + (f", estimated {plan.human(plan.total(todo, estimates))}, budget {plan.human(budget)}"
                   if budget is not None else ""), err=True)
-    lines = opts["workers"] > 1 or budget is not None  # progress as lines (with the ETA) instead of a bar
+    lines = count > 1 or budget is not None  # progress as lines (with the ETA) instead of a bar
     progress = runner.Progress(todo, estimates, started, lines and not opts["quiet"])
     try:
-        if opts["workers"] > 1:
-            workers.run(todo, opts["store"], opts["data_dir"], opts["artifacts"], settings, opts["workers"], progress)
+        if count > 1:
+            workers.run(todo, opts["store"], opts["data_dir"], opts["artifacts"], settings, count, progress)
         else:
             runner.execute(todo, store, opts["data_dir"], opts["artifacts"], settings,
                            progress=not (opts["quiet"] or lines), on_outcome=progress)
@@ -169,8 +171,7 @@ def plan_cmd(**opts) -> None:
                + (f", estimated {plan.human(todo)} (grouped runs share work)" if seconds else ""))
     if opts["step_table"]:
         click.echo(f"from the step table {opts['step_table']} ({about['device']}: {about['device_name']}, "
-                   f"{about['threads']} threads, "
-                   f"torch {about['torch']}), the ResNet runs to do on {about['device']}:"
+                   f"{about['threads']} threads, torch {about['torch']}), the ResNet runs to do on {about['device']}:"
                    + ("" if techniques else " none"))
         for technique, secs, covered, runs in techniques:
             click.echo(f"  {technique:9} " + (f"{plan.human(secs):>8}" if covered else "no run covered: the table "
@@ -237,10 +238,9 @@ def report(store: Path, out: Path, pdf: bool, repository: str | None) -> None:
     link = env.repository_url() if repository is None else repository
     if link and not link.startswith("https://"):
         raise BenchError(f"--repository must be an https:// address, got {link!r}")
-    from bench.store import Store
-    from bench.store import exists as store_exists
+    from bench.store import Store, exists
 
-    for note in Store(store).torn_tails() if store_exists(store) else []:
+    for note in Store(store).torn_tails() if exists(store) else []:
         click.echo(note, err=True)
     written = build(store, out, pdf=pdf, repository=link)
     click.echo(f"wrote {len(written)} files to {out}")

@@ -39,6 +39,22 @@ def overrides(opts: dict) -> dict:
     return out
 
 
+class WorkerCount(click.ParamType):
+    """`auto` or a whole number of worker processes from 1 to bench.workers.MAX_WORKERS."""
+
+    name = "auto|N"
+
+    def convert(self, value, param, ctx):
+        from bench.workers import AUTO, MAX_WORKERS
+
+        text = str(value).strip().lower()
+        if text == AUTO:
+            return AUTO
+        if not (text.isascii() and text.isdecimal() and 1 <= int(text) <= MAX_WORKERS):
+            self.fail(f"{value!r}: give auto or a number from 1 to {MAX_WORKERS}", param, ctx)
+        return text
+
+
 step_config = click.option(
     "--step-config", default="auto", show_default=True,
     help="How the training step computes: auto (the fastest here, measured at warm-up) or FORMAT/IMPL, "

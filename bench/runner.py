@@ -36,6 +36,8 @@ class Settings:
     step: StepConfig | None = None  # None: the fastest step configuration here, by measurement
     deadline: float | None = None  # wall clock (time.time()) by which every started group must end
     estimates: dict = field(default_factory=dict)  # run id -> estimated seconds (for the deadline)
+    workers: int = 1  # worker processes of this `bench run` (bench.workers.choose)
+    workers_auto: bool = False  # whether `--workers auto` chose that number
 
     def fits(self, group: list[Cell]) -> bool:
         """Whether the group's estimated time ends before the deadline (no deadline: always)."""
@@ -100,7 +102,7 @@ def _pin_effect(spec: RunSpec) -> str:
     return f"DataLoader with pin_memory={str(spec.pin_memory).lower()} and non_blocking copies"
 
 
-def record(cell: Cell, result: CellResult, preset: str, tag: str, split: data.Split, started: str,
+def record(cell: Cell, result: CellResult, settings: Settings, split: data.Split, started: str,
            record_id: str, load: tuple[float | None, float | None] = (None, None), concurrency: int = 1) -> dict:
     """The self-describing row of one finished cell: spec, metrics, status, environment."""
     spec = cell.spec
@@ -111,10 +113,11 @@ def record(cell: Cell, result: CellResult, preset: str, tag: str, split: data.Sp
         row["momentum"] = SGD_MOMENTUM
     row.update(
         run_id=cell.run_id, record_id=record_id, status=result.status, message=result.message,
-        preset=preset, tag=tag, label=spec.label, peak_flops=env.peak_flops(spec),
+        preset=settings.preset, tag=settings.tag, label=spec.label, peak_flops=env.peak_flops(spec),
         n_train_images=len(split.train), n_val=len(split.val),
         n_test=len(split.test), pin_memory_effect=_pin_effect(spec), started_at=started, finished_at=_now(),
-        load_start=load[0], load_end=load[1], concurrency=concurrency,
+        load_start=load[0], load_end=load[1], concurrency=concurrency, workers=settings.workers,
+        workers_auto=settings.workers_auto,
     )
     return row
 
@@ -229,7 +232,7 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
     for cell, result in zip(group, results, strict=True):
         record_id = uuid.uuid4().hex[:16]
         curves = [{"run_id": cell.run_id, "record_id": record_id, **row} for row in result.curves]
-        store.append(record(cell, result, settings.preset, settings.tag, split, started, record_id, load, concurrency),
+        store.append(record(cell, result, settings, split, started, record_id, load, concurrency),
                      curves)
         if artifacts is not None and result.weights is not None:
             save_weights(artifacts, cell.run_id, result.weights)

@@ -1,11 +1,11 @@
-"""The store's columns and their dtypes (schema version 5), and the forward migrations.
+"""The store's columns and their dtypes (schema version 6), and the forward migrations.
 
 pandas 3 would turn "12.10" into 12.1 and "1e-3" into a float column shared with strings, so
 every column is read with an explicit dtype."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 S, I, F, B = "string", "Int64", "Float64", "boolean"
 RUN_COLUMNS: dict[str, str] = {
@@ -22,7 +22,7 @@ RUN_COLUMNS: dict[str, str] = {
     "achieved_flops": F, "peak_flops": F, "macs": I, "params": I, "peak_mem_mb": F, "eval_peak_mem_mb": F,
     "fit_time_s": F, "predict_time_s": F, "n_support": I, "cache_size_mb": I, "n_train_used": I, "train_mean": F,
     "train_std": F, "shared_compute": B, "concurrency": I, "pin_memory_effect": S, "confusion": S,
-    "memory_format": S, "optimizer_impl": S,
+    "memory_format": S, "optimizer_impl": S, "workers": I, "workers_auto": B,
     # environment
     "bench_version": S, "python": S, "torch": S, "cuda": S, "cudnn": S, "sklearn": S,
     "device_name": S, "cpu_name": S, "host_id": S, "threads": I, "os": S, "git_commit": S, "git_dirty": B,
@@ -43,7 +43,7 @@ NON_NEGATIVE = ("train_loss", "val_loss", "train_time_s", "eval_time_s", "epoch_
                 "achieved_flops", "peak_flops", "macs", "params", "peak_mem_mb", "eval_peak_mem_mb", "n_support",
                 "n_train_images", "n_val", "n_test", "n_train_used", "load_start", "load_end", "cache_size_mb",
                 "subset", "test_size", "seed", "data_seed", "momentum")
-AT_LEAST_ONE = ("batch_size", "epochs", "best_epoch", "epoch", "threads", "concurrency", "steps", "blocks",
+AT_LEAST_ONE = ("batch_size", "epochs", "best_epoch", "epoch", "threads", "concurrency", "workers", "steps", "blocks",
                 "degree", "n_train")
 BOUNDS = {**{c: (0.0, 1.0) for c in FRACTIONS}, **{c: (0.0, float("inf")) for c in NON_NEGATIVE},
           **{c: (1.0, float("inf")) for c in AT_LEAST_ONE}}
@@ -131,11 +131,19 @@ def migrate_to_5(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
     return tables
 
 
+def migrate_to_6(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Version 6 adds how many worker processes the `bench run` that computed a row had (`workers`)
+    and whether `--workers auto` chose them (`workers_auto`). Older rows stay empty: their
+    `concurrency` says what ran beside them, not what was asked for."""
+    return tables
+
+
 # target version -> step from the version before
-MIGRATIONS = {2: migrate_to_2, 3: migrate_to_3, 4: migrate_to_4, 5: migrate_to_5}
+MIGRATIONS = {2: migrate_to_2, 3: migrate_to_3, 4: migrate_to_4, 5: migrate_to_5, 6: migrate_to_6}
 # version -> columns it introduced (a file that has them is not older)
 ADDED_IN = {2: ("record_id",), 3: ("host_id", "steady_images_per_s", "amp_dtype", "test_size"),
-            4: ("concurrency", "eval_peak_mem_mb"), 5: ("memory_format", "optimizer_impl")}
+            4: ("concurrency", "eval_peak_mem_mb"), 5: ("memory_format", "optimizer_impl"),
+            6: ("workers", "workers_auto")}
 
 
 def mismatch(version: int, header: list[str]) -> str | None:

@@ -121,9 +121,9 @@ class Store:
                              f"{self.root} --repair` to move bad lines to quarantine/")
         return table
 
-    def runs(self, key=lambda row: row["run_id"]) -> pd.DataFrame:
-        """The latest stored attempt of every run (of every `key`), with schema dtypes."""
-        rows = {key(row): row for row in self.table("runs.csv").rows}
+    def runs(self, key=lambda row: row["run_id"], rows: list[dict] | None = None) -> pd.DataFrame:
+        """The latest stored attempt of every run (of every `key`), with schema dtypes (of `rows` if read)."""
+        rows = {key(row): row for row in (self.table("runs.csv").rows if rows is None else rows)}
         return to_frame(list(rows.values()), RUN_COLUMNS)
 
     def append_timings(self, rows: list[dict]) -> None:
@@ -139,9 +139,9 @@ class Store:
         """Every stored `bench time` measurement (none: an empty frame), read as runs.csv is."""
         return to_frame(self.table(TIMINGS).rows, TIMING_COLUMNS)
 
-    def superseded(self) -> list[dict]:
+    def superseded(self, rows: list[dict] | None = None) -> list[dict]:
         """Earlier attempts that a later attempt of the same run replaced (--retry-failed, --force)."""
-        rows = self.table("runs.csv").rows
+        rows = self.table("runs.csv").rows if rows is None else rows
         latest = {row["run_id"]: row["record_id"] for row in rows}
         return [row for row in rows if row["record_id"] != latest[row["run_id"]]]
 

@@ -18,10 +18,25 @@ from pathlib import Path
 
 from bench import env
 from bench.errors import BenchError
-from bench.plan import Cell
+from bench.plan import Cell, groups_of
 
 MAX_WORKERS = 256
+AUTO = "auto"
+AUTO_MOST = 8  # auto never starts more: each worker holds both datasets; more was never measured
 STOP_GRACE_S = 30  # how long stopped workers may take to leave their current step
+
+
+def choose(requested: str, cells: list[Cell]) -> tuple[int, bool]:
+    """How many worker processes compute `cells`, and whether `auto` chose that: a number as given;
+    `auto` (the default) one one-thread worker per thread of the budget on the CPU, as many as there
+    are training runs to share them (at most AUTO_MOST), because two one-thread processes beat one
+    two-thread process on the 2-core machines measured, for the ResNets and for the SVMs
+    (benchmarks/README.md, "Parallel workers"); on CUDA one process, which has the GPU to itself."""
+    if requested != AUTO:
+        return int(requested), False
+    if any(c.spec.compute_device != "cpu" for c in cells):
+        return 1, True
+    return max(1, min(env.thread_count(), len(groups_of(cells)), AUTO_MOST)), True
 
 
 def threads_each(workers: int) -> int:
@@ -30,10 +45,10 @@ def threads_each(workers: int) -> int:
 
 
 def _work(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, settings,
-          threads: int, outbox) -> None:
+          threads: int, outbox, parent: int) -> None:
     """One worker: the ordinary single-process run over all cells, skipping what others claim."""
     signal.signal(signal.SIGTERM, _interrupt)
-    _die_with_parent()
+    _die_with_parent(parent)
     os.environ["BENCH_THREADS"] = str(threads)
     try:
         from bench import runner
@@ -52,14 +67,14 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt  # unwinds like Ctrl-C: claims are released, nothing half-stored
 
 
-def _die_with_parent() -> None:
-    """Linux: the kernel sends this worker SIGTERM when the parent dies (killed, out of memory),
-    so no worker goes on computing for nobody."""
+def _die_with_parent(parent: int) -> None:
+    """Linux: the kernel sends this worker SIGTERM when the parent (pid `parent`) dies (killed, out
+    of memory), so no worker goes on computing for nobody."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-    if os.getppid() == 1:  # the parent died before the line above
+    if os.getppid() != parent:  # it died before the line above (not "ppid 1": in a container bench is pid 1)
         raise SystemExit(130)
 
 
@@ -84,7 +99,8 @@ def run(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: P
     ctx = multiprocessing.get_context("spawn")  # no forked torch state, the same on every OS
     outbox = ctx.Queue()
     threads = threads_each(workers)
-    procs = [ctx.Process(target=_work, args=(cells, store_root, data_dir, artifacts, settings, threads, outbox),
+    procs = [ctx.Process(target=_work, args=(cells, store_root, data_dir, artifacts, settings, threads, outbox,
+                                             os.getpid()),
                          name=f"bench-worker-{i + 1}")
              for i in range(workers)]
     errors, finished = [], False

@@ -10,6 +10,10 @@ import numpy as np
 import pytest
 
 REAL_DATA = Path(os.environ["BENCH_DATA_DIR"]) if os.environ.get("BENCH_DATA_DIR") else None
+# `bench run` defaults to `--workers auto` (one process per core): the tests' tiny runs would spend
+# more on starting workers than on computing, and run in-process, so they ask for one unless a test
+# asks otherwise (tests/test_workers.py tests auto).
+os.environ.setdefault("BENCH_WORKERS", "1")
 
 
 def write_idx(path: Path, array: np.ndarray, magic: int, compress: bool = True) -> Path:

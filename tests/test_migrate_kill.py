@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from fixtures.report.make_fixture import small
 
+from bench.schema import ADDED_IN
 from bench.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +35,9 @@ main(["store", "migrate", "--store", sys.argv[2]])
 """
 
 
+AFTER_4 = {c for version, cols in ADDED_IN.items() if version > 4 for c in cols}  # what schema 4 lacked
+
+
 def _as_schema_4(root: Path) -> None:
     """The fixture store as schema 4 wrote it: no step-configuration columns, ids with a CPU model."""
     for name in ("runs.csv", "epochs.csv", "timings.csv"):
@@ -42,7 +46,7 @@ def _as_schema_4(root: Path) -> None:
             continue
         with path.open(newline="") as f:
             rows = list(csv.DictReader(f))
-        keep = [c for c in (rows[0] if rows else []) if c not in ("memory_format", "optimizer_impl")]
+        keep = [c for c in (rows[0] if rows else []) if c not in AFTER_4]
         for row in rows:
             row["run_id"] = row["run_id"][:10] + "v4old"
         with path.open("w", newline="") as f:

@@ -515,3 +515,27 @@ def test_overlap_counting_by_bisection_matches_the_plain_scan():
                 for r in runs]
         _overlaps(runs)
         assert [r["concurrency"] for r in runs] == want
+
+
+def test_pareto_names_never_overlap_even_where_front_points_crowd():
+    """Six front cells within a few pixels of each other: each name finds a height of its own."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    from bench.report import pareto
+    from bench.report.plotting import figure
+
+    top = [{"time": 10 + i * 0.3, "acc": 80 + i * 0.1, "name": f"resnet18 adam lr 0.001 bs {16 + i} 10 ep"}
+           for i in range(6)]
+    fig, (ax,) = figure(1, 1, w=6.4, h=3.6)
+    ax.scatter([p["time"] for p in top], [p["acc"] for p in top])
+    ax.set_xscale("log")
+    ax.set_xlim(1, 1000)  # the cells a few pixels apart, as on a study's full axes
+    ax.set_ylim(0, 100)
+    pareto._label(ax, top)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    for t in ax.texts:
+        t.update_positions(renderer)
+    boxes = [Text.get_window_extent(t, renderer) for t in ax.texts]  # the names, not their leader lines
+    assert len(boxes) == len(top)
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])

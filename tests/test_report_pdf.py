@@ -88,3 +88,41 @@ def test_the_key_results_share_the_page_of_the_scale_banner(pdf):
     pages = [" ".join(page.extract_text().split()) for page in pdf.pages]
     banner = next(i for i, text in enumerate(pages) if "Train / test images per preset" in text)
     assert "Key results" in pages[banner] and "Largest effects on test accuracy" in pages[banner]
+
+
+def _word_boxes(pdf_path) -> list[tuple[float, float, list[float]]]:
+    """Per page: its width, height and the bottom edge of every word (poppler's pdftotext)."""
+    if shutil.which("pdftotext") is None:
+        pytest.skip("needs poppler's pdftotext for word positions (apt-get install poppler-utils)")
+    boxes = subprocess.run(["pdftotext", "-bbox", str(pdf_path), "-"], capture_output=True, text=True,
+                           check=True).stdout
+    size = r'width="([\d.]+)" height="([\d.]+)"'
+    return [(*map(float, re.search(size, page).groups()), [float(y) for y in re.findall(r'yMax="([\d.]+)"', page)])
+            for page in boxes.split("<page ")[1:]]
+
+
+def test_no_page_is_mostly_blank_unless_the_next_turns_sideways(pdf_path):
+    """Sections follow on from each other; only a change of orientation (the wide tables' landscape
+    pages) starts a fresh page. The title page, the contents and the last page may be short."""
+    pages = _word_boxes(pdf_path)
+    footer = 18 / 25.4 * 72  # the bottom margin, where the page number is
+    for number, (width, height, bottoms) in enumerate(pages[:-1], 1):
+        if number <= 2 or (width > height) != (pages[number][0] > pages[number][1]):
+            continue
+        content = max((y for y in bottoms if y < height - footer), default=0.0)
+        assert content >= height / 2, f"page {number} ends at {content / height:.0%} of its height"
+
+
+def test_every_figure_prints_at_its_size_with_no_text_below_the_minimum(pdf_path):
+    """A figure no wider than the PDF's text width is never shrunk there, so its text prints at the
+    size it has: at least MIN_FONT_PT (tick labels, legends, cell values)."""
+    from bench.report.plotting import MIN_FONT_PT, PRINT_WIDTH_IN
+
+    figures = sorted((pdf_path.parent / "figures").glob("*.svg"))
+    assert figures
+    for path in figures:
+        text = path.read_text()
+        width = float(re.search(r'<svg[^>]* width="([\d.]+)pt"', text).group(1))
+        assert width <= PRINT_WIDTH_IN * 72 + 0.5, (path.name, width)
+        sizes = [float(s) for s in re.findall(r"font-size: ?([\d.]+)px", text)]
+        assert sizes and min(sizes) >= MIN_FONT_PT, (path.name, sorted(set(sizes))[:3])

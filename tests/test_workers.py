@@ -13,6 +13,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from bench import plan, presets, workers
 from bench.cli import main
 from bench.report import cells
 from bench.report.load import read
@@ -50,9 +51,11 @@ def test_two_workers_store_every_cell_once_and_mark_their_rows(real_data, tmp_pa
     preset, store = tmp_path / "grid.toml", tmp_path / "results"
     preset.write_text(SIDE_BY_SIDE)
     monkeypatch.setenv("BENCH_THREADS", "2")
-    result = CliRunner().invoke(main, [*_args(preset, store, real_data), "--workers", "2"])
+    result = CliRunner().invoke(main, [*_args(preset, store, real_data), "--workers", "auto"])
     assert result.exit_code == 0, result.output
+    assert "2 workers (auto)" in result.output  # one per thread of BENCH_THREADS=2
     runs = read(store).runs
+    assert {(r["workers"], r["workers_auto"]) for r in runs} == {(2, True)}
     ids = [r["run_id"] for r in runs]
     assert len(ids) == len(set(ids)) == 8  # 4 SVMs and 2 ResNet groups of 2 cells: each once
     assert {r["status"] for r in runs} == {"done"} and not list((store / "claims").iterdir())
@@ -63,7 +66,31 @@ def test_two_workers_store_every_cell_once_and_mark_their_rows(real_data, tmp_pa
     alone = CliRunner().invoke(main, [*_args(preset, tmp_path / "alone", real_data), "--models", "resnet20",
                                       "--datasets", "mnist", "--kernels", "rbf"])
     assert alone.exit_code == 0, alone.output
-    assert {r["concurrency"] for r in read(tmp_path / "alone").runs} == {1}
+    alone_rows = read(tmp_path / "alone").runs
+    assert {(r["concurrency"], r["workers"], r["workers_auto"]) for r in alone_rows} == {(1, 1, False)}
+
+
+def test_auto_takes_one_worker_per_thread_on_the_cpu_never_more_than_runs_to_share_and_one_on_cuda(monkeypatch):
+    def cells(device: str = "cpu", **fields):
+        specs = presets.expand(presets.load_preset("q1b"), {"device": device, **fields}, 1)
+        return plan.cells_of(specs)
+
+    monkeypatch.setenv("BENCH_THREADS", "4")
+    assert workers.choose("auto", cells()) == (4, True)  # 48 SVMs
+    assert workers.choose("auto", cells(kernel=["rbf"], C=[1.0], gamma=["scale"], dataset=["mnist"])) == (1, True)
+    assert workers.choose("auto", cells(kernel=["rbf"], C=[1.0], dataset=["mnist"])) == (2, True)
+    assert workers.choose("3", cells()) == (3, False)
+    assert workers.choose("auto", plan.cells_of(presets.expand(presets.load_preset("q2"), {"device": "cuda"}, 1))) \
+        == (1, True)  # one process has the GPU to itself
+    monkeypatch.setenv("BENCH_THREADS", "64")
+    assert workers.choose("auto", cells()) == (workers.AUTO_MOST, True)
+
+
+def test_a_bad_worker_count_is_one_line(tmp_path):
+    for bad in ("0", "two", "-1", str(workers.MAX_WORKERS + 1)):
+        result = CliRunner().invoke(main, ["run", "--preset", "smoke", "--store", str(tmp_path), "--workers", bad])
+        assert result.exit_code != 0 and "auto or a number" in result.output
+        assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1, result.output
 
 
 
@@ -141,3 +168,13 @@ def test_stopping_the_parent_stops_every_worker(real_data, tmp_path):
     assert again.exit_code == 0, again.output
     ids = [r["run_id"] for r in read(store).runs]
     assert len(ids) == len(set(ids)) == 4
+
+
+def test_a_worker_stays_while_its_own_parent_lives_even_when_that_parent_is_pid_1():
+    """In a container bench is pid 1: a worker must not take "my parent is pid 1" for "my parent died"."""
+    def check(parent: str) -> int:
+        code = f"import os; from bench.workers import _die_with_parent; _die_with_parent({parent})"
+        return subprocess.run([sys.executable, "-c", code], timeout=60).returncode
+
+    assert check("os.getppid()") == 0  # its parent alive, whatever its pid
+    assert check("os.getppid() + 1") == 130  # the parent it was started by is gone

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from bench.report import cells, curves, findings, pareto
 from bench.report.charts import CLASS_NAMES
-from bench.report.plotting import MARKERS, OKABE_ITO, figure, plain_log_x, slug, svg
+from bench.report.plotting import MARKERS, MIN_FONT_PT, OKABE_ITO, figure, plain_log_x, slug, svg
 from bench.report.tables import TABLE_KEY
 
 
@@ -82,14 +82,14 @@ def confusion_figures(view: dict) -> tuple[dict, list]:
         matrix = best["run"]["confusion"]
         if not matrix:
             continue
-        fig, (ax,) = figure(1, 1, w=4.6, h=4.1)
+        fig, (ax,) = figure(1, 1, w=4.0, h=3.6)
         image = ax.imshow(matrix, cmap="Blues")
         fig.colorbar(image, ax=ax, shrink=0.8, label="test images")
         top = max(max(row) for row in matrix) or 1
         for i, row in enumerate(matrix):
             for j, v in enumerate(row):
                 if v:
-                    ax.text(j, i, str(v), ha="center", va="center", fontsize=6,
+                    ax.text(j, i, str(v), ha="center", va="center", fontsize=MIN_FONT_PT,
                             color="white" if v > top / 2 else "black")
         names = CLASS_NAMES.get(best["dataset"], [str(i) for i in range(len(matrix))])
         ax.set_xticks(range(len(matrix)), names[:len(matrix)], rotation=45, ha="right")

@@ -159,12 +159,13 @@ def shared_across_presets(runs: list[dict]) -> list[str]:
 
 def factor_findings(runs: list[dict]) -> list[dict]:
     """One finding per factor and pair of levels: who won how often, by how much (pp of test accuracy)."""
-    found = []
+    found, spreads = [], {}
     for factor in FACTORS:
         kind = "svm" if factor in SVM_FACTORS else "resnet"
         for (preset, a, b), members in pairs(runs, factor).items():
-            # the noise of this preset's own repeats, never another preset's
-            sigma = cells.spread([r for r in runs if r["kind"] == kind and r["preset"] == preset])
+            if (kind, preset) not in spreads:  # the noise of this preset's own repeats, never another preset's
+                spreads[kind, preset] = cells.spread([r for r in runs if r["kind"] == kind and r["preset"] == preset])
+            sigma = spreads[kind, preset]
             if factor == "pin_memory":  # % more time per image for level b (steady-state rates)
                 diffs = [(cells.rate(ra) / cells.rate(rb) - 1) * 100 for ra, rb in members]
             else:

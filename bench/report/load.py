@@ -100,12 +100,13 @@ def _attempt(row: dict) -> str:
 def read(root: Path) -> Study:
     """Load a store: latest attempt of every run, sorted by run id so output order is stable."""
     store = Store(root)
-    frame = store.runs(key=_attempt)
+    stored = store.table("runs.csv").rows  # read and checked once
+    frame = store.runs(key=_attempt, rows=stored)
     runs = sorted((_normalise(r) for r in records(frame)), key=lambda r: r["run_id"])
     _overlaps(runs)
     curves: dict[str, list[dict]] = {}
     for row in sorted(records(store.epochs(frame)), key=lambda c: (c["record_id"], c["epoch"])):
         curves.setdefault(row["record_id"], []).append(row)
     files = {name: store.published(name) for name in STORE_FILES if (Path(root) / name).exists()}
-    superseded = [{"preset": r["preset"] or "", "status": r["status"]} for r in store.superseded()]
+    superseded = [{"preset": r["preset"] or "", "status": r["status"]} for r in store.superseded(stored)]
     return Study(runs, curves, files, superseded, records(store.timings()))

@@ -7,7 +7,7 @@ reference is left out: it trains on another scale, and the caption states each k
 from __future__ import annotations
 
 from bench.report import cells
-from bench.report.plotting import MARKERS, OKABE_ITO, figure, plain_log_x, slug, svg
+from bench.report.plotting import MARKERS, MIN_FONT_PT, OKABE_ITO, figure, plain_log_x, slug, svg
 
 
 def points(runs: list[dict], dataset: str) -> list[dict]:
@@ -53,6 +53,36 @@ def front(pts: list[dict]) -> list[dict]:
     return out
 
 
+HEIGHTS = (5, -11, 15, -21, 25, -31, 35, -41)  # points above (+) or below (-) a front point, nearest first
+
+
+def _label(ax, top: list[dict]) -> None:
+    """Name each front point without two names overlapping: right of the middle the text ends at its
+    point, left of it it starts there; each name takes the first height (above, below, further out)
+    whose box meets no name placed before it, measured with the figure laid out as it will be saved."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    fig = ax.figure
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    if fig.get_layout_engine() is not None:
+        fig.get_layout_engine().execute(fig)
+    low, high = ax.get_xlim()
+    placed = []
+    for p in top:
+        right = p["time"] > (low * high) ** 0.5
+        for dy in HEIGHTS:
+            text = ax.annotate(p["name"], (p["time"], p["acc"]), fontsize=MIN_FONT_PT, textcoords="offset points",
+                               xytext=(-4 if right else 4, dy), ha="right" if right else "left",
+                               arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.4} if abs(dy) > 11 else None)
+            text.update_positions(renderer)
+            box = Text.get_window_extent(text, renderer)  # the name alone, without its leader line
+            if dy == HEIGHTS[-1] or not any(box.overlaps(other) for other in placed):
+                break  # the last height is kept even where it overlaps: no point loses its name
+            text.remove()
+        placed.append(box)
+
+
 def figures(view: dict) -> tuple[dict, list]:
     files, figs = {}, []
     runs = view["runs"]
@@ -70,11 +100,7 @@ def figures(view: dict) -> tuple[dict, list]:
         top = front(pts)
         ax.plot([p["time"] for p in top], [p["acc"] for p in top], color="grey", lw=0.8, ls="--", zorder=0)
         plain_log_x(ax)
-        low, high = ax.get_xlim()
-        for i, p in enumerate(top):  # alternate above/below; right of the middle, text ends at the point
-            right = p["time"] > (low * high) ** 0.5
-            ax.annotate(p["name"], (p["time"], p["acc"]), fontsize=6, textcoords="offset points",
-                        xytext=(-4 if right else 4, 5 if i % 2 else -9), ha="right" if right else "left")
+        _label(ax, top)
         ax.set_xlabel("training time per cell, s (log scale; SVMs: fit time)")
         ax.set_ylabel("test accuracy, %")
         ax.set_ylim(max(0.0, min(p["acc"] for p in pts) - 2), min(100.0, max(p["acc"] for p in pts) + 2))

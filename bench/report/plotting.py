@@ -15,6 +15,10 @@ from matplotlib.figure import Figure  # noqa: E402
 # Okabe-Ito, with its pale yellow (#F0E442, unreadable as a marker on white) replaced by Tol's olive
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999933", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+# The PDF prints a figure at its own size up to A4's text width (182 mm), shrinking wider ones; so no
+# figure is made wider and no text smaller than MIN_FONT_PT, and every label prints at least that big.
+PRINT_WIDTH_IN = 7.1
+MIN_FONT_PT = 7
 STYLE = {"svg.hashsalt": "bench-report", "svg.fonttype": "none", "font.size": 8, "axes.titlesize": 8,
          "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO), "figure.dpi": 100,
          "axes.spines.top": False, "axes.spines.right": False}
@@ -39,8 +43,10 @@ def svg(fig: Figure) -> bytes:
 
 
 def figure(ncols: int, nrows: int, w: float = 2.3, h: float = 1.9, bottom: float | None = None) -> tuple[Figure, list]:
-    """A grid of panels w × h inches each. Constrained layout by default; with `bottom` (inches
-    kept free below, for a legend) fixed margins instead, which is twice as fast for big grids."""
+    """A grid of panels w × h inches each, narrower where the grid would be wider than the printed
+    page. Constrained layout by default; with `bottom` (inches kept free below, for a legend) fixed
+    margins instead, which is twice as fast for big grids."""
+    w = min(w, PRINT_WIDTH_IN / ncols)
     with matplotlib.rc_context(STYLE):
         if bottom is None:
             fig = Figure(figsize=(w * ncols, h * nrows), layout="constrained")

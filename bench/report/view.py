@@ -12,6 +12,7 @@ from bench.spec import identity_of
 
 ENV_FIELDS = ("device_name", "cpu_name", "host_id", "threads", "torch", "cuda", "cudnn", "sklearn", "python", "os",
               "bench_version", "git_commit", "git_dirty", "container_image")
+RUN_FIELDS = ("workers", "workers_auto", "concurrency", "started_at", "finished_at")  # of this run, not its machine
 METRIC_FIELDS = ("val_acc", "val_loss", "best_epoch", "test_acc", "test_precision", "test_recall", "test_f1",
                  "train_loss", "train_time_s", "eval_time_s", "images_per_s", "steady_images_per_s", "amp_dtype",
                  "tf32", "deterministic", "load_start", "load_end", "achieved_flops", "peak_flops",
@@ -73,6 +74,8 @@ def methodology(runs: list[dict]) -> dict:
         "loaded": sum(loaded(r) for r in resnets),
         "hosts": len({r.get("host_id") for r in runs if r.get("host_id")}),
         "threads": _counts(f"{r['device']}: {r['threads']}" for r in runs if r["threads"] is not None),
+        "workers": _counts("not recorded (older rows)" if r.get("workers") is None else
+                           f"{r['workers']}{' (auto)' if r.get('workers_auto') else ''}" for r in runs),
         "momentum": _counts(r["momentum"] for r in resnets if r["optimizer"] == "sgd"),
         "cache": _counts(r["cache_size_mb"] for r in runs if r["kind"] == "svm" and r["cache_size_mb"]),
         "costs": [{"label": label, "macs": macs, "params": params} for label, macs, params in costs],
@@ -89,7 +92,7 @@ def run_page(run: dict, curves: list[dict]) -> dict:
     return {
         "run": run, "spec": list(spec.items()),
         "metrics": [(k, run[k]) for k in METRIC_FIELDS if run[k] is not None],
-        "environment": [(k, run[k]) for k in ENV_FIELDS + ("started_at", "finished_at") if run[k] is not None],
+        "environment": [(k, run[k]) for k in ENV_FIELDS + RUN_FIELDS if run[k] is not None],
         "data": [(k, run[k]) for k in ("n_train_images", "n_val", "n_test", "train_mean", "train_std")
                  if run[k] is not None],
         "curves": curves, "curves_svg": charts.curves(curves) if curves else None,
