@@ -101,6 +101,7 @@ def selection(fn):
     return fn
 
 
+ENVIRONMENT_NOTICE = "from the environment: "
 WHERE = ("store", "data_dir", "artifacts")  # where things are, not what runs: set in every image
 
 
@@ -109,7 +110,7 @@ def say_environment(ctx: click.Context) -> None:
     used = [f"{p.envvar}={ctx.params[p.name]}" for p in ctx.command.params
             if p.name not in WHERE and ctx.get_parameter_source(p.name) == ParameterSource.ENVIRONMENT]
     if used:
-        click.echo(f"from the environment: {', '.join(used)}", err=True)
+        click.echo(ENVIRONMENT_NOTICE + ", ".join(used), err=True)
 
 
 class Announced(click.Command):

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from bench import data, store
 from bench.cli import main
+from bench.options import ENVIRONMENT_NOTICE
 from bench.store import Store
 from tests.conftest import write_idx
 
@@ -58,7 +59,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def one_error_line(output: str) -> str:
     """The output's one line, the error; the notice of options read from the environment (the tests
     set BENCH_WORKERS, see conftest.py) is a line of its own, not part of the error."""
-    lines = [line for line in output.splitlines() if line.strip() and not line.startswith("from the environment: ")]
+    lines = [line for line in output.splitlines() if line.strip() and not line.startswith(ENVIRONMENT_NOTICE)]
     assert "Traceback" not in output, output
     assert len(lines) == 1, output
     assert lines[0].startswith("Error: ") and len(lines[0]) < 400, lines[0]

@@ -24,6 +24,7 @@ from click.testing import CliRunner
 from bench import maintenance, models
 from bench.cli import main
 from bench.csvfile import read_table
+from bench.options import ENVIRONMENT_NOTICE
 from bench.schema import FILES
 from bench.store import Store
 
@@ -187,7 +188,7 @@ def test_ctrl_c_stops_cleanly_and_records_only_finished_cells(real_data, tmp_pat
             "--artifacts", str(tmp_path / "artifacts")]
     proc = bench(*args)
     planned = proc.stderr.readline()
-    while planned.startswith("from the environment: "):  # the tests' BENCH_WORKERS (conftest.py)
+    while planned.startswith(ENVIRONMENT_NOTICE):  # the tests' BENCH_WORKERS (conftest.py)
         planned = proc.stderr.readline()
     assert "cells planned" in planned, planned
     time.sleep(0.5)  # inside the first groups' training

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bench.options import ENVIRONMENT_NOTICE
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
 
@@ -126,7 +128,7 @@ def test_cuda_without_a_gpu_is_one_line(tmp_path):
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     lines = [line for line in out.stderr.splitlines() if line.strip() and "cells planned" not in line
-             and not line.startswith("from the environment: ")]  # the tests' BENCH_WORKERS (conftest.py)
+             and not line.startswith(ENVIRONMENT_NOTICE)]  # the tests' BENCH_WORKERS (conftest.py)
     assert len(lines) == 1 and "no CUDA GPU is visible" in lines[0], out.stderr
 
 

@@ -62,6 +62,18 @@ def test_pdf_states_pending_gpu_rows_and_commands(pdf):
     assert "bench run --preset q2" in flat and "--device cuda" in flat
 
 
+def _word_boxes(pdf_path) -> list[tuple[float, float, list[tuple[float, float]]]]:
+    """Per page: its width, height and the right and bottom edge of every word (poppler's pdftotext)."""
+    if shutil.which("pdftotext") is None:
+        pytest.skip("needs poppler's pdftotext for word positions (apt-get install poppler-utils)")
+    boxes = subprocess.run(["pdftotext", "-bbox", str(pdf_path), "-"], capture_output=True, text=True,
+                           check=True).stdout
+    size = r'width="([\d.]+)" height="([\d.]+)"'
+    edges = r'xMax="([\d.]+)" yMax="([\d.]+)"'
+    return [(*map(float, re.search(size, page).groups()), [tuple(map(float, e)) for e in re.findall(edges, page)])
+            for page in boxes.split("<page ")[1:]]
+
+
 def test_pdf_has_no_raw_dumps_and_nothing_runs_off_the_page(pdf_path):
     """The PDF states results; the table of all runs and every reproduce command stay on the site.
     No word ends beyond the right edge of its page (a table wider than the page is cut there)."""
@@ -71,15 +83,10 @@ def test_pdf_has_no_raw_dumps_and_nothing_runs_off_the_page(pdf_path):
     # one command per preset and scale, and the pending-GPU one, never one per run
     assert flat.count("bench run --preset") <= len(study) + 1 < len(read(pdf_path.parents[1] / "store").runs)
     assert "one page per run" in flat
-    if shutil.which("pdftotext") is None:
-        pytest.skip("needs poppler's pdftotext for word positions (apt-get install poppler-utils)")
-    boxes = subprocess.run(["pdftotext", "-bbox", str(pdf_path), "-"], capture_output=True, text=True,
-                           check=True).stdout
-    pages = boxes.split("<page ")[1:]
+    pages = _word_boxes(pdf_path)
     assert len(pages) == len(reader.pages)
-    for number, page in enumerate(pages, 1):
-        width = float(re.search(r'width="([\d.]+)"', page).group(1))
-        ends = [float(x) for x in re.findall(r'xMax="([\d.]+)"', page)]
+    for number, (width, _, words) in enumerate(pages, 1):
+        ends = [right for right, _ in words]
         assert not ends or max(ends) <= width, (number, max(ends), width)
 
 
@@ -90,15 +97,6 @@ def test_the_key_results_share_the_page_of_the_scale_banner(pdf):
     assert "Key results" in pages[banner] and "Largest effects on test accuracy" in pages[banner]
 
 
-def _word_boxes(pdf_path) -> list[tuple[float, float, list[float]]]:
-    """Per page: its width, height and the bottom edge of every word (poppler's pdftotext)."""
-    if shutil.which("pdftotext") is None:
-        pytest.skip("needs poppler's pdftotext for word positions (apt-get install poppler-utils)")
-    boxes = subprocess.run(["pdftotext", "-bbox", str(pdf_path), "-"], capture_output=True, text=True,
-                           check=True).stdout
-    size = r'width="([\d.]+)" height="([\d.]+)"'
-    return [(*map(float, re.search(size, page).groups()), [float(y) for y in re.findall(r'yMax="([\d.]+)"', page)])
-            for page in boxes.split("<page ")[1:]]
 
 
 def test_no_page_is_mostly_blank_unless_the_next_turns_sideways(pdf_path):
@@ -106,10 +104,10 @@ def test_no_page_is_mostly_blank_unless_the_next_turns_sideways(pdf_path):
     pages) starts a fresh page. The title page, the contents and the last page may be short."""
     pages = _word_boxes(pdf_path)
     footer = 18 / 25.4 * 72  # the bottom margin, where the page number is
-    for number, (width, height, bottoms) in enumerate(pages[:-1], 1):
+    for number, (width, height, words) in enumerate(pages[:-1], 1):
         if number <= 2 or (width > height) != (pages[number][0] > pages[number][1]):
             continue
-        content = max((y for y in bottoms if y < height - footer), default=0.0)
+        content = max((bottom for _, bottom in words if bottom < height - footer), default=0.0)
         assert content >= height / 2, f"page {number} ends at {content / height:.0%} of its height"
 
 
