@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from bench import env, options, plan, presets, reuse, spec, workers
+from bench import env, options, plan, presets, reuse, spec, store_commands, workers
 from bench.errors import BenchError
 
 
@@ -219,9 +218,9 @@ def data_cmd(data_dir: Path | None) -> None:
 def env_cmd(device: str) -> None:
     """What the environment columns of a run on DEVICE will say."""
     env.require_device(device)
-    import torch
+    from bench import clock
 
-    torch.set_num_threads(env.thread_count())
+    clock.use_threads()
     for key, value in env.describe(device).items():
         click.echo(f"{key}: {value}")
 
@@ -246,54 +245,7 @@ def report(store: Path, out: Path, pdf: bool, repository: str | None) -> None:
     click.echo(f"wrote {len(written)} files to {out}")
 
 
-@main.group("store")
-def store_group() -> None:
-    """Check, repair, migrate and merge stores."""
-
-
-@store_group.command("merge")
-@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--into", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
-def merge_cmd(sources: tuple[Path, ...], into: Path) -> None:
-    """Merge SOURCES stores into --into without duplicates; conflicts are reported."""
-    from bench import maintenance
-
-    summary = maintenance.merge(list(sources), into)
-    for note in summary.notes:
-        click.echo(note, err=True)
-    click.echo(f"merged: {summary.added} runs added, {summary.duplicates} duplicates skipped, "
-               f"{len(summary.conflicts)} conflicts")
-    for conflict in summary.conflicts:
-        click.echo(f"conflict: {conflict}", err=True)
-
-
-@store_group.command("migrate")
-@options.store
-def migrate_cmd(store: Path) -> None:
-    """Upgrade a store written by an older bench to the current schema."""
-    from bench import maintenance
-
-    click.echo(maintenance.migrate(store))
-
-
-@store_group.command("check")
-@options.store
-@click.option("--repair", is_flag=True, help="Move bad lines to quarantine/ (nothing is deleted).")
-def check_cmd(store: Path, repair: bool) -> None:
-    """Find torn lines, duplicates, unknown columns and schema mismatches."""
-    from bench import maintenance
-
-    problems = maintenance.check(store, repair=repair)
-    for problem in problems:
-        click.echo(problem)
-    remaining = maintenance.check(store) if repair and problems else problems
-    if remaining:
-        click.echo(f"{len(remaining)} problems remain" if repair else "run with --repair to move bad lines to "
-                   "quarantine/", err=True)
-        sys.exit(1)
-    click.echo("store is sound" if not problems else "repaired: bad lines are in quarantine/")
-
-
+main.add_command(store_commands.group)
 options.one_variable_per_option(main)
 
 if __name__ == "__main__":

@@ -208,3 +208,46 @@ def _merge_timings(sources: list[Path], into: Path, summary: MergeSummary) -> No
                                          "images/s)")
     if rows:
         write_table(into / TIMINGS, TIMING_COLUMNS, rows)
+
+
+def _matches(row: dict, where: dict[str, set[str]]) -> bool:
+    return all(row.get(column, "") in values for column, values in where.items())
+
+
+def drop(root: Path, where: dict[str, set[str]], dry_run: bool = False) -> str:
+    """Take out of the store every attempt whose stored values match all of `where` (column ->
+    accepted values, as written in runs.csv), with its curves, and the `bench time` rows of cells
+    left with no attempt. The files are first copied to backup/ (git history keeps them too); kept
+    lines stay byte for byte; under the store lock."""
+    unknown = sorted(set(where) - set(RUN_COLUMNS))
+    if not where or unknown:
+        raise BenchError(f"--where: unknown column {unknown[0]!r}" if unknown
+                         else "--where: give at least one COLUMN=VALUE[,VALUE]; nothing was dropped")
+    store = Store(root)
+    with store.locked():
+        tables = {name: read_table(root / name, columns) for name, columns in TABLES.items()
+                  if name in FILES or (root / name).exists()}
+        for name, table in tables.items():
+            if table.bad_lines:
+                raise BenchError(f"{root / name}:{table.bad_lines[0][0]}: {table.bad_lines[0][1]}; nothing was "
+                                 "dropped. Run `bench store check --repair` first")
+        runs = tables["runs.csv"]
+        gone = {r["record_id"] for r in runs.rows if _matches(r, where)}
+        kept_cells = {r["run_id"] for r in runs.rows if r["record_id"] not in gone}
+        gone_cells = {r["run_id"] for r in runs.rows if r["record_id"] in gone} - kept_cells
+        keep = {"runs.csv": lambda r: r["record_id"] not in gone, "epochs.csv": lambda r: r["record_id"] not in gone,
+                TIMINGS: lambda r: r["run_id"] not in gone_cells}
+        kept = {name: [text for row, text in zip(t.rows, t.texts, strict=True) if keep[name](row)]
+                for name, t in tables.items()}
+        removed = {name: len(t.rows) - len(kept[name]) for name, t in tables.items()}
+        what = (f"{len(gone)} attempts of {len(gone_cells)} cells ({removed['epochs.csv']} curve rows, "
+                f"{removed.get(TIMINGS, 0)} `bench time` rows)")
+        if dry_run or not gone:
+            return f"would drop {what}" if dry_run else "no stored attempt matches; nothing was dropped"
+        backup = root / "backup" / f"dropped-{time.strftime('%Y%m%dT%H%M%S')}"
+        backup.mkdir(parents=True, exist_ok=True)
+        for name in (*tables, schema.MANIFEST):
+            shutil.copy2(root / name, backup / name)
+        for name, lines in kept.items():
+            write_lines(root / name, TABLES[name], lines)
+    return f"dropped {what}; the files before are in {backup}"

@@ -34,6 +34,7 @@ from bench.spec import attempt_key
 
 FINISHED = ("done", "diverged", "error")
 LOCK_WAIT_S = 600  # how long a command waits for another one's store lock (BENCH_LOCK_WAIT overrides)
+QUIET_WAIT_S = 2.0  # waited without a word first: a lock held for a row's append is gone by then
 
 
 def lock_wait_s() -> float:
@@ -81,15 +82,14 @@ class Store:
         owner = self.root / ".lock.owner"
         lock = FileLock(str(self.root / ".lock"))
         try:
-            try:
-                lock.acquire(timeout=0)
+            wait = lock_wait_s()
+            try:  # the usual holder (a worker storing a row) lets go within moments: say nothing then
+                lock.acquire(timeout=min(QUIET_WAIT_S, wait))
             except Timeout:
-                wait = lock_wait_s()
-                print(f"waiting up to {wait:g}s for the store lock of {self.root}, held by "
-                      f"{_read_owner(owner)} (BENCH_LOCK_WAIT sets the limit)", flush=True,
-                      file=sys.stderr)
+                print(f"waiting up to {wait:g}s for the store lock of {self.root}, held by {_read_owner(owner)} "
+                      "(BENCH_LOCK_WAIT sets the limit)", flush=True, file=sys.stderr)
                 try:
-                    lock.acquire(timeout=wait)
+                    lock.acquire(timeout=max(0.0, wait - QUIET_WAIT_S))
                 except Timeout:
                     raise BenchError(f"{self.root} is locked by {_read_owner(owner)} for over {wait:g}s; "
                                      "try again when it has finished") from None

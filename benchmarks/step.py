@@ -123,7 +123,9 @@ def fused4(model_name: str, batch: int, device: str, steps: int, repeats: int) -
 
 
 def _worker(model_name, batch, device, steps, repeats, threads, barrier, results) -> None:
-    torch.set_num_threads(threads)
+    from bench import clock
+
+    clock.use_threads(threads)
     barrier.wait()
     results.put(eager(model_name, batch, device, steps, repeats))
 
@@ -218,7 +220,9 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown technique {unknown[0]!r}; choose from {', '.join(ALL)}")
     if os.environ.get("BENCH_THREADS"):
-        torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
+        from bench import clock
+
+        clock.use_threads()
     start = time.perf_counter()
     csv_path = args.from_csv or args.out / f"step-{args.device}.csv"
     if args.from_csv:

@@ -298,6 +298,22 @@ def test_a_non_json_confusion_matrix_is_not_sound(tmp_path):
     assert result.exit_code == 1 and "confusion" in result.output
 
 
+def test_a_lock_held_for_a_moment_is_waited_for_without_a_word(tmp_path):
+    store = make_store(tmp_path / "s", [row("aaaa", "r1")])
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time; from filelock import FileLock\n"
+        f"lock = FileLock({str(store / '.lock')!r}); lock.acquire()\n"
+        "print('held', flush=True); time.sleep(0.5); lock.release(); time.sleep(60)")], stdout=subprocess.PIPE,
+        text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = CliRunner().invoke(main, ["store", "check", "--store", str(store), "--repair"])
+        assert result.exit_code == 0 and result.output.strip() == "store is sound"  # no "waiting up to"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_held_lock_says_who_holds_it_and_gives_up(tmp_path, monkeypatch):
     store = make_store(tmp_path / "s", [row("aaaa", "r1")])
     holder = subprocess.Popen([sys.executable, "-c", (

@@ -35,3 +35,18 @@ def test_nothing_at_full_scale_and_a_finished_preset_need_no_line():
                                                  for c in _full("q1b")])] == ["q1a", "q2"]
     q2 = progress.build([{"run_id": _full("q2")[0].run_id, "status": "done"}])[-1]
     assert q2["speed"].startswith("bench time --preset q2")  # a preset of paired speeds says how to time them
+
+
+def _row(preset: str, subset: int, test_size: int, status: str = "done") -> dict:
+    return {"run_id": f"{preset}-{subset}-{test_size}", "status": status, "preset": preset, "subset": subset,
+            "test_size": test_size}
+
+
+def test_the_stage_says_whether_the_study_rows_are_at_full_scale_reduced_or_both():
+    full, reduced = _row("q1a", 0, 0), _row("q1b", 1000, 2000)
+    assert progress.stage([full, _row("q1b", 0, 0)]) == "full"
+    assert progress.stage([full, reduced]) == "mixed"
+    assert progress.stage([reduced]) == progress.stage([]) == "reduced"
+    # rows outside the study (a reference, a smoke test) and unfinished ones do not count
+    assert progress.stage([full, _row("reference", 0, 2000), _row("smoke", 100, 100), _row("q2", 10, 10, "error")]) \
+        == "full"

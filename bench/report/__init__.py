@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.report import figures, load, render, view, write
+from bench.report import aside, figures, load, render, view, write
 from bench.report.write import write_site
 
 
@@ -17,11 +17,15 @@ def build_files(store: Path, pdf: bool = True, repository: str = "") -> dict[str
     study = load.read(Path(store))
     model = view.build(study)
     model["repository"] = repository
-    figure_files, model["figures"] = figures.render(model)
-    env = render.environment()
-    files: dict[str, str | bytes] = {".nojekyll": "", **figure_files, **render.assets(env),
-                                     **{f"data/{name}": data for name, data in study.files.items()}}
     model["has_pdf"] = pdf
+    drawn_aside = aside.beside(figures.render, model, figures.ASIDE)  # about half the figures, meanwhile:
+    env = render.environment()
+    files: dict[str, str | bytes] = {".nojekyll": "", **render.assets(env), **render.run_pages(model, env),
+                                     **{f"data/{name}": data for name, data in study.files.items()}}
+    own_files, own = figures.render(model, figures.HERE)
+    aside_files, drawn = drawn_aside()
+    files.update({**own_files, **aside_files})
+    model["figures"] = {**own, **drawn}
     files.update(render.site(model, env))
     if pdf:
         files["report.pdf"] = render.pdf(model, env, files)

@@ -212,13 +212,19 @@ def q2_figures(view: dict) -> tuple[dict, list]:
     return files, figs
 
 
-def render(view: dict) -> tuple[dict[str, bytes], dict]:
-    """All figures: the files to write and, per section, what to show."""
+SECTIONS = ("curves", "heatmaps", "confusion", "effects", "svm", "q2", "pareto")  # the figures, per section
+# Drawn beside the rest of the report (bench.report.aside): about half of the drawing time, at any size.
+ASIDE = ("curves", "heatmaps")
+HERE = tuple(s for s in SECTIONS if s not in ASIDE)
+
+
+def render(view: dict, sections: tuple[str, ...] = SECTIONS) -> tuple[dict[str, bytes], dict]:
+    """The figures of `sections`: the files to write and, per section, what to show."""
+    makers = {"curves": curves.figures, "heatmaps": heatmap_figures, "confusion": confusion_figures,
+              "effects": effects_figure, "svm": svm_figures, "q2": q2_figures, "pareto": pareto.figures}
     files, figs = {}, {}
-    for section, make in (("curves", curves.figures), ("heatmaps", heatmap_figures),
-                          ("confusion", confusion_figures), ("effects", effects_figure), ("svm", svm_figures),
-                          ("q2", q2_figures), ("pareto", pareto.figures)):
-        made, shown = make(view)
+    for section in sections:
+        made, shown = makers[section](view)
         files.update(made)
         for fig in shown.values() if isinstance(shown, dict) else shown:
             fig["id"] = "figure-" + fig["src"].removeprefix("figures/").removesuffix(".svg")  # an anchor per figure

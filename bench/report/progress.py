@@ -8,11 +8,20 @@ from __future__ import annotations
 from bench import plan, presets
 
 FULL_SCALE = {"subset": 0, "test_size": 0, "device": "cpu"}  # what "full scale" means, for every preset
-COMMAND = "bench run --preset {preset} --test-size 0 --workers 2 --budget 2h30m"
+COMMAND = "bench run --preset {preset} --test-size 0 --budget 2h30m"
 SPEED = "bench time --preset {preset} --test-size 0 --blocks 5"  # speeds: alone, on an idle machine
 
 
 LISTING = "bench plan --preset {preset} --test-size 0"  # every cell, done or to do, with its estimate
+
+
+def stage(runs: list[dict]) -> str:
+    """Where the study's done rows stand: all at full scale ("full"), none ("reduced", also for a
+    store without study rows) or both scales side by side ("mixed")."""
+    study = set(presets.study())
+    rows = [r for r in runs if r["status"] == "done" and r["preset"] in study]
+    full = sum(not r["subset"] and not r["test_size"] for r in rows)
+    return "reduced" if not full else "full" if full == len(rows) else "mixed"
 
 
 def _left(remaining: list[list[plan.Cell]]) -> list[str]:

@@ -156,13 +156,16 @@ def environment(directory: Path | None = None) -> jinja2.Environment:
 
 
 def site(view: dict, env: jinja2.Environment) -> dict[str, str]:
-    """Every HTML page of the site: {relative path: text}."""
-    pages = {"index.html": env.get_template("index.html").render(v=view, root="", pdf=False),
-             "runs.html": env.get_template("runs.html").render(v=view, root="", pdf=False, listing=True)}
+    """The study's own HTML pages (which show the figures): {relative path: text}."""
+    return {"index.html": env.get_template("index.html").render(v=view, root="", pdf=False),
+            "runs.html": env.get_template("runs.html").render(v=view, root="", pdf=False, listing=True)}
+
+
+def run_pages(view: dict, env: jinja2.Environment) -> dict[str, str]:
+    """One HTML page per stored run (they show no study figure): {relative path: text}."""
     run_template = env.get_template("run.html")
-    for page in view["pages"]:
-        pages[f"runs/{page['run']['run_id']}.html"] = run_template.render(v=view, p=page, root="../", pdf=False)
-    return pages
+    return {f"runs/{page['run']['run_id']}.html": run_template.render(v=view, p=page, root="../", pdf=False)
+            for page in view["pages"]}
 
 
 def assets(env: jinja2.Environment) -> dict[str, bytes]:

@@ -73,7 +73,8 @@ def methodology(runs: list[dict]) -> dict:
         "amp_dtypes": _counts(r["amp_dtype"] for r in resnets if r.get("amp_dtype")),
         "loaded": sum(loaded(r) for r in resnets),
         "hosts": len({r.get("host_id") for r in runs if r.get("host_id")}),
-        "threads": _counts(f"{r['device']}: {r['threads']}" for r in runs if r["threads"] is not None),
+        "threads": _counts(f"{r['device']}: {r['threads']} torch thread{'s' * (r['threads'] != 1)} per process"
+                           for r in runs if r["threads"] is not None),
         "workers": _counts("not recorded (older rows)" if r.get("workers") is None else
                            f"{r['workers']}{' (auto)' if r.get('workers_auto') else ''}" for r in runs),
         "momentum": _counts(r["momentum"] for r in resnets if r["optimizer"] == "sgd"),
