@@ -143,6 +143,19 @@ def test_q2_pairs_never_cross_hosts_and_skip_loaded_runs():
     assert not any(r["host"] == "hostA" and r["speedup"]["n"] for r in section["rows"])
 
 
+def test_q2_shows_a_single_timing_with_the_range_of_its_blocks():
+    """One seed per cell: the `bench time` row's own block range is the only spread there is."""
+    runs = [_q2_run("cpu", "hostA", 0, 100.0)]
+    timing = {"run_id": "cpuhostA0", "host_id": "hostA", "images_per_s": 450.0, "min_images_per_s": 401.0,
+              "max_images_per_s": 449.0, "blocks": 5, "threads": 2, "concurrency": 1, "load_start": 0.1,
+              "load_end": 0.2, "started_at": "2026-12-02T07:13:00+00:00"}
+    (row,) = q2.section(runs, [timing])["rows"]
+    alone = row["timed"]["cpu"]
+    assert (alone["median"], alone["low"], alone["high"], alone["blocks"], alone["threads"]) == (450.0, 401.0, 449.0,
+                                                                                              5, 2)
+    assert "low" not in row["timed"]["cuda"]  # nothing measured there
+
+
 def test_run_page_axes_stay_within_valid_ranges():
     """A perfect run: the accuracy axis ends at 100 %, the loss axis starts at 0 (never 104 % or -0.10)."""
     import re

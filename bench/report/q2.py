@@ -16,10 +16,16 @@ def _q2(runs: list[dict]) -> list[dict]:
 
 def _timed_alone(members: list[dict], device: str, timings: dict[tuple, dict]) -> dict:
     """The `bench time` medians of this device's cells on their host (the latest measurement of
-    each, only those taken alone): images/s over cells as mean ± sd (n)."""
-    rates = [t["images_per_s"] for m in members if m["device"] == device
-             for t in [timings.get((m["run_id"], m.get("host_id")))] if t and cells.alone(t)]
-    return cells.summary(rates)
+    each, only those taken alone): images/s over cells as mean ± sd (n); for a single measurement
+    also the range over its timed blocks (`low`, `high`, `blocks`), its only spread, and its threads."""
+    measured = [t for m in members if m["device"] == device
+                for t in [timings.get((m["run_id"], m.get("host_id")))] if t and cells.alone(t)]
+    out = cells.summary([t["images_per_s"] for t in measured])
+    if len(measured) == 1 and measured[0]["blocks"] and measured[0]["blocks"] > 1:
+        t = measured[0]
+        out = {**out, "low": t["min_images_per_s"], "high": t["max_images_per_s"], "blocks": t["blocks"],
+               "threads": t["threads"]}
+    return out
 
 
 def _per_device(members: list[dict], device: str) -> dict:

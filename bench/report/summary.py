@@ -66,6 +66,7 @@ def _speedups(q2: dict) -> list[dict]:
 
 def build(runs: list[dict], found: list[dict], q2: dict, grid_best: dict[str, dict[str, dict]]) -> dict:
     best, scales = _best(runs, grid_best), scale(runs)
-    return {"scale": scales, "single_seed": bool(scales) and all(s["seeds"] == 1 for s in scales), "best": best, "effects": _effects(found), "speedups": _speedups(q2),
+    return {"scale": scales, "single_seed": bool(scales) and all(s["seeds"] == 1 for s in scales),
+            "best": best, "effects": _effects(found), "speedups": _speedups(q2),
             "full_scale": progress.build(runs), "stage": progress.stage(runs),
             "has_reference": any(b["reference"] for b in best)}
