@@ -125,10 +125,11 @@ def time_cmd(**opts) -> None:
     store.verify()
     try:
         rows = timing.run(cells, store, opts["data_dir"], opts["preset"], opts["steps"], opts["blocks"],
-                          on_row=lambda r: click.echo(f"{r['label']:18} {r['dataset']:7} {r['device']:4} "
-                                                      f"bs={r['batch_size']:<4} {r['images_per_s']:9.1f} images/s "
-                                                      f"({r['min_images_per_s']:.1f}-{r['max_images_per_s']:.1f}) "
-                                                      f"{r['memory_format']}/{r['optimizer_impl']}"),
+                          on_row=lambda r, spec: click.echo(
+                              f"{r['run_id']}  {r['label']:18} {r['dataset']:7} {r['device']:4} {spec.optimizer:4} "
+                              f"lr={spec.lr:g} bs={r['batch_size']:<4} {r['images_per_s']:9.1f} images/s "
+                              f"({r['min_images_per_s']:.1f}-{r['max_images_per_s']:.1f}) "
+                              f"{r['memory_format']}/{r['optimizer_impl']}"),
                           config=step, allow_others=opts["beside_others"])
     except KeyboardInterrupt:
         raise BenchError("interrupted: the cells timed so far are stored") from None

@@ -67,7 +67,8 @@ def _require_alone(store: Store, allow_others: bool) -> int:
 
 def run(cells: list[Cell], store: Store, data_dir: Path | None, preset: str, steps: int, blocks: int,
         on_row=None, config: StepConfig | None = None, allow_others: bool = False) -> list[dict]:
-    """Time every group of `cells` (ResNet cells) once and store a row per cell; returns the rows."""
+    """Time every group of `cells` (ResNet cells) once and store a row per cell; returns the rows.
+    `on_row(row, spec)` hears of each group's first row as it is stored."""
     clock.use_threads()
     rows = []
     for group in groups_of(cells):
@@ -92,5 +93,5 @@ def run(cells: list[Cell], store: Store, data_dir: Path | None, preset: str, ste
         store.append_timings(new)
         rows += new
         if on_row:
-            on_row(new[0])
+            on_row(new[0], spec)
     return rows

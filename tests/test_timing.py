@@ -47,6 +47,8 @@ def test_each_resnet_cell_gets_a_row_of_its_group_measurement(tiny_data, tmp_pat
     assert 0 < row["min_images_per_s"] <= row["images_per_s"] <= row["max_images_per_s"]
     assert (row["steps"], row["blocks"], row["concurrency"], row["amp_dtype"]) == (3, 3, 1, "fp32")
     assert Store(tmp_path / "store").runs().empty  # it trains and stores no run
+    line = next(line for line in result.output.splitlines() if "images/s" in line)
+    assert line.startswith(row["run_id"]) and " adam " in line and "lr=0.001" in line  # which cell it was
     assert _time(tmp_path, tiny_data).exit_code == 0
     assert len(Store(tmp_path / "store").timings()) == 4  # a second measurement is kept beside the first
 
