@@ -240,7 +240,7 @@ def drop(root: Path, where: dict[str, set[str]], dry_run: bool = False) -> str:
         kept = {name: [text for row, text in zip(t.rows, t.texts, strict=True) if keep[name](row)]
                 for name, t in tables.items()}
         removed = {name: len(t.rows) - len(kept[name]) for name, t in tables.items()}
-        what = (f"{len(gone)} attempts of {len(gone_cells)} cells ({removed['epochs.csv']} curve rows, "
+        what = (f"{len(gone)} attempts ({len(gone_cells)} cells left with none; {removed['epochs.csv']} curve rows, "
                 f"{removed.get(TIMINGS, 0)} `bench time` rows)")
         if dry_run or not gone:
             return f"would drop {what}" if dry_run else "no stored attempt matches; nothing was dropped"

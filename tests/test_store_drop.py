@@ -43,7 +43,7 @@ def test_drops_the_matching_attempts_with_their_curves_and_timings(store):
     before = {name: _lines(store / name) for name in ("runs.csv", "epochs.csv", "timings.csv")}
     result = drop(store, "--where", "preset=q1a,q2", "--where", "test_size=2000")
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("dropped 3 attempts of 2 cells (6 curve rows, 2 `bench time` rows)")
+    assert result.output.startswith("dropped 3 attempts (2 cells left with none; 6 curve rows, 2 `bench time` rows)")
 
     runs = Store(store).runs(key=lambda row: row["record_id"])
     assert sorted(runs["record_id"]) == ["rec3", "rec5", "rec6"]  # q1b's test_size 2000 did not match preset
@@ -61,7 +61,7 @@ def test_a_dry_run_changes_nothing(store):
     before = {p.name: p.read_bytes() for p in store.iterdir() if p.is_file()}
     result = drop(store, "--where", "test_size=2000", "--dry-run")
     assert result.exit_code == 0
-    assert result.output.strip() == "would drop 4 attempts of 3 cells (8 curve rows, 2 `bench time` rows)"
+    assert result.output.strip() == "would drop 4 attempts (3 cells left with none; 8 curve rows, 2 `bench time` rows)"
     assert {p.name: p.read_bytes() for p in store.iterdir() if p.is_file()} == before
     assert not (store / "backup").exists()
 
