@@ -63,6 +63,16 @@ def check(root: Path, repair: bool = False) -> list[str]:
     return problems
 
 
+def _back_up(root: Path, what: str) -> Path:
+    """Copy every file of the store to backup/<what>-<time>/ before it is rewritten; return that folder."""
+    backup = root / "backup" / f"{what}-{time.strftime('%Y%m%dT%H%M%S')}"
+    backup.mkdir(parents=True, exist_ok=True)
+    for name in (*TABLES, schema.MANIFEST):
+        if (root / name).exists():
+            shutil.copy2(root / name, backup / name)
+    return backup
+
+
 JOURNAL = ".migrating"  # in the store while a migration rewrites it: the backup it reads from
 
 
@@ -110,11 +120,7 @@ def migrate(root: Path) -> str:
         backup = _unfinished(root, store.version)
         if backup is None:
             _read_originals(root, store.version)  # refuse before copying anything
-            backup = root / "backup" / f"schema-{store.version}-{time.strftime('%Y%m%dT%H%M%S')}"
-            backup.mkdir(parents=True, exist_ok=True)
-            for name in (*TABLES, schema.MANIFEST):
-                if (root / name).exists():
-                    shutil.copy2(root / name, backup / name)
+            backup = _back_up(root, f"schema-{store.version}")
             write_atomic(root / JOURNAL, backup.name + "\n")  # from here on, a rerun reads the backup
         tables = _read_originals(backup, store.version)
         for target in range(store.version + 1, SCHEMA_VERSION + 1):
@@ -244,10 +250,7 @@ def drop(root: Path, where: dict[str, set[str]], dry_run: bool = False) -> str:
                 f"{removed.get(TIMINGS, 0)} `bench time` rows)")
         if dry_run or not gone:
             return f"would drop {what}" if dry_run else "no stored attempt matches; nothing was dropped"
-        backup = root / "backup" / f"dropped-{time.strftime('%Y%m%dT%H%M%S')}"
-        backup.mkdir(parents=True, exist_ok=True)
-        for name in (*tables, schema.MANIFEST):
-            shutil.copy2(root / name, backup / name)
+        backup = _back_up(root, "dropped")
         for name, lines in kept.items():
             write_lines(root / name, TABLES[name], lines)
     return f"dropped {what}; the files before are in {backup}"

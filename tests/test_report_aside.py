@@ -1,5 +1,5 @@
 """bench.report.aside: a call computed in a forked child gives what the call gives here, an error in
-the child is raised here with its traceback, and with one usable core the call is made here."""
+the child is raised here with its traceback, and with a thread budget of one the call is made here."""
 
 from __future__ import annotations
 
@@ -19,20 +19,20 @@ def _fail() -> None:
 
 
 def test_the_child_computes_the_same_result_in_another_process(monkeypatch):
-    monkeypatch.setattr(aside, "_cores", lambda: 2)
+    monkeypatch.setenv("BENCH_THREADS", "2")
     result = aside.beside(_work, 100_000)()  # a result bigger than a pipe's buffer
     assert result["squares"] == _work(100_000)["squares"]
     assert result["pid"] != os.getpid()
 
 
 def test_an_error_in_the_child_is_raised_with_its_traceback(monkeypatch):
-    monkeypatch.setattr(aside, "_cores", lambda: 2)
+    monkeypatch.setenv("BENCH_THREADS", "2")
     wait = aside.beside(_fail)
     with pytest.raises(RuntimeError, match="(?s)beside the report.*ValueError: a figure could not be drawn"):
         wait()
 
 
-def test_with_one_core_the_call_is_made_here_when_asked(monkeypatch):
-    monkeypatch.setattr(aside, "_cores", lambda: 1)
+def test_with_one_thread_the_call_is_made_here_when_asked(monkeypatch):
+    monkeypatch.setenv("BENCH_THREADS", "1")
     wait = aside.beside(_work, 3)
     assert wait() == {"pid": os.getpid(), "squares": [0, 1, 4]}

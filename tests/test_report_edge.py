@@ -552,3 +552,15 @@ def test_pareto_names_never_overlap_even_where_front_points_crowd():
     boxes = [Text.get_window_extent(t, renderer) for t in ax.texts]  # the names, not their leader lines
     assert len(boxes) == len(top)
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def test_each_reproduce_command_stands_on_its_own_line(tmp_path):
+    """The methodology's <pre>: a comment line with the count, then the command (never glued to it)."""
+    import re
+
+    html = build_files(small(tmp_path / "store"), pdf=False)["index.html"]
+    block = re.search(r"<pre># (.*?)</pre>", html, re.S).group(1)
+    lines = ("# " + block).splitlines()
+    assert len(lines) >= 2 and len(lines) % 2 == 0
+    assert all(re.fullmatch(r"# [\d,]+ stored runs?", c) and r.startswith("bench run --preset ")
+               for c, r in zip(lines[::2], lines[1::2], strict=True)), lines

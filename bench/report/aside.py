@@ -1,19 +1,16 @@
 """Work done beside the report's own: a forked process computes one call while this process goes on,
-so a 2-core machine draws figures and renders pages at once. Where fork is unavailable, or this
-process may use one core only, the call is made here when its result is asked for: the result is
-the same either way."""
+so a 2-core machine draws figures and renders pages at once. Where fork is unavailable, or the
+thread budget (BENCH_THREADS, else the usable cores) is one, the call is made here when its result
+is asked for: the result is the same either way."""
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+from bench import env
 
 
 def _child(conn, fn: Callable, args: tuple) -> None:
@@ -29,7 +26,7 @@ def beside(fn: Callable[..., Any], *args) -> Callable[[], Any]:
     """Start fn(*args) in a forked child (it inherits this process's memory: nothing is pickled but
     the result) and return the function that waits for its result. An error in the child is raised
     here with the child's traceback."""
-    if _cores() < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if env.thread_count() < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return lambda: fn(*args)
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)

@@ -212,7 +212,10 @@ def q2_figures(view: dict) -> tuple[dict, list]:
     return files, figs
 
 
-SECTIONS = ("curves", "heatmaps", "confusion", "effects", "svm", "q2", "pareto")  # the figures, per section
+# The figures, per section of the report, and what draws them
+MAKERS = {"curves": curves.figures, "heatmaps": heatmap_figures, "confusion": confusion_figures,
+          "effects": effects_figure, "svm": svm_figures, "q2": q2_figures, "pareto": pareto.figures}
+SECTIONS = tuple(MAKERS)
 # Drawn beside the rest of the report (bench.report.aside): about half of the drawing time, at any size.
 ASIDE = ("curves", "heatmaps")
 HERE = tuple(s for s in SECTIONS if s not in ASIDE)
@@ -220,11 +223,9 @@ HERE = tuple(s for s in SECTIONS if s not in ASIDE)
 
 def render(view: dict, sections: tuple[str, ...] = SECTIONS) -> tuple[dict[str, bytes], dict]:
     """The figures of `sections`: the files to write and, per section, what to show."""
-    makers = {"curves": curves.figures, "heatmaps": heatmap_figures, "confusion": confusion_figures,
-              "effects": effects_figure, "svm": svm_figures, "q2": q2_figures, "pareto": pareto.figures}
     files, figs = {}, {}
     for section in sections:
-        made, shown = makers[section](view)
+        made, shown = MAKERS[section](view)
         files.update(made)
         for fig in shown.values() if isinstance(shown, dict) else shown:
             fig["id"] = "figure-" + fig["src"].removeprefix("figures/").removesuffix(".svg")  # an anchor per figure

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from bench import plan, presets
 
-FULL_SCALE = {"subset": 0, "test_size": 0, "device": "cpu"}  # what "full scale" means, for every preset
+SIZES = ("subset", "test_size")  # 0: all training images, all test images
+FULL_SCALE = {**dict.fromkeys(SIZES, 0), "device": "cpu"}  # what "full scale" means, for every preset
 COMMAND = "bench run --preset {preset} --test-size 0 --budget 2h30m"
 SPEED = "bench time --preset {preset} --test-size 0 --blocks 5"  # speeds: alone, on an idle machine
 
@@ -20,7 +21,7 @@ def stage(runs: list[dict]) -> str:
     store without study rows) or both scales side by side ("mixed")."""
     study = set(presets.study())
     rows = [r for r in runs if r["status"] == "done" and r["preset"] in study]
-    full = sum(not r["subset"] and not r["test_size"] for r in rows)
+    full = sum(all(not r[size] for size in SIZES) for r in rows)  # on any device
     return "reduced" if not full else "full" if full == len(rows) else "mixed"
 
 

@@ -21,7 +21,7 @@ def _timed_alone(members: list[dict], device: str, timings: dict[tuple, dict]) -
     measured = [t for m in members if m["device"] == device
                 for t in [timings.get((m["run_id"], m.get("host_id")))] if t and cells.alone(t)]
     out = cells.summary([t["images_per_s"] for t in measured])
-    if len(measured) == 1 and measured[0]["blocks"] and measured[0]["blocks"] > 1:
+    if len(measured) == 1 and (measured[0]["blocks"] or 0) > 1:
         t = measured[0]
         out = {**out, "low": t["min_images_per_s"], "high": t["max_images_per_s"], "blocks": t["blocks"],
                "threads": t["threads"]}

@@ -128,6 +128,12 @@ def median_range(s: dict, fmt: str = "times") -> str:
     return f"{f(s['median'])} (n={s['n']}, spread unknown: fewer than 3 repeats)"
 
 
+def plural(value, word: str) -> str:
+    """`3 seeds`, `1 thread`, `1/2 threads` (a list of counts, joined): the count with its noun."""
+    counts = list(value) if isinstance(value, list | tuple) else [value]
+    return f"{'/'.join(num(c) for c in counts)} {word}{'' if counts == [1] else 's'}"
+
+
 def times(x) -> str:
     return MISSING if _missing(x) else f"{x:.3g}×"
 
@@ -144,7 +150,7 @@ def sortkey(x) -> str:
 FORMATS = {"pct": pct, "secs": secs, "si": si, "num": num, "times": times, "flops": lambda x: si(x, "FLOP/s")}
 FILTERS = {"interval": interval, "acc_ci": acc_ci, "median_range": median_range,
            "pct": pct, "pp": pp, "secs": secs, "si": si, "num": num, "value": value, "fixed": fixed,
-           "meansd": meansd, "times": times, "sortkey": sortkey}
+           "meansd": meansd, "times": times, "plural": plural, "sortkey": sortkey}
 
 
 def environment(directory: Path | None = None) -> jinja2.Environment:
