@@ -196,8 +196,20 @@ def split(data: Dataset, how: str, subset: int, seed: int, test_size: int = 0) -
     return Split(train, val, test)
 
 
-def normalise(x: torch.Tensor, scale: float, shift: float,
-              memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
-    """uint8 [B, 28, 28] -> standardised float [B, 1, 28, 28] in the model's memory format."""
-    x = x.unsqueeze(1).float()
-    return x.mul_(scale).sub_(shift).contiguous(memory_format=memory_format)
+@dataclass(frozen=True)
+class Stats:
+    """The training images' pixel mean and standard deviation (as fractions of 255): the one
+    normalisation of every image bench feeds a ResNet (training, evaluation, trials, estimates)."""
+
+    mean: float
+    std: float
+
+    @classmethod
+    def of(cls, images: torch.Tensor) -> Stats:
+        pixels = images.float()
+        return cls(pixels.mean().item() / 255, pixels.std().item() / 255)
+
+    def normalise(self, x: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+        """uint8 [B, 28, 28] -> standardised float [B, 1, 28, 28] in the model's memory format."""
+        x = x.unsqueeze(1).float()
+        return x.mul_(1.0 / (255.0 * self.std)).sub_(self.mean / self.std).contiguous(memory_format=memory_format)

@@ -48,15 +48,16 @@ def step_seconds_per_image(spec: RunSpec) -> float:
 
 def _calibrate(spec: RunSpec) -> float:
     """Seconds per training image of the step `bench run` would choose here (the fastest step
-    configuration, timed as the warm-up times it), on random batches of the cell's shape."""
+    configuration, timed as the warm-up times it), on random batches of the cell's shape, normalised by
+    their own statistics (the time of a step does not depend on the pixel values)."""
     from bench import train
+    from bench.data import Stats
 
     torch.manual_seed(0)
     model = models.build(spec.model, spec.stem).to(spec.device)
     x = torch.randint(0, 256, (spec.batch_size, *models.INPUT_SHAPE[1:]), dtype=torch.uint8)
     y = torch.randint(0, models.NUM_CLASSES, (spec.batch_size,))
-    part = {"train": (x, y)}
-    _, trials = train.choose_step(spec, model, part, 0.5, 0.25)
+    _, trials = train.choose_step(spec, model, x, y, Stats.of(x))
     return min(trials.values()) / spec.batch_size
 
 

@@ -12,7 +12,7 @@ from sklearn import metrics
 from torch import nn
 
 from bench import models, step_config
-from bench.data import normalise
+from bench.data import Stats
 from bench.precision import autocast
 from bench.spec import RunSpec
 
@@ -20,13 +20,13 @@ EVAL_BATCH = 512
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, images, labels, spec: RunSpec, mean: float, std: float):
+def predict(model: nn.Module, images, labels, spec: RunSpec, stats: Stats):
     """(mean loss, predictions) over a whole split, without autograd and in large batches."""
     model.eval()
     total, preds = 0.0, []
     fmt = step_config.memory_format_of(model)
     for start in range(0, len(labels), EVAL_BATCH):
-        x = normalise(images[start:start + EVAL_BATCH], 1.0 / (255.0 * std), mean / std, fmt)
+        x = stats.normalise(images[start:start + EVAL_BATCH], fmt)
         y = labels[start:start + EVAL_BATCH]
         with autocast(spec):
             out = model(x)
@@ -42,10 +42,10 @@ def test_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
             "test_f1": f1, "confusion": cm.tolist()}
 
 
-def measure(model, best, test_images, test_labels, spec, mean, std) -> dict:
+def measure(model, best, test_images, test_labels, spec, stats: Stats) -> dict:
     """Test metrics of the best-val weights seen so far (model selection on val, never on test)."""
     scratch = copy.deepcopy(model)
     scratch.load_state_dict(best["weights"])
-    _, pred = predict(scratch, test_images, test_labels.to(spec.device), spec, mean, std)
+    _, pred = predict(scratch, test_images, test_labels.to(spec.device), spec, stats)
     return {**test_metrics(test_labels.numpy(), pred), "val_acc": best["val_acc"], "val_loss": best["val_loss"],
             "best_epoch": best["epoch"], "weights": best["weights"]}

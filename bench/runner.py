@@ -18,7 +18,7 @@ from tqdm import tqdm
 from bench import clock, data, env, reuse
 from bench.errors import BenchError
 from bench.plan import Cell, groups_of, human, pending, total
-from bench.spec import SGD_MOMENTUM, RunSpec, pin_memory_is_factor
+from bench.spec import SGD_MOMENTUM, RunSpec
 from bench.step_config import StepConfig
 from bench.store import FINISHED, Store
 from bench.svm import run_svm
@@ -97,9 +97,9 @@ def _pin_effect(spec: RunSpec) -> str:
         return ""
     if spec.pin_memory is None:
         return "not a factor: data resident on the device"
-    if not pin_memory_is_factor(spec.device):
+    if spec.device == "cpu":
         return "none on CPU: nothing is copied to a device; computed once for both values"
-    return f"DataLoader with pin_memory={str(spec.pin_memory).lower()} and non_blocking copies"
+    return "none on the result: data resident on the GPU, computed once for both values (bench time --pin-memory)"
 
 
 def record(cell: Cell, result: CellResult, settings: Settings, split: data.Split, started: str,

@@ -46,28 +46,24 @@ def identity_fields(kind: str, model: str, kernel: str) -> tuple[str, ...]:
     return RESNET_FIELDS
 
 
-def pin_memory_is_factor(device: str | None) -> bool:
-    """pin_memory changes the computation only where batches are copied to a device: on CUDA.
-    On the CPU both values are one computation, stored once per value but trained once."""
-    return device == "cuda"
-
-
 def identity_of(values: Mapping) -> dict:
     """The identity fields of a cell given as a mapping (a RunSpec's fields or a stored row)."""
     return {name: values[name] for name in identity_fields(values["kind"], values["model"], values.get("kernel"))}
 
 
 def cell_key(values: Mapping, drop: tuple[str, ...] = ()) -> tuple:
-    """The key of one computation: the cell's identity without `drop`, and without pin_memory where it
-    is no factor (on the CPU the two values are one computation). Works on specs and stored rows."""
-    ident = identity_of(values)
-    skip = set(drop) | (set() if pin_memory_is_factor(ident.get("device")) else {"pin_memory"})
-    return tuple(sorted((k, v) for k, v in ident.items() if k not in skip))
+    """The key of one computation: the cell's identity without `drop` and without pin_memory. The two
+    pin_memory values are one computation on every device: the training data is resident on the
+    device (on CUDA copied there once), so the same batches in the same order meet the same math;
+    pin_memory's effect is a timing of the host-to-device copy (`bench time --pin-memory`), never a
+    second training run. Works on specs and stored rows."""
+    skip = {*drop, "pin_memory"}
+    return tuple(sorted((k, v) for k, v in identity_of(values).items() if k not in skip))
 
 
 def training_run_key(values: Mapping) -> tuple:
     """Cells with the same key are computed by one training run: ResNet cells that differ only in
-    epochs are measured along one run (and, on the CPU, only in pin_memory); an SVM is its own run."""
+    epochs or pin_memory are measured along one run; an SVM is its own run."""
     return cell_key(values, drop=("epochs",) if values["kind"] == "resnet" else ())
 
 
@@ -126,7 +122,7 @@ class RunSpec:
         return "cpu" if self.kind == "svm" else self.device
 
     def computation_key(self) -> tuple:
-        """The computation that produces this cell (`cell_key`): on the CPU, without pin_memory."""
+        """The computation that produces this cell (`cell_key`): without pin_memory."""
         return cell_key(dataclasses.asdict(self))
 
     def group_key(self) -> tuple:

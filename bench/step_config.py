@@ -1,22 +1,26 @@
 """How the training step is computed, chosen per machine by measurement: the memory format of the
-model and its inputs (NCHW or channels_last) and the optimizer's implementation (torch's default,
-its multi-tensor `foreach` or its `fused` kernel). Every candidate is the same algorithm (fused
-Adam is Adam, with the same hyperparameters); only the speed differs, so the fastest is chosen at
-warm-up, on throwaway copies, and recorded in every row (`memory_format`, `optimizer_impl`)."""
+model and its inputs (NCHW or channels_last) and the step's implementation (torch's default
+optimizer, its multi-tensor `foreach` or its `fused` kernel, or on CUDA the whole step replayed as a
+CUDA graph, bench.graphed). Every candidate is the same algorithm (fused Adam is Adam, with the same
+hyperparameters); only the speed differs, so the fastest is chosen at warm-up, on throwaway copies,
+and recorded in every row (`memory_format`, `optimizer_impl`). A graph is a candidate only where it
+is proven equal to the eager step on this machine and shape, at that moment (`graphed.proven_equal`);
+BENCH_CUDA_GRAPH=0 leaves it out."""
 
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 
-from bench import cache, clock, env
+from bench import cache, clock, env, graphed
 from bench.errors import BenchError
 
 MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
-OPTIMIZER_IMPLS = ("default", "foreach", "fused")
+OPTIMIZER_IMPLS = ("default", "foreach", "fused", "graph")  # graph: default optimizer, step as a CUDA graph
 AUTO = "auto"
 # Steps timed per candidate: a short block after untimed ones; the median of a few blocks decides.
 TRIAL_WARMUP_STEPS, TRIAL_STEPS, TRIAL_BLOCKS = 2, 3, 3
@@ -50,40 +54,59 @@ def parse(text: str) -> StepConfig | None:
     return StepConfig(fmt, impl)
 
 
-def candidates() -> list[StepConfig]:
-    """Every configuration the warm-up tries (the fused and foreach optimizers exist on CPU and CUDA
-    in the torch bench pins; the implementation torch picks by default is tried too)."""
-    return [StepConfig(fmt, impl) for fmt in MEMORY_FORMATS for impl in ("default", "fused")]
+def candidates(device: str = "cpu", amp: bool = False) -> list[StepConfig]:
+    """Every configuration the warm-up tries: torch's default optimizer implementation (foreach on
+    CUDA, for-loop on the CPU) and the fused one in both memory formats, and on CUDA in fp32 the
+    graphed step (unless BENCH_CUDA_GRAPH=0)."""
+    impls = ["default", "fused"]
+    if graphed.supported(device, amp) and os.environ.get("BENCH_CUDA_GRAPH", "1").strip() != "0":
+        impls.append("graph")
+    return [StepConfig(fmt, impl) for fmt in MEMORY_FORMATS for impl in impls]
 
 
 def optimizer(params, name: str, lr: float, momentum: float, config: StepConfig) -> torch.optim.Optimizer:
     """SGD (with momentum) or Adam, in the configuration's implementation."""
-    impl = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}[config.optimizer_impl]
+    impl = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True},
+            "graph": {"capturable": True} if name == "adam" else {}}[config.optimizer_impl]
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, **impl)
     return torch.optim.Adam(params, lr=lr, **impl)
 
 
 def fastest(model: torch.nn.Module, make_optimizer: Callable, batches: Callable[[StepConfig], Iterator],
-            step: Callable, device: str, options: list[StepConfig] | None = None) -> tuple[StepConfig, dict]:
+            make_step: Callable, device: str, options: list[StepConfig]) -> tuple[StepConfig, dict]:
     """Time each candidate's step on a throwaway copy of `model` and return the fastest and every
     candidate's median seconds per step. `batches(config)` yields (x, y) in that memory format;
-    `step(model, opt, x, y)` is one optimizer step. The real model and its RNG are untouched."""
+    `make_step(model, opt, config, x, y)` returns the step `(x, y) -> (logits, loss)`. A graphed
+    candidate that is not proven equal to the eager step here, or cannot be captured, is left out.
+    The real model and its RNG are untouched."""
     times = {}
     rng = torch.get_rng_state()
-    for config in options or candidates():
+    for config in options:
         scratch = copy.deepcopy(model).to(memory_format=config.torch_format).train()
-        opt = make_optimizer(scratch.parameters(), config)
         stream = batches(config)
+        x, y = next(stream)
+        if config.optimizer_impl == "graph" and not _graph_equal(scratch, make_optimizer, make_step, config, x, y):
+            continue
+        opt = make_optimizer(scratch.parameters(), config)
+        one = make_step(scratch, opt, config, x, y)
 
-        def one_step(scratch=scratch, opt=opt, stream=stream) -> None:
-            x, y = next(stream)
-            step(scratch, opt, x, y)
+        def one_step(one=one, stream=stream) -> None:
+            one(*next(stream))
 
         times[config] = clock.median_seconds(one_step, device, TRIAL_WARMUP_STEPS, TRIAL_STEPS, TRIAL_BLOCKS)
     torch.set_rng_state(rng)
     best = min(times, key=lambda c: (times[c], str(c)))
     return best, {str(c): t for c, t in times.items()}
+
+
+def _graph_equal(model, make_optimizer: Callable, make_step: Callable, config: StepConfig, x, y) -> bool:
+    eager = StepConfig(config.memory_format, "default")
+    try:
+        return graphed.proven_equal(model, lambda p: make_optimizer(p, config), lambda p: make_optimizer(p, eager),
+                                    x, y, lambda m, o, a, b: make_step(m, o, eager, a, b)(a, b))
+    except RuntimeError:  # capture refused (an operation graphs cannot hold on this torch or GPU)
+        return False
 
 
 def memory_format_of(model: torch.nn.Module) -> torch.memory_format:

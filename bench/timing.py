@@ -27,19 +27,19 @@ def block_rates(spec: RunSpec, dataset: data.Dataset, split: data.Split, steps: 
                 config: StepConfig | None = None) -> tuple[list[float], StepConfig]:
     """Training images per second of each timed block (epochs wrap around, reshuffled), and the step
     configuration measured (None: the fastest here, chosen as `bench run` chooses it)."""
-    model, opt, scaler, part, (mean, std), batches, config, _ = train.setup(spec, dataset, split, config)
-    train.warm_up(model, opt, spec, part, mean, std)
-    stream = _endless(batches)
+    run = train.setup(spec, dataset, split, config)
+    train.warm_up(run, spec)
+    stream = _endless(run.batches)
     sizes = []
 
     def one_step() -> None:
         x, y = next(stream)
-        train.step(model, opt, scaler, spec, x, y)
+        run.step(x, y)
         sizes.append(len(y))
 
     seconds = clock.block_seconds(one_step, spec.device, 0, steps, blocks)
     images = [sum(sizes[i * steps:(i + 1) * steps]) / steps for i in range(blocks)]
-    return [n / s for n, s in zip(images, seconds, strict=True)], config
+    return [n / s for n, s in zip(images, seconds, strict=True)], run.config
 
 
 def _endless(batches):

@@ -2,26 +2,27 @@
 
 A group is the set of cells that would compute the same thing: cells that differ only in
 `epochs` (constant lr, same seed) are trained once to the largest epoch count and measured at
-each requested epoch; on CPU, cells that differ only in `pin_memory` are the same computation
-(nothing is copied to a device), so they share the run too."""
+each requested epoch; cells that differ only in `pin_memory` are the same computation (the data is
+resident on the device), so they share the run too (`bench.spec.training_run_key`)."""
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
-from bench import clock, cost, env, evaluate, models, step_config
-from bench.data import Dataset, Split, normalise
+from bench import clock, cost, env, evaluate, graphed, models, step_config
+from bench.data import Dataset, Split, Stats
 from bench.precision import amp_dtype, autocast, dtype_name, grad_scaler
-from bench.spec import SGD_MOMENTUM, RunSpec, pin_memory_is_factor
+from bench.spec import SGD_MOMENTUM, RunSpec
 from bench.step_config import StepConfig
 
 # A run has diverged when its epoch's mean training loss is not finite or exceeds this many times
@@ -43,40 +44,22 @@ class CellResult:
 
 
 class Batches:
-    """Shuffled mini-batches of normalised float images from uint8 tensors.
+    """Shuffled mini-batches of normalised float images, sliced from uint8 tensors resident on the
+    device (copied there once): on every device and for both pin_memory values the same batches in
+    the same order (`torch.randperm` with the run's generator, as a shuffling DataLoader draws it)."""
 
-    cpu, or cuda with pin_memory None: batches sliced from tensors resident on the device.
-    cuda with pin_memory True/False: a real DataLoader whose pinning is the factor under study."""
-
-    def __init__(self, images, labels, spec: RunSpec, mean: float, std: float, generator,
+    def __init__(self, images, labels, spec: RunSpec, stats: Stats, generator,
                  memory_format: torch.memory_format = torch.contiguous_format):
-        self.device, self.memory_format = torch.device(spec.device), memory_format
-        self.loader_path = pin_memory_is_factor(spec.device) and spec.pin_memory is not None
-        self.pin = bool(spec.pin_memory) and self.loader_path
-        if not self.loader_path:
-            images, labels = images.to(self.device), labels.to(self.device)
-        self.images, self.labels, self.generator = images, labels, generator
-        self.batch_size, self.scale, self.shift = spec.batch_size, 1.0 / (255.0 * std), mean / std
-
-
-
-    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
-        return normalise(x.to(self.device, non_blocking=self.pin), self.scale, self.shift, self.memory_format)
+        self.device, self.memory_format, self.stats = torch.device(spec.device), memory_format, stats
+        self.images, self.labels, self.generator = images.to(self.device), labels.to(self.device), generator
+        self.batch_size = spec.batch_size
 
     def __iter__(self):
-        n = len(self.labels)
-        if self.loader_path:
-            loader = DataLoader(TensorDataset(self.images, self.labels), batch_size=self.batch_size,
-                                shuffle=True, generator=self.generator, pin_memory=self.pin, num_workers=0)
-            for x, y in loader:
-                if len(y) > 1:  # BatchNorm needs two samples in training mode
-                    yield self._prepare(x), y.to(self.device, non_blocking=self.pin)
-            return
-        order = torch.randperm(n, generator=self.generator).to(self.device)
-        for start in range(0, n, self.batch_size):
+        order = torch.randperm(len(self.labels), generator=self.generator).to(self.device)
+        for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
-            if len(idx) > 1:
-                yield self._prepare(self.images[idx]), self.labels[idx]
+            if len(idx) > 1:  # BatchNorm needs two samples in training mode
+                yield self.stats.normalise(self.images[idx], self.memory_format), self.labels[idx]
 
 
 class MemoryPeaks:
@@ -126,74 +109,99 @@ def batch_sizes(n: int, batch_size: int, smallest: int = 2) -> list[int]:
     return sorted(size for size in sizes if size >= smallest)
 
 
-def warm_up(model, opt, spec: RunSpec, part: dict, mean: float, std: float) -> None:
+def warm_up(run: Setup, spec: RunSpec) -> None:
     """Untimed: one training step at every batch shape the timed loop will see (full and the last
     partial batch) and one evaluation at every evaluation shape, on throwaway copies of the model
     and optimizer. One-off costs (allocator growth; on CUDA, cuDNN autotuning per shape and lazy
     kernel loading) are paid here, and the real run's weights, data order and RNG are untouched."""
-    device = next(model.parameters()).device
-    scratch = copy.deepcopy(model).train()
-    scratch_opt = type(opt)(scratch.parameters(), **opt.defaults)
+    scratch = copy.deepcopy(run.model).train()
+    scratch_opt = type(run.opt)(scratch.parameters(), **run.opt.defaults)
     scaler = grad_scaler(spec)
-    images, labels = part["train"]
-    scale, shift, fmt = 1.0 / (255.0 * std), mean / std, step_config.memory_format_of(model)
+    images, labels = run.part["train"]
     for size in batch_sizes(len(labels), spec.batch_size):
-        step(scratch, scratch_opt, scaler, spec, normalise(images[:size].to(device), scale, shift, fmt),
-              labels[:size].to(device))
+        x = run.stats.normalise(images[:size].to(spec.device), run.config.torch_format)
+        step(scratch, scratch_opt, scaler, spec, x, labels[:size].to(spec.device))
     for name in ("val", "test"):
-        images, labels = part[name]
+        images, labels = run.part[name]
         for size in batch_sizes(len(labels), evaluate.EVAL_BATCH, smallest=1):
-            evaluate.predict(scratch, images[:size].to(device), labels[:size].to(device), spec, mean, std)
+            evaluate.predict(scratch, images[:size].to(spec.device), labels[:size].to(spec.device), spec, run.stats)
     clock.sync(spec.device)
 
 
-def choose_step(spec: RunSpec, model: nn.Module, part: dict, mean: float, std: float) -> tuple[StepConfig, dict]:
+def make_step(model, opt, scaler, spec: RunSpec, config: StepConfig, x, y) -> Callable:
+    """The training step `(x, y) -> (logits, loss)` of a configuration: eager (`step`), or a CUDA
+    graph captured on a batch shaped as (x, y) (bench.graphed), eager for other shapes."""
+    eager = functools.partial(step, model, opt, scaler, spec)
+    if config.optimizer_impl == "graph":
+        return graphed.GraphedStep(model, opt, x, y, eager)
+    return eager
+
+
+def first_batch(spec: RunSpec, images, labels, stats: Stats, fmt: torch.memory_format):
+    """A full training batch on the device, normalised: what step trials and graph capture run on."""
+    n = min(len(labels), spec.batch_size)
+    return stats.normalise(images[:n].to(spec.device), fmt), labels[:n].to(spec.device)
+
+
+def choose_step(spec: RunSpec, model: nn.Module, images, labels, stats: Stats) -> tuple[StepConfig, dict]:
     """The fastest step configuration for this cell on this machine, timed on throwaway copies with
     the cell's batch size (untimed for the run itself; the run's RNG is untouched)."""
-    images, labels = part["train"]
-    device, scale, shift = spec.device, 1.0 / (255.0 * std), mean / std
-    n = min(len(labels), spec.batch_size)
-    x_raw, y = images[:n].to(device), labels[:n].to(device)
     scaler = grad_scaler(spec)
 
     def batches(config: StepConfig):
-        x = normalise(x_raw, scale, shift, config.torch_format)
+        x, y = first_batch(spec, images, labels, stats, config.torch_format)
         while True:
             yield x, y
 
     return step_config.fastest(model, lambda params, config: _optimizer(params, spec, config), batches,
-                               lambda m, o, x, y: step(m, o, scaler, spec, x, y), device)
+                               lambda m, o, config, x, y: make_step(m, o, scaler, spec, config, x, y), spec.device,
+                               step_config.candidates(spec.device, spec.amp))
 
 
 def _optimizer(params, spec: RunSpec, config: StepConfig) -> torch.optim.Optimizer:
     return step_config.optimizer(params, spec.optimizer, spec.lr, SGD_MOMENTUM, config)
 
 
-def setup(spec: RunSpec, data: Dataset, split: Split, config: StepConfig | None = None):
-    """The model, its optimizer and loss scaler, the split's tensors, the training batches and the
-    step configuration (None: the fastest here, by measurement) with each candidate's trial time."""
+@dataclass
+class Setup:
+    """A cell's training, ready to run: model, optimizer, data, statistics, batches, chosen step."""
+
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    part: dict
+    stats: Stats
+    batches: Batches
+    config: StepConfig
+    step: Callable
+    trials: dict
+
+
+def setup(spec: RunSpec, data: Dataset, split: Split, config: StepConfig | None = None) -> Setup:
+    """The model, its optimizer, the split's tensors, the training batches and the step of a
+    configuration (None: the fastest here, by measurement, with each candidate's trial time)."""
     torch.backends.cudnn.benchmark = not torch.backends.cudnn.deterministic  # autotune unless deterministic
     torch.manual_seed(spec.seed)
     model = models.build(spec.model, spec.stem).to(spec.device)
     part = {k: (data.images[getattr(split, k)], data.labels[getattr(split, k)]) for k in ("train", "val", "test")}
-    pixels = part["train"][0].float()
-    mean, std = pixels.mean().item() / 255, pixels.std().item() / 255
+    stats = Stats.of(part["train"][0])
     trials = {}
     if config is None:
-        config, trials = step_config.remembered(spec, lambda: choose_step(spec, model, part, mean, std))
+        config, trials = step_config.remembered(spec, lambda: choose_step(spec, model, *part["train"], stats))
     model = model.to(memory_format=config.torch_format)
     opt = _optimizer(model.parameters(), spec, config)
-    batches = Batches(*part["train"], spec, mean, std, torch.Generator().manual_seed(spec.seed), config.torch_format)
-    return model, opt, grad_scaler(spec), part, (mean, std), batches, config, trials
+    batches = Batches(*part["train"], spec, stats, torch.Generator().manual_seed(spec.seed), config.torch_format)
+    x, y = first_batch(spec, *part["train"], stats, config.torch_format)
+    return Setup(model, opt, part, stats, batches, config,
+                 make_step(model, opt, grad_scaler(spec), spec, config, x, y), trials)
 
 
-def _train_epoch(model, opt, scaler, spec: RunSpec, batches: Batches) -> dict:
+def _train_epoch(run: Setup, spec: RunSpec) -> dict:
     """One timed pass over the training batches (timer bracketed by device synchronisation)."""
-    model.train()
+    run.model.train()
     loss_sum = correct = count = 0
     with clock.timed(spec.device) as timer:
-        for x, y in batches:
-            out, loss = step(model, opt, scaler, spec, x, y)
+        for x, y in run.batches:
+            out, loss = run.step(x, y)
             loss_sum += loss.detach() * len(y)
             correct += (out.argmax(1) == y).sum()
             count += len(y)
@@ -207,12 +215,13 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
     forces a step configuration; None chooses the fastest here (recorded in every result)."""
     spec = specs[0]
     assert all(s.group_key() == spec.group_key() for s in specs)
-    model, opt, scaler, part, (mean, std), batches, config, _ = setup(spec, data, split, config)
+    run = setup(spec, data, split, config)
+    model, part, stats, config = run.model, run.part, run.stats, run.config
     val_images, test_images = part["val"][0].to(spec.device), part["test"][0].to(spec.device)
     val_labels = part["val"][1].to(spec.device)
     macs, params = cost.model_cost(spec.model, spec.stem)
     if warmup:
-        warm_up(model, opt, spec, part, mean, std)
+        warm_up(run, spec)
     peaks = MemoryPeaks(spec.device)  # counted after warm-up: the run's own peaks
 
     wanted = sorted({s.epochs for s in specs})
@@ -221,9 +230,9 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
     seen, rates, failure = 0, [], ""  # rates: images per second of each timed epoch
     for epoch in range(1, wanted[-1] + 1):
         peaks.start()
-        trained = _train_epoch(model, opt, scaler, spec, batches)
+        trained = _train_epoch(run, spec)
         peaks.stop("train")
-        opt.zero_grad(set_to_none=True)  # frees the gradients before evaluation; the next step zeroes them anyway
+        run.opt.zero_grad(set_to_none=True)  # frees the gradients before evaluation; the next step zeroes them anyway
         if not math.isfinite(trained["train_loss"]) or trained["train_loss"] > DIVERGED_LOSS:
             failure = (f"training loss became {trained['train_loss']:.3g} in epoch {epoch} "
                        f"(limit {DIVERGED_LOSS:.0f})")
@@ -233,7 +242,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
         rates.append(trained["images"] / trained["seconds"])
         start = time.perf_counter()
         peaks.start()
-        val_loss, val_pred = evaluate.predict(model, val_images, val_labels, spec, mean, std)
+        val_loss, val_pred = evaluate.predict(model, val_images, val_labels, spec, stats)
         if not math.isfinite(val_loss):  # e.g. fp16 logits that overflow while the training loss looks fine
             failure = f"validation loss became {val_loss:.3g} in epoch {epoch}"
             break
@@ -245,18 +254,18 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
             best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch,
                     "weights": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
         if epoch in wanted:
-            results_at[epoch] = evaluate.measure(model, best, test_images, part["test"][1], spec, mean, std)
+            results_at[epoch] = evaluate.measure(model, best, test_images, part["test"][1], spec, stats)
         eval_time += time.perf_counter() - start
         peaks.stop("eval")
         if epoch in wanted:
             results_at[epoch].update(train_time_s=train_time, eval_time_s=eval_time, images_per_s=seen / train_time,
                                      steady_images_per_s=float(np.median(rates)),
-                                     achieved_flops=cost.TRAIN_FLOPS_PER_MAC * macs * seen / train_time)
+                                     achieved_flops=cost.achieved_flops(macs, seen, train_time))
 
     common = {"macs": macs, "params": params, "peak_mem_mb": peaks.mb["train"], "eval_peak_mem_mb": peaks.mb["eval"],
               "amp_dtype": dtype_name(amp_dtype(spec)), "tf32": env.tf32_enabled(spec.device),
               "deterministic": bool(torch.backends.cudnn.deterministic),
-              "train_mean": mean, "train_std": std, "shared_compute": len(specs) > 1,
+              "train_mean": stats.mean, "train_std": stats.std, "shared_compute": len(specs) > 1,
               "memory_format": config.memory_format, "optimizer_impl": config.optimizer_impl}
     return [_cell_result(s, curves, results_at.get(s.epochs), common, failure, train_time) for s in specs]
 

@@ -31,6 +31,7 @@ from torch.utils.data import ConcatDataset, DataLoader, random_split
 from torchvision import datasets, transforms
 
 from bench import clock, data, env, estimate, models, plan, precision, step_config, train
+from bench.data import Stats
 from bench.spec import SGD_MOMENTUM, RunSpec
 from bench.step_config import LEGACY, StepConfig
 
@@ -43,7 +44,7 @@ def _step_fn(spec: RunSpec, config: StepConfig):
     model = models.build(spec.model).to(memory_format=config.torch_format).train()
     opt = step_config.optimizer(model.parameters(), spec.optimizer, spec.lr, SGD_MOMENTUM, config)
     x = torch.randint(0, 256, (spec.batch_size, 28, 28), dtype=torch.uint8)
-    x = train.normalise(x, 1 / 64, 2.0, config.torch_format)
+    x = Stats.of(x).normalise(x, config.torch_format)
     y = torch.randint(0, 10, (spec.batch_size,))
     scaler = precision.grad_scaler(spec)
     return lambda: train.step(model, opt, scaler, spec, x, y)
@@ -59,7 +60,7 @@ def chosen(spec: RunSpec) -> StepConfig:
     torch.manual_seed(0)
     model = models.build(spec.model)
     x = torch.randint(0, 256, (spec.batch_size, 28, 28), dtype=torch.uint8)
-    return train.choose_step(spec, model, {"train": (x, torch.randint(0, 10, (spec.batch_size,)))}, 0.5, 0.25)[0]
+    return train.choose_step(spec, model, x, torch.randint(0, 10, (spec.batch_size,)), Stats.of(x))[0]
 
 
 def step_table(rows: list[dict]) -> None:

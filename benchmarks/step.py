@@ -1,20 +1,21 @@
 """The step experiment: how fast can one training step of the study's ResNets go, and which
 technique would bring the full-scale q1a within minutes?
 
-For resnet18, resnet32 and resnet50 at batch 16 and 32 (1x28x28, Adam, fp32, channels_last), the
+For resnet18, resnet32, resnet34 and resnet50 at batch 16 and 32 (1x28x28, Adam, fp32, channels_last), the
 median over --repeats timed blocks of --steps training steps each (after warm-up), for:
   eager      one model, one step at a time, channels_last, torch's default Adam (bench before it measured);
   fused      NCHW and Adam's fused kernel (what `bench run` chooses where it measures fastest);
-  graph      the whole step captured as one CUDA graph (static inputs, capturable Adam; CUDA only);
+  graph      the whole step captured as one CUDA graph (bench.graphed: static inputs, capturable Adam;
+             CUDA only);
   fused4     four models stacked with torch.func (stack_module_state + vmap; BatchNorm without
              running statistics) trained in one step: the per-model time is reported;
   workersN   N = 1, 2, 4 processes each running eager steps at once, each with 1/N of the threads
              (on CUDA sharing the GPU): aggregate images/s.
-Writes benchmarks/step-<device>.csv and the table between the markers in benchmarks/README.md,
-with `bench plan --step-table`'s estimate of the full-scale q1a under each technique (128 cells,
-49,000 training images, epoch sharing: 32 training runs of 10 epochs on the CPU, 64 on CUDA where
-pin_memory is a factor). Run on an idle machine; a few minutes on 2 CPU cores. --from-csv renders
-the table again from a saved CSV without measuring.
+Writes benchmarks/step-<device>.csv (a row flushed as each is measured, so a cut run keeps them)
+and the table between the markers in benchmarks/README.md, with `bench plan --step-table`'s
+estimate of the full-scale q1a under each technique (128 cells, 49,000 training images, epoch and
+pin_memory sharing: 32 training runs of 10 epochs on either device). Run on an idle machine; a few
+minutes on 2 CPU cores. --from-csv renders the table again from a saved CSV without measuring.
 
     python benchmarks/step.py [--device cpu|cuda] [--repeats 5] [--steps 5] [--from-csv PATH]
 """
@@ -34,7 +35,7 @@ import torch
 from torch import nn
 
 HERE = Path(__file__).resolve().parent
-MODELS = ("resnet18", "resnet32", "resnet50")
+MODELS = ("resnet18", "resnet32", "resnet34", "resnet50")
 BATCHES = (16, 32)
 
 
@@ -73,24 +74,13 @@ def eager(model_name: str, batch: int, device: str, steps: int, repeats: int, nc
 
 
 def graph(model_name: str, batch: int, device: str, steps: int, repeats: int) -> list[float]:
-    """The whole step (forward, backward, Adam) replayed as one CUDA graph: one launch per step."""
+    """The whole step (forward, backward, Adam) replayed as one CUDA graph (bench.graphed, as `bench run`
+    trains with it where it is proven equal and fastest): one launch per step."""
+    from bench import graphed
+
     model, x, y = _setup(model_name, batch, device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=True)
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):  # warm-up on a side stream, as capture requires
-        for _ in range(3):
-            opt.zero_grad(set_to_none=True)
-            nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
-    torch.cuda.current_stream().wait_stream(side)
-    g = torch.cuda.CUDAGraph()
-    opt.zero_grad(set_to_none=True)
-    with torch.cuda.graph(g):
-        loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-    return _blocks(g.replay, device, steps, repeats)
+    step = graphed.GraphedStep(model, torch.optim.Adam(model.parameters(), lr=1e-3, capturable=True), x, y, None)
+    return _blocks(lambda: step(x, y), device, steps, repeats)
 
 
 def fused4(model_name: str, batch: int, device: str, steps: int, repeats: int) -> list[float]:
@@ -168,7 +158,8 @@ def _device_name(device: str) -> str:
     return f"{model[0].split(':', 1)[1].strip() if model else 'CPU'} ({torch.get_num_threads()} threads)"
 
 
-def measure(device: str, steps: int, repeats: int, techniques: tuple[str, ...] = ALL) -> list[dict]:
+def measure(device: str, steps: int, repeats: int, techniques: tuple[str, ...] = ALL, on_row=None) -> list[dict]:
+    """Every row, each also handed to `on_row` as soon as it is measured (a cut run keeps its rows)."""
     rows = []
     for model_name in MODELS:
         for batch in BATCHES:
@@ -182,6 +173,8 @@ def measure(device: str, steps: int, repeats: int, techniques: tuple[str, ...] =
                              "max_ms": round(1000 * max(blocks), 3), "images_per_s": round(batch / med, 1),
                              "repeats": repeats, "steps": steps, "threads": torch.get_num_threads(),
                              "torch": torch.__version__, "device_name": _device_name(device)})
+                if on_row:
+                    on_row(rows[-1])
                 print(f"{model_name:8} bs {batch:2} {technique:8} {1000 * med:8.2f} ms/step "
                       f"({min(blocks) * 1000:.2f}-{max(blocks) * 1000:.2f}), {batch / med:7.0f} img/s", flush=True)
     return rows
@@ -239,12 +232,20 @@ def main() -> None:
             row.update(batch=int(row["batch"]), ms_per_step=float(row["ms_per_step"]))
             row["images_per_s"] = float(row.get("images_per_s") or 1000 * row["batch"] / row["ms_per_step"])
     else:
-        rows = measure(args.device, args.steps, args.repeats, techniques)
         args.out.mkdir(parents=True, exist_ok=True)
+        torch.backends.cudnn.benchmark = True  # as `bench run` sets it (autotuned once per shape, at warm-up)
         with csv_path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+            writer = None
+
+            def flush(row: dict) -> None:
+                nonlocal writer
+                if writer is None:
+                    writer = csv.DictWriter(f, fieldnames=list(row))
+                    writer.writeheader()
+                writer.writerow(row)
+                f.flush()
+
+            rows = measure(args.device, args.steps, args.repeats, techniques, on_row=flush)
     name = rows[0].get("device_name") or ("CUDA GPU" if args.device == "cuda" else
                                           f"CPU ({rows[0].get('threads') or '?'} threads)")
     text = table(rows, args.device, name, csv_path)

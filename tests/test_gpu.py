@@ -22,24 +22,6 @@ def tiny(tiny_data):
     return ds, data.split(ds, "random", 0, 0)
 
 
-def test_loader_path_pinned_and_not_pinned_give_equal_results(tiny):
-    """pin_memory true/false go through a real DataLoader; non_blocking copies only when pinned;
-    the computation is the same, so the metrics agree (cuDNN may differ in the last bits)."""
-    ds, split = tiny
-    spec = RunSpec(model="resnet20", device="cuda", epochs=2, batch_size=16)
-    batches = train.Batches(ds.images[split.train], ds.labels[split.train], spec.replace(pin_memory=True),
-                            0.1, 0.3, torch.Generator().manual_seed(0))
-    assert batches.loader_path and batches.pin
-    assert not train.Batches(ds.images[split.train], ds.labels[split.train], spec.replace(pin_memory=False),
-                             0.1, 0.3, torch.Generator().manual_seed(0)).pin
-    x, y = next(iter(batches))
-    assert x.is_cuda and y.is_cuda
-    pinned = train.train_group([spec.replace(pin_memory=True)], ds, split)[0]
-    plain = train.train_group([spec.replace(pin_memory=False)], ds, split)[0]
-    assert pinned.status == plain.status == "done"
-    assert abs(pinned.metrics["test_acc"] - plain.metrics["test_acc"]) <= 0.05
-
-
 def test_fp16_uses_a_grad_scaler_and_bf16_runs_natively(tiny, monkeypatch):
     ds, split = tiny
     spec = RunSpec(model="resnet20", device="cuda", epochs=1, batch_size=16, amp=True)

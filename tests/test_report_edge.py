@@ -132,23 +132,44 @@ def _q2_run(device, host, seed, rate, **extra):
             "run_id": f"{device}{host}{seed}", **extra}
 
 
-def test_q2_pairs_never_cross_hosts_and_skip_loaded_runs():
-    runs = [_q2_run("cpu", "hostA", 0, 100.0), _q2_run("cuda", "hostB", 0, 3000.0),  # two hosts: no pair
-            _q2_run("cpu", "hostB", 1, 200.0), _q2_run("cuda", "hostB", 1, 2000.0),  # one pair on B: 10x
-            _q2_run("cpu", "hostB", 2, 50.0, load_start=6.0), _q2_run("cuda", "hostB", 2, 2000.0)]  # loaded
-    section = q2.section(runs)
-    speedups = [r["speedup"] for r in section["rows"] if r["speedup"]["n"]]
-    assert [s["median"] for s in speedups] == [10.0] and section["n_paired"] == 1
-    assert {r["host"] for r in section["rows"]} == {"hostA", "hostB"}  # per-host rows, never averaged
-    assert not any(r["host"] == "hostA" and r["speedup"]["n"] for r in section["rows"])
+def _timing(run_id, host, rate, started, low=None, high=None, **extra):
+    return {"run_id": run_id, "host_id": host, "images_per_s": rate, "min_images_per_s": low or rate,
+            "max_images_per_s": high or rate, "blocks": 5, "threads": 2, "concurrency": 1, "load_start": 0.1,
+            "load_end": 0.2, "started_at": started, **extra}
+
+
+def test_q2_speedup_pairs_one_hosts_timings_never_across_hosts():
+    """Accuracies from whichever host trained each device; the speedup only from one host's `bench time`
+    of both devices (the latest such host), never a CPU rate of one machine against a GPU of another,
+    never a timing taken beside other work."""
+    runs = [_q2_run("cpu", "hostA", 0, 100.0), _q2_run("cuda", "hostB", 0, 3000.0)]  # trained on two hosts
+    timings = [_timing("cpuhostA0", "hostA", 100.0, "2026-12-01T00:00:00"),  # A has no GPU: no pair
+               _timing("cudahostB0", "hostB", 3000.0, "2026-12-02T00:00:00", 2800.0, 3100.0),
+               _timing("cpuhostA0", "hostB", 300.0, "2026-12-02T00:01:00", 290.0, 310.0),  # B timed its CPU too
+               _timing("cpuhostA0", "hostC", 10.0, "2026-12-03T00:00:00", concurrency=2),  # beside others
+               _timing("cudahostB0", "hostC", 9000.0, "2026-12-03T00:00:00")]
+    (row,) = q2.section(runs, timings)["rows"]
+    assert row["devices"]["cpu"]["hosts"] == ["hostA"] and row["devices"]["cuda"]["hosts"] == ["hostB"]
+    assert row["devices"]["cpu"]["acc"]["mean"] == 0.9
+    s = row["speedup"]
+    assert (s["host"], s["median"], s["min"], s["max"]) == ("hostB", 10.0, 2800.0 / 310.0, 3100.0 / 290.0)
+    assert row["timed"]["cpu"]["host"] == row["timed"]["cuda"]["host"] == "hostB"
+
+
+def test_q2_without_a_host_that_timed_both_devices_has_no_speedup():
+    runs = [_q2_run("cpu", "hostA", 0, 100.0), _q2_run("cuda", "hostB", 0, 3000.0)]
+    timings = [_timing("cpuhostA0", "hostA", 100.0, "2026-12-01T00:00:00"),
+               _timing("cudahostB0", "hostB", 3000.0, "2026-12-02T00:00:00")]
+    section = q2.section(runs, timings)
+    (row,) = section["rows"]
+    assert row["speedup"] is None and section["n_paired"] == 0 and section["median_speedup"] is None
+    assert row["timed"]["cpu"]["host"] == "hostA" and row["timed"]["cuda"]["host"] == "hostB"  # each its latest
 
 
 def test_q2_shows_a_single_timing_with_the_range_of_its_blocks():
     """One seed per cell: the `bench time` row's own block range is the only spread there is."""
     runs = [_q2_run("cpu", "hostA", 0, 100.0)]
-    timing = {"run_id": "cpuhostA0", "host_id": "hostA", "images_per_s": 450.0, "min_images_per_s": 401.0,
-              "max_images_per_s": 449.0, "blocks": 5, "threads": 2, "concurrency": 1, "load_start": 0.1,
-              "load_end": 0.2, "started_at": "2026-12-02T07:13:00+00:00"}
+    timing = _timing("cpuhostA0", "hostA", 450.0, "2026-12-02T07:13:00+00:00", 401.0, 449.0)
     (row,) = q2.section(runs, [timing])["rows"]
     alone = row["timed"]["cpu"]
     assert (alone["median"], alone["low"], alone["high"], alone["blocks"], alone["threads"]) == (450.0, 401.0, 449.0,

@@ -177,19 +177,22 @@ def svm_figures(view: dict) -> tuple[dict, list]:
 def q2_figures(view: dict) -> tuple[dict, list]:
     """Speedup of CUDA over CPU per model and optimizer, and accuracy against training time."""
     files, figs, q2 = {}, [], view["q2"]
-    paired = [r for r in q2["rows"] if r["speedup"]["n"]]
+    paired = [r for r in q2["rows"] if r["speedup"]]
     if paired:
         fig, (ax,) = figure(1, 1, w=5.0, h=0.3 * len(paired) + 0.9)
         ys = range(len(paired))
-        ax.barh(ys, [r["speedup"]["mean"] for r in paired], color=OKABE_ITO[0],
-                xerr=[r["speedup"]["sd"] or 0 for r in paired])
+        medians = [r["speedup"]["median"] for r in paired]
+        ax.barh(ys, medians, color=OKABE_ITO[0],
+                xerr=[[m - r["speedup"]["min"] for m, r in zip(medians, paired, strict=True)],
+                      [r["speedup"]["max"] - m for m, r in zip(medians, paired, strict=True)]])
         ax.set_yticks(ys, [f"{r['dataset']} · {r['label']} · {r['optimizer']}" for r in paired])
         ax.invert_yaxis()
-        ax.set_xlabel("speedup: CUDA ÷ CPU steady-state images/s (×)")
+        ax.set_xlabel("speedup: CUDA ÷ CPU images/s, timed alone on one host (×)")
         files["figures/q2-speedup.svg"] = svg(fig)
         figs.append({"src": "figures/q2-speedup.svg", "alt": "GPU speedup per model and optimizer",
-                     "caption": "How much faster CUDA trains each cell than the CPU: the ratio of steady-state "
-                                "training rates, paired per seed on one host (error bar: sd over seeds)."})
+                     "caption": "How much faster CUDA trains each cell than the CPU: the ratio of the two devices' "
+                                "bench time rates, measured alone on one host (bar: ratio of the medians; "
+                                "whisker: the lowest and highest ratio their timed blocks allow)."})
     if q2["scatter"]:
         fig, (ax,) = figure(1, 1, w=6.4, h=3.2)
         labels = sorted({p["label"] for p in q2["scatter"]})

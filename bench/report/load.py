@@ -93,7 +93,7 @@ def declared(preset: str | None) -> tuple[bool, str]:
 
 def _attempt(row: dict) -> str:
     """What the report shows one latest attempt of: a cell, or for a preset that pairs measurements of
-    one host (`same_host`, as q2 does) a cell on each host, so every host's pairs stay whole."""
+    one host (`same_host`) a cell on each host, so every host's pairs stay whole."""
     return attempt_key(row["run_id"], row["host_id"]) if declared(row["preset"])[0] else row["run_id"]
 
 

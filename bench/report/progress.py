@@ -59,5 +59,5 @@ def build(runs: list[dict]) -> list[dict]:
         out.append({"preset": name, "runs_done": len(finished), "runs": len(groups), "cells_done": n_cells,
                     "cells": len(cells), "remaining": _left(remaining), "listing": LISTING.format(preset=name),
                     "command": COMMAND.format(preset=name), "after": shared,
-                    "speed": SPEED.format(preset=name) if presets.same_host(name) else ""})
+                    "speed": SPEED.format(preset=name) if presets.role(name) == "devices" else ""})
     return out if begun else []  # no full-scale campaign begun: no banner

@@ -55,10 +55,10 @@ def _effects(found: list[dict]) -> list[dict]:
 
 
 def _speedups(q2: dict) -> list[dict]:
-    """Per model: the median CUDA/CPU speedup over its paired Q2 cells, with the range."""
+    """Per model: the median CUDA/CPU speedup over its Q2 cells timed on both devices, with the range."""
     by_model: dict[str, list[float]] = {}
     for row in q2["rows"]:
-        if row["speedup"]["n"]:
+        if row["speedup"]:
             by_model.setdefault(row["label"], []).append(row["speedup"]["median"])
     return [{"label": label, "median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
             for label, v in sorted(by_model.items())]

@@ -4,9 +4,8 @@ SVM table. Cells carry raw numbers (mean, sd, n); templates format them with fil
 from __future__ import annotations
 
 from bench.report import cells
-from bench.spec import pin_memory_is_factor
 
-ROW_FIELDS = ("batch_size", "optimizer", "lr", "pin_memory")
+ROW_FIELDS = ("batch_size", "optimizer", "lr")
 COLUMN_FIELDS = ("label", "epochs")
 TABLE_KEY = ("preset", "dataset", "device", "subset", "split")
 
@@ -20,16 +19,14 @@ def _sortable(key: tuple) -> tuple:
 
 
 def q1a_tables(runs: list[dict]) -> list[dict]:
-    """Per grid preset and dataset (and device, subset, split): rows batch × optimizer × lr (× pin_memory where it
-    is a factor; on the CPU the two values are one run, shown once), columns model × epochs, cells
-    the test accuracy as mean ± sd over seeds, with n."""
+    """Per grid preset and dataset (and device, subset, split): rows batch × optimizer × lr (the two
+    pin_memory values are one computation, shown once), columns model × epochs, cells the test
+    accuracy as mean ± sd over seeds, with n."""
     grid = [r for r in runs if r["role"] == "grid" and r["kind"] == "resnet"]
     tables = []
     for tkey in sorted({_key(r, TABLE_KEY) for r in grid}, key=_sortable):
-        pin_factor = pin_memory_is_factor(dict(zip(TABLE_KEY, tkey, strict=True))["device"])
-        members = [r for r in grid if _key(r, TABLE_KEY) == tkey]
-        members = members if pin_factor else cells.distinct(members)
-        fields = ROW_FIELDS if pin_factor else tuple(f for f in ROW_FIELDS if f != "pin_memory")
+        members = cells.distinct([r for r in grid if _key(r, TABLE_KEY) == tkey])
+        fields = ROW_FIELDS
         columns = sorted({_key(r, COLUMN_FIELDS) for r in members}, key=_sortable)
         row_keys = sorted({_key(r, fields) for r in members}, key=_sortable)
         by_cell: dict[tuple, list[dict]] = {}
@@ -40,7 +37,7 @@ def q1a_tables(runs: list[dict]) -> list[dict]:
             values = [_cell(by_cell.get(rk + ck, [])) for ck in columns]
             rows.append({**dict(zip(fields, rk, strict=True)), "cells": values})
         _mark_best(rows)
-        tables.append({**dict(zip(TABLE_KEY, tkey, strict=True)), "n_runs": len(members), "pin_factor": pin_factor,
+        tables.append({**dict(zip(TABLE_KEY, tkey, strict=True)), "n_runs": len(members),
                        "columns": [dict(zip(COLUMN_FIELDS, c, strict=True)) for c in columns], "rows": rows,
                        "id": "-".join(str(v) for v in tkey)})
     return tables
