@@ -19,6 +19,12 @@ def _planned(opts: dict) -> list[plan.Cell]:
     return cells
 
 
+def _scale(opts: dict) -> str:
+    """`; at another scale than preset P states: ...` where options change the preset's scale, else ""."""
+    changed = presets.rescaled(opts["preset"], options.overrides(opts), opts["repeats"])
+    return f"; at another scale than preset {opts['preset']} states: {changed}" if changed else ""
+
+
 @click.group(cls=options.OneLineErrors,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="bench")
@@ -79,7 +85,7 @@ def run(**opts) -> None:
                + f", {len(todo)} to run"
                + (f", {count} workers{' (auto)' if auto else ''}" if count > 1 else "")
                + (f", estimated {plan.human(plan.total(todo, estimates))}, budget {plan.human(budget)}"
-                  if budget is not None else ""), err=True)
+                  if budget is not None else "") + _scale(opts), err=True)
     lines = count > 1 or budget is not None  # progress as lines (with the ETA) instead of a bar
     progress = runner.Progress(todo, estimates, started, lines and not opts["quiet"])
     try:
@@ -168,7 +174,7 @@ def plan_cmd(**opts) -> None:
     n_done = sum(c.done_key in finished for c in cells)
     click.echo(f"{len(cells)} cells, {n_done} done"
                + (f", {len(reusable)} reuse stored computations" if reusable else "") + f", {len(to_run)} to run"
-               + (f", estimated {plan.human(todo)} (grouped runs share work)" if seconds else ""))
+               + (f", estimated {plan.human(todo)} (grouped runs share work)" if seconds else "") + _scale(opts))
     if opts["step_table"]:
         click.echo(f"from the step table {opts['step_table']} ({about['device']}: {about['device_name']}, "
                    f"{about['threads']} threads, torch {about['torch']}), the ResNet runs to do on {about['device']}:"

@@ -102,6 +102,22 @@ def study() -> list[str]:
     return sorted((name for name in preset_names() if question(name)), key=question)
 
 
+SCALE = ("subset", "test_size", "n_train", "seed")  # a study's scale: training and test images, seeds
+
+
+def rescaled(name_or_path: str, overrides: dict, repeats: int = 1) -> str:
+    """How options take a plan away from the scale its preset states, in words (`test_size 2000 (the
+    preset: 0)`), or "" for a plan at the preset's own scale: a preset is the study, as it says."""
+    grids = load_preset(name_or_path)
+
+    def scale(specs: list[RunSpec]) -> dict[str, list]:
+        return {f: sorted({getattr(s, f) for s in specs if f in s.fields}) for f in SCALE}
+
+    stated, planned = scale(expand(grids)), scale(expand(grids, overrides, repeats))
+    return ", ".join(f"{f} {','.join(map(str, planned[f]))} (the preset: {','.join(map(str, stated[f]))})"
+                     for f in SCALE if planned[f] != stated[f])
+
+
 MAX_REPEATS = 1_000
 MAX_CELLS = 100_000  # far beyond any study that fits a machine; stops typos before memory runs out
 
