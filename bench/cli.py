@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bench import env, options, plan, presets, reuse, spec, store_commands, workers
+from bench import env, ls, options, plan, presets, reuse, spec, store_commands, workers
 from bench.errors import BenchError
 
 
@@ -185,30 +185,6 @@ def plan_cmd(**opts) -> None:
                        + (f"  ({covered} of {runs} runs covered)" if 0 < covered < runs else ""))
 
 
-@main.command("ls")
-@options.store
-@click.option("--status", help="Only runs with this status (done, diverged, error).")
-@click.option("--dataset", help="Only this dataset.")
-@click.option("--model", help="Only labels containing this text.")
-def ls_cmd(store: Path, status: str | None, dataset: str | None, model: str | None) -> None:
-    """Stored runs as a table."""
-    from bench.store import Store
-
-    stored = Store(store)
-    for note in stored.torn_tails():
-        click.echo(note, err=True)
-    runs = stored.runs()
-    if status:
-        runs = runs[runs["status"] == status]
-    if dataset:
-        runs = runs[runs["dataset"] == dataset]
-    if model:
-        runs = runs[runs["label"].str.contains(model, regex=False)]
-    cols = ["run_id", "status", "device", "dataset", "label", "optimizer", "lr", "batch_size", "epochs",
-            "pin_memory", "seed", "test_acc", "val_acc", "train_time_s"]
-    click.echo(runs[cols].to_string(index=False) if len(runs) else "no runs")
-
-
 @main.command("data")
 @options.data_dir
 def data_cmd(data_dir: Path | None) -> None:
@@ -253,6 +229,7 @@ def report(store: Path, out: Path, pdf: bool, repository: str | None) -> None:
 
 
 main.add_command(store_commands.group)
+main.add_command(ls.command)
 options.one_variable_per_option(main)
 
 if __name__ == "__main__":
