@@ -11,6 +11,12 @@ from bench.errors import BenchError
 
 
 def _planned(opts: dict) -> list[plan.Cell]:
+    """The cells the options select; a store not given is resolved (`presets.default_store`), and said."""
+    if opts["store"] is None:
+        opts["store"] = presets.default_store(opts["preset"], options.overrides(opts), opts["repeats"])
+        if opts["store"] != presets.STUDY_STORE:
+            click.echo(f"store: {opts['store']} (these cells are not the study's own, which {presets.STUDY_STORE}/ "
+                       "holds; --store chooses)", err=True)
     specs = presets.expand(presets.load_preset(opts["preset"]), options.overrides(opts), opts["repeats"])
     cells = plan.cells_of(specs, presets.same_host(opts["preset"]))
     if opts.get("shard"):
@@ -210,7 +216,8 @@ def env_cmd(device: str) -> None:
 
 @main.command()
 @options.store
-@click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("build/site"), show_default=True,
+              help="The site's folder; the published report is --out site.")
 @click.option("--pdf/--no-pdf", default=True, help="Also write report.pdf (weasyprint).")
 @click.option("--repository", help="The project's web address to link (default: the git remote `origin`; '' for none).")
 def report(store: Path, out: Path, pdf: bool, repository: str | None) -> None:

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.spec import RESNET_ONLY, SVM_ONLY, RunSpec
+from bench.spec import RESNET_ONLY, SVM_ONLY, RunSpec, run_id
 
 SPEC_FIELDS = tuple(f.name for f in fields(RunSpec))
 
@@ -116,6 +116,23 @@ def rescaled(name_or_path: str, overrides: dict, repeats: int = 1) -> str:
     stated, planned = scale(expand(grids)), scale(expand(grids, overrides, repeats))
     return ", ".join(f"{f} {','.join(map(str, planned[f]))} (the preset: {','.join(map(str, stated[f]))})"
                      for f in SCALE if planned[f] != stated[f])
+
+
+STUDY_STORE = Path("results")  # the committed study
+SCRATCH = Path("build")  # ignored by git: where any other preset or scale goes unless --store says otherwise
+
+
+def default_store(name_or_path: str, overrides: dict, repeats: int = 1) -> Path:
+    """Where cells go when no --store is given: results/ when every planned cell is a cell of a study
+    preset as it states it (on any device: q2 runs once per device), else build/<preset>/results (as
+    `make bench` does for smoke). So a default never mixes another preset or scale into the study."""
+    name = Path(name_or_path).stem
+    if name_or_path in study():
+        grids = load_preset(name_or_path)
+        own = {run_id(s) for s in expand(grids, {k: v for k, v in overrides.items() if k == "device"})}
+        if {run_id(s) for s in expand(grids, overrides, repeats)} <= own:
+            return STUDY_STORE
+    return SCRATCH / name / "results"
 
 
 MAX_REPEATS = 1_000
