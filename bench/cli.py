@@ -70,7 +70,7 @@ def run(**opts) -> None:
     skip = () if opts["force"] else ("done",) if opts["retry_failed"] else FINISHED
     stored = Store(opts["store"]).finished(skip) if skip and store_exists(opts["store"]) else set()
     todo = plan.pending(cells, stored)
-    runner.preflight(todo, opts["data_dir"], opts["artifacts"])
+    runner.preflight(todo, opts["data_dir"], {"--store": opts["store"], "--artifacts": opts["artifacts"]})
     store = Store(opts["store"], create=True)
     store.verify()
     for note in store.recover():
@@ -132,7 +132,7 @@ def time_cmd(**opts) -> None:
     cells = [c for c in _planned(opts) if c.spec.kind == "resnet"]
     if not cells:
         raise BenchError("no ResNet cells selected: `bench time` measures training steps")
-    runner.preflight(cells, opts["data_dir"], None)
+    runner.preflight(cells, opts["data_dir"], {"--store": opts["store"]})
     store = Store(opts["store"], create=True)
     store.verify()
     try:
