@@ -6,17 +6,29 @@ from pathlib import Path
 
 import click
 
-from bench import env, options, plan, presets, reuse, spec, store_commands, workers
+from bench import env, ls, options, plan, presets, reuse, spec, store_commands, workers
 from bench.errors import BenchError
 
 
 def _planned(opts: dict) -> list[plan.Cell]:
+    """The cells the options select; a store not given is resolved (`presets.default_store`), and said."""
+    if opts["store"] is None:
+        opts["store"] = presets.default_store(opts["preset"], options.overrides(opts), opts["repeats"])
+        if opts["store"] != presets.STUDY_STORE:
+            click.echo(f"store: {opts['store']} (these cells are not the study's own, which {presets.STUDY_STORE}/ "
+                       "holds; --store chooses)", err=True)
     specs = presets.expand(presets.load_preset(opts["preset"]), options.overrides(opts), opts["repeats"])
     cells = plan.cells_of(specs, presets.same_host(opts["preset"]))
     if opts.get("shard"):
         k, n = plan.parse_shard(plan.scheduler_index(opts["shard"]))
         cells = plan.shard(cells, k, n, plan.work)
     return cells
+
+
+def _scale(opts: dict) -> str:
+    """`; at another scale than preset P states: ...` where options change the preset's scale, else ""."""
+    changed = presets.rescaled(opts["preset"], options.overrides(opts), opts["repeats"])
+    return f"; at another scale than preset {opts['preset']} states: {changed}" if changed else ""
 
 
 @click.group(cls=options.OneLineErrors,
@@ -58,7 +70,7 @@ def run(**opts) -> None:
     skip = () if opts["force"] else ("done",) if opts["retry_failed"] else FINISHED
     stored = Store(opts["store"]).finished(skip) if skip and store_exists(opts["store"]) else set()
     todo = plan.pending(cells, stored)
-    runner.preflight(todo, opts["data_dir"], opts["artifacts"])
+    runner.preflight(todo, opts["data_dir"], {"--store": opts["store"], "--artifacts": opts["artifacts"]})
     store = Store(opts["store"], create=True)
     store.verify()
     for note in store.recover():
@@ -79,7 +91,7 @@ def run(**opts) -> None:
                + f", {len(todo)} to run"
                + (f", {count} workers{' (auto)' if auto else ''}" if count > 1 else "")
                + (f", estimated {plan.human(plan.total(todo, estimates))}, budget {plan.human(budget)}"
-                  if budget is not None else ""), err=True)
+                  if budget is not None else "") + _scale(opts), err=True)
     lines = count > 1 or budget is not None  # progress as lines (with the ETA) instead of a bar
     progress = runner.Progress(todo, estimates, started, lines and not opts["quiet"])
     try:
@@ -120,7 +132,7 @@ def time_cmd(**opts) -> None:
     cells = [c for c in _planned(opts) if c.spec.kind == "resnet"]
     if not cells:
         raise BenchError("no ResNet cells selected: `bench time` measures training steps")
-    runner.preflight(cells, opts["data_dir"], None)
+    runner.preflight(cells, opts["data_dir"], {"--store": opts["store"]})
     store = Store(opts["store"], create=True)
     store.verify()
     try:
@@ -168,7 +180,7 @@ def plan_cmd(**opts) -> None:
     n_done = sum(c.done_key in finished for c in cells)
     click.echo(f"{len(cells)} cells, {n_done} done"
                + (f", {len(reusable)} reuse stored computations" if reusable else "") + f", {len(to_run)} to run"
-               + (f", estimated {plan.human(todo)} (grouped runs share work)" if seconds else ""))
+               + (f", estimated {plan.human(todo)} (grouped runs share work)" if seconds else "") + _scale(opts))
     if opts["step_table"]:
         click.echo(f"from the step table {opts['step_table']} ({about['device']}: {about['device_name']}, "
                    f"{about['threads']} threads, torch {about['torch']}), the ResNet runs to do on {about['device']}:"
@@ -177,30 +189,6 @@ def plan_cmd(**opts) -> None:
             click.echo(f"  {technique:9} " + (f"{plan.human(secs):>8}" if covered else "no run covered: the table "
                                                "has none of these models and batch sizes (fp32)")
                        + (f"  ({covered} of {runs} runs covered)" if 0 < covered < runs else ""))
-
-
-@main.command("ls")
-@options.store
-@click.option("--status", help="Only runs with this status (done, diverged, error).")
-@click.option("--dataset", help="Only this dataset.")
-@click.option("--model", help="Only labels containing this text.")
-def ls_cmd(store: Path, status: str | None, dataset: str | None, model: str | None) -> None:
-    """Stored runs as a table."""
-    from bench.store import Store
-
-    stored = Store(store)
-    for note in stored.torn_tails():
-        click.echo(note, err=True)
-    runs = stored.runs()
-    if status:
-        runs = runs[runs["status"] == status]
-    if dataset:
-        runs = runs[runs["dataset"] == dataset]
-    if model:
-        runs = runs[runs["label"].str.contains(model, regex=False)]
-    cols = ["run_id", "status", "device", "dataset", "label", "optimizer", "lr", "batch_size", "epochs",
-            "pin_memory", "seed", "test_acc", "val_acc", "train_time_s"]
-    click.echo(runs[cols].to_string(index=False) if len(runs) else "no runs")
 
 
 @main.command("data")
@@ -228,7 +216,8 @@ def env_cmd(device: str) -> None:
 
 @main.command()
 @options.store
-@click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("build/site"), show_default=True,
+              help="The site's folder; the published report is --out site.")
 @click.option("--pdf/--no-pdf", default=True, help="Also write report.pdf (weasyprint).")
 @click.option("--repository", help="The project's web address to link (default: the git remote `origin`; '' for none).")
 def report(store: Path, out: Path, pdf: bool, repository: str | None) -> None:
@@ -247,6 +236,7 @@ def report(store: Path, out: Path, pdf: bool, repository: str | None) -> None:
 
 
 main.add_command(store_commands.group)
+main.add_command(ls.command)
 options.one_variable_per_option(main)
 
 if __name__ == "__main__":

@@ -222,3 +222,22 @@ def write_table(path: Path, columns, rows: list[dict]) -> None:
 def write_lines(path: Path, columns, lines: list[str]) -> None:
     """Rewrite a store file from the exact text of the lines to keep."""
     write_atomic(path, csv_line(list(columns)) + "".join(line + "\n" for line in lines))
+
+
+def writable_folder(path: Path, option: str, consequence: str, keep: bool = True) -> None:
+    """Create `path` (and its parents) and write and remove a probe file in it, so a folder that cannot
+    take the output fails before the work, as one line: `--artifacts x: cannot write there (...)`.
+    `keep=False`: the folders this made are removed again (the work creates them when it writes)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise BenchError(f"{option} {path} is a file, not a folder; {consequence}")
+    made = [p for p in (path, *path.parents) if not p.exists()]  # the leaf first
+    probe = path / f".bench-probe-{os.getpid()}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+        for folder in made if not keep else []:
+            folder.rmdir()
+    except OSError as exc:
+        raise BenchError(f"{option} {path}: cannot write there ({exc.strerror or exc}); {consequence}") from None

@@ -94,7 +94,9 @@ def selection(fn):
         click.option("--data-seed", type=int, help="Seed of the split and subset."),
         click.option("--repeats", type=int, default=1, show_default=True, help="Seeds per cell."),
         click.option("--shard", help="Run only part K of N, e.g. 2/4."),
-        store,
+        click.option("--store", type=click.Path(path_type=Path),
+                     help="Results store folder (default: results for a study preset's own cells, at the scale "
+                          "it states; build/<preset>/results for any other preset or scale)."),
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from bench import clock, data, env, reuse
+from bench.csvfile import writable_folder
 from bench.errors import BenchError
 from bench.plan import Cell, groups_of, human, pending, total
 from bench.spec import SGD_MOMENTUM, RunSpec
@@ -195,17 +196,19 @@ def save_weights(artifacts: Path, run_id: str, weights: dict) -> None:
                          f"{exc}; free space or fix --artifacts") from None
 
 
-def preflight(cells: list[Cell], data_dir: Path | None, artifacts: Path | None) -> None:
+def preflight(cells: list[Cell], data_dir: Path | None, folders: dict[str, Path | None]) -> None:
     """Everything a user can get wrong about devices, data and folders fails here, before the store
-    is touched or anything is trained."""
+    is touched or anything is trained; every output folder (`{"--store": path, "--artifacts": path}`)
+    is created and written to."""
     env.thread_count()  # validates BENCH_THREADS
     for device in sorted({c.spec.compute_device for c in cells}):
         env.require_device(device)
     for key in sorted({(c.spec.dataset, c.spec.split, c.spec.subset, c.spec.data_seed, c.spec.test_size)
                        for c in cells}):
         data.split(data.load(key[0], data_dir), *key[1:])
-    if artifacts is not None and artifacts.exists() and not artifacts.is_dir():
-        raise BenchError(f"--artifacts {artifacts} is a file, not a folder")
+    for option, folder in folders.items():
+        if folder is not None:
+            writable_folder(folder, option, "nothing was trained")
 
 
 def _describe(spec: RunSpec) -> str:

@@ -174,8 +174,8 @@ CASES = [
     ("csv-value-not-a-number", [], lambda c: edit_csv(c, "runs.csv", lambda t: t.replace("0.001", "fast")),
      "column lr: 'fast' is not a number"),
     ("csv-not-utf8", [], lambda c: (c.store / "runs.csv").write_bytes(b"\xff\xfe\x00r"), "cannot read"),
-    ("store-is-a-file", [], lambda c: ["--store", c.file("results.txt", "not a folder")], "cannot create"),
-    ("store-under-a-file", [], lambda c: ["--store", str(Path(c.file("f", "x")) / "results")], "cannot create"),
+    ("store-is-a-file", [], lambda c: ["--store", c.file("results.txt", "not a folder")], "is a file"),
+    ("store-under-a-file", [], lambda c: ["--store", str(Path(c.file("f", "x")) / "results")], "cannot write there"),
     ("artifacts-is-a-file", [], lambda c: ["--artifacts", c.file("weights", "x")], "is a file"),
 ]
 

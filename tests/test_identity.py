@@ -151,13 +151,20 @@ def test_migrate_makes_attempts_of_one_cell_from_several_machines_one_cell(tiny_
 
 
 def test_the_committed_store_plans_as_done_here():
-    """Every cell of the committed full-scale study is found under today's identity (on any CPU)."""
-    full = ("--test-size", "0")
-    for args in (("--preset", "q1a", *full, "--models", "resnet18"),
-                 ("--preset", "q1a", *full, "--models", "resnet50", "--datasets", "fashion", "--batch-size", "16",
-                  "--lr", "0.001"),
-                 ("--preset", "q1b", *full), ("--preset", "q2", *full)):
+    """Every cell of the committed study is found under today's identity (on any CPU), by the presets
+    as they stand: `bench plan --preset q1a` with no options counts the stored cells as done."""
+    q1a = _plan(ROOT / "results", "--preset", "q1a")
+    stored = set(Store(ROOT / "results").runs()["run_id"])
+    assert len(q1a) == 128 and sum(line[1] == "done" for line in q1a) >= 72
+    assert {line[1] for line in q1a if line[0] in stored} == {"done"}
+    for args in (("--preset", "q1a", "--models", "resnet18"), ("--preset", "q1b"), ("--preset", "q2")):
         assert {line[1] for line in _plan(ROOT / "results", *args)} == {"done"}, args
+    # another scale is another plan, visible as such: nothing of it is done
+    assert {line[1] for line in _plan(ROOT / "results", "--preset", "q1b", "--test-size", "2000")} == {"todo"}
+    last = CliRunner().invoke(main, ["plan", "--preset", "q1b", "--test-size", "2000", "--no-estimate", "--store",
+                                     str(ROOT / "results")]).output.splitlines()[-1]
+    assert last == ("48 cells, 0 done, 48 to run; at another scale than preset q1b states: "
+                    "test_size 2000 (the preset: 0)")
 
 
 def test_a_budgeted_chunk_stops_before_its_budget_and_the_next_chunk_elsewhere_goes_on(tiny_data, tmp_path,

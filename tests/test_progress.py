@@ -1,5 +1,6 @@
-"""The full-scale banner counts what `bench plan` would: training runs and cells of each study
-preset at full scale that are stored, and names the rest with the command that computes them."""
+"""The study's banner counts what `bench plan --preset P` with no options would: training runs and
+cells of each study preset, at the scale the preset states, that are stored, and names the rest with
+the command that computes them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from bench.report import progress
 
 
 def _full(name: str) -> list[plan.Cell]:
-    return plan.cells_of(presets.expand(presets.load_preset(name), progress.FULL_SCALE))
+    return plan.cells_of(presets.expand(presets.load_preset(name)))
 
 
 def test_counts_whole_training_runs_and_lists_the_rest():
@@ -23,9 +24,10 @@ def test_counts_whole_training_runs_and_lists_the_rest():
     assert q2["after"] == ["q1a"] and q1a["after"] == q1b["after"] == []  # q2's resnet18/50 cells are q1a cells
     assert (q1a["preset"], q1a["runs_done"], q1a["runs"], q1a["cells"]) == ("q1a", 3, 32, 128)
     assert q1a["cells_done"] == 3 * 4 + 1
-    assert q1a["command"].startswith("bench run --preset q1a --test-size 0")
+    assert q1a["command"].startswith("bench run --preset q1a --budget")  # the preset states the scale
+    assert q1a["scale"] == "all 49,000 training images, all 14,000 test images, 1 seed, cpu"
     assert q1a["remaining"][0] == "mnist resnet18: 5" and sum(int(x.split(": ")[1]) for x in q1a["remaining"]) == 29
-    assert q1a["listing"] == "bench plan --preset q1a --test-size 0"
+    assert q1a["listing"] == "bench plan --preset q1a"
 
 
 def test_nothing_at_full_scale_and_a_finished_preset_need_no_line():
@@ -37,16 +39,24 @@ def test_nothing_at_full_scale_and_a_finished_preset_need_no_line():
     assert q2["speed"].startswith("bench time --preset q2")  # a preset of paired speeds says how to time them
 
 
-def _row(preset: str, subset: int, test_size: int, status: str = "done") -> dict:
-    return {"run_id": f"{preset}-{subset}-{test_size}", "status": status, "preset": preset, "subset": subset,
-            "test_size": test_size}
+def _row(preset: str, run_id: str, status: str = "done") -> dict:
+    return {"run_id": run_id, "status": status, "preset": preset}
 
 
-def test_the_stage_says_whether_the_study_rows_are_at_full_scale_reduced_or_both():
-    full, reduced = _row("q1a", 0, 0), _row("q1b", 1000, 2000)
-    assert progress.stage([full, _row("q1b", 0, 0)]) == "full"
-    assert progress.stage([full, reduced]) == "mixed"
-    assert progress.stage([reduced]) == progress.stage([]) == "reduced"
+def test_the_stage_says_whether_the_study_rows_are_cells_of_their_presets_as_they_stand():
+    study, other = _row("q1a", _full("q1a")[0].run_id), _row("q1b", "a-q1b-cell-at-another-scale")
+    assert progress.stage([study, _row("q1b", _full("q1b")[0].run_id)]) == "study"
+    assert progress.stage([study, other]) == "mixed"
+    assert progress.stage([other]) == progress.stage([]) == "other"
     # rows outside the study (a reference, a smoke test) and unfinished ones do not count
-    assert progress.stage([full, _row("reference", 0, 2000), _row("smoke", 100, 100), _row("q2", 10, 10, "error")]) \
-        == "full"
+    assert progress.stage([study, _row("reference", "r"), _row("smoke", "s"), _row("q2", "x", "error")]) == "study"
+
+
+def test_the_study_is_defined_by_its_presets_not_by_a_constant_of_the_report():
+    """Every study preset states the committed study's scale; the report describes what they state."""
+    for name in presets.study():
+        specs = [c.spec for c in _full(name)]
+        assert {(s.subset, s.test_size, s.seed) for s in specs} == {(0, 0, 0)}, name
+    assert progress.stated() == ("q1a all 49,000 training images, all 14,000 test images, 1 seed, cpu; "
+                                 "q1b 10,000 training images, all 14,000 test images, 1 seed, cpu; "
+                                 "q2 all 49,000 training images, all 14,000 test images, 1 seed, cpu")

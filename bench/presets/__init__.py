@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.spec import RESNET_ONLY, SVM_ONLY, RunSpec
+from bench.spec import RESNET_ONLY, SVM_ONLY, RunSpec, run_id
 
 SPEC_FIELDS = tuple(f.name for f in fields(RunSpec))
 
@@ -100,6 +100,39 @@ def question(name_or_path: str) -> str:
 def study() -> list[str]:
     """The bundled presets that answer the assignment's questions, in the questions' order."""
     return sorted((name for name in preset_names() if question(name)), key=question)
+
+
+SCALE = ("subset", "test_size", "n_train", "seed")  # a study's scale: training and test images, seeds
+
+
+def rescaled(name_or_path: str, overrides: dict, repeats: int = 1) -> str:
+    """How options take a plan away from the scale its preset states, in words (`test_size 2000 (the
+    preset: 0)`), or "" for a plan at the preset's own scale: a preset is the study, as it says."""
+    grids = load_preset(name_or_path)
+
+    def scale(specs: list[RunSpec]) -> dict[str, list]:
+        return {f: sorted({getattr(s, f) for s in specs if f in s.fields}) for f in SCALE}
+
+    stated, planned = scale(expand(grids)), scale(expand(grids, overrides, repeats))
+    return ", ".join(f"{f} {','.join(map(str, planned[f]))} (the preset: {','.join(map(str, stated[f]))})"
+                     for f in SCALE if planned[f] != stated[f])
+
+
+STUDY_STORE = Path("results")  # the committed study
+SCRATCH = Path("build")  # ignored by git: where any other preset or scale goes unless --store says otherwise
+
+
+def default_store(name_or_path: str, overrides: dict, repeats: int = 1) -> Path:
+    """Where cells go when no --store is given: results/ when every planned cell is a cell of a study
+    preset as it states it (on any device: q2 runs once per device), else build/<preset>/results (as
+    `make bench` does for smoke). So a default never mixes another preset or scale into the study."""
+    name = Path(name_or_path).stem
+    if name_or_path in study():
+        grids = load_preset(name_or_path)
+        own = {run_id(s) for s in expand(grids, {k: v for k, v in overrides.items() if k == "device"})}
+        if {run_id(s) for s in expand(grids, overrides, repeats)} <= own:
+            return STUDY_STORE
+    return SCRATCH / name / "results"
 
 
 MAX_REPEATS = 1_000

@@ -34,5 +34,5 @@ def build_files(store: Path, pdf: bool = True, repository: str = "") -> dict[str
 
 def build(store: Path, out: Path, pdf: bool = True, repository: str = "") -> list[Path]:
     """Rebuild `out` from the store at `store`; return the files written."""
-    write.check_out(Path(out), [Path(store)])  # before the slow part: fail fast
+    write.check_out(Path(out), [Path(store)], probe=True)  # before the slow part: fail fast
     return write_site(Path(out), build_files(store, pdf, repository), protected=[Path(store)])

@@ -4,18 +4,15 @@ per-epoch curves of each run. Everything after this stage works on lists of dict
 from __future__ import annotations
 
 import bisect
-import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from bench import presets
-from bench.errors import BenchError
+from bench.attempts import declared, latest
 from bench.report import cells
 from bench.schema import MANIFEST, TABLES
-from bench.spec import attempt_key
 from bench.store import Store
 
 STORE_FILES = (*TABLES, MANIFEST)  # copied into site/data/ for download
@@ -44,7 +41,6 @@ def records(frame: pd.DataFrame) -> list[dict]:
 
 
 def _normalise(run: dict) -> dict:
-    run["device"] = run["device"] or "cpu"  # SVMs run on the CPU; their spec has no device field
     run["confusion"] = json.loads(run["confusion"]) if run["confusion"] else None
     run["tag"] = run["tag"] or ""
     run["role"] = declared(run["preset"])[1]  # which sections show it (grid, devices, reference)
@@ -78,30 +74,11 @@ def _overlaps(runs: list[dict]) -> None:
             run["concurrency"] = max(run.get("concurrency") or 1, 1 + overlapping)
 
 
-@functools.lru_cache(maxsize=64)
-def declared(preset: str | None) -> tuple[bool, str]:
-    """What a stored run's preset declares (`bench.presets`): whether it pairs measurements of one
-    host, and its role in the report. A preset file that is not here pairs nothing by host as far as
-    we know, and is a grid."""
-    if not preset:  # a row stored without a preset (an old store): a grid of its own
-        return False, "grid"
-    try:
-        return presets.same_host(preset), presets.role(preset)
-    except BenchError:
-        return False, "grid"
-
-
-def _attempt(row: dict) -> str:
-    """What the report shows one latest attempt of: a cell, or for a preset that pairs measurements of
-    one host (`same_host`) a cell on each host, so every host's pairs stay whole."""
-    return attempt_key(row["run_id"], row["host_id"]) if declared(row["preset"])[0] else row["run_id"]
-
-
 def read(root: Path) -> Study:
     """Load a store: latest attempt of every run, sorted by run id so output order is stable."""
     store = Store(root)
     stored = store.table("runs.csv").rows  # read and checked once
-    frame = store.runs(key=_attempt, rows=stored)
+    frame = latest(store, stored)
     runs = sorted((_normalise(r) for r in records(frame)), key=lambda r: r["run_id"])
     _overlaps(runs)
     curves: dict[str, list[dict]] = {}

@@ -1,28 +1,50 @@
-"""How far the full-scale study is: per preset of the study, the training runs and cells of its
-full-scale plan (all training images, all 14,000 test images, one seed, on the CPU) that are
-stored, and the command that computes the rest. The plan comes from the presets themselves, so the
-banner counts exactly what `bench plan` would."""
+"""How far the study is: per preset of the study, the training runs and cells of its plan that are
+stored, and the command that computes the rest. The study is what its presets state, scale included
+(training and test images, seeds, device): the plan comes from the presets as they stand, so the
+banner counts exactly what `bench plan --preset P` with no options would."""
 
 from __future__ import annotations
 
 from bench import plan, presets
+from bench.spec import RunSpec
 
-SIZES = ("subset", "test_size")  # 0: all training images, all test images
-FULL_SCALE = {**dict.fromkeys(SIZES, 0), "device": "cpu"}  # what "full scale" means, for every preset
-COMMAND = "bench run --preset {preset} --test-size 0 --budget 2h30m"
-SPEED = "bench time --preset {preset} --test-size 0 --blocks 5"  # speeds: alone, on an idle machine
+COMMAND = "bench run --preset {preset} --budget 2h30m"
+SPEED = "bench time --preset {preset} --blocks 5"  # speeds: alone, on an idle machine
+LISTING = "bench plan --preset {preset}"  # every cell, done or to do, with its estimate
 
 
-LISTING = "bench plan --preset {preset} --test-size 0"  # every cell, done or to do, with its estimate
+def planned(name: str) -> list[plan.Cell]:
+    """The cells of a study preset as it stands: the study's own definition, never a constant here."""
+    return plan.cells_of(presets.expand(presets.load_preset(name)))
+
+
+def _sizes(values: set[int], whole: int, noun: str) -> str:
+    return " / ".join(f"all {whole:,}" if not v else f"{v:,}" for v in sorted(values)) + f" {noun}"
+
+
+def describe(specs: list[RunSpec]) -> str:
+    """The scale of some cells in words: `all 49,000 training images, all 14,000 test images, 1 seed, cpu`
+    (an SVM trains on its n_train sample of the training part)."""
+    train = {s.n_train if s.kind == "svm" else s.subset for s in specs}
+    seeds = len({s.seed for s in specs})
+    return ", ".join([_sizes(train, plan.TRAIN_PART, "training images"),
+                      _sizes({s.test_size for s in specs}, plan.TEST_PART, "test images"),
+                      f"{seeds} seed{'' if seeds == 1 else 's'}",
+                      "+".join(sorted({s.compute_device for s in specs}))])
+
+
+def stated() -> str:
+    """The scale each study preset states, in words: `q1a all 49,000 training images, ...; q1b ...`."""
+    return "; ".join(f"{name} {describe([c.spec for c in planned(name)])}" for name in presets.study())
 
 
 def stage(runs: list[dict]) -> str:
-    """Where the study's done rows stand: all at full scale ("full"), none ("reduced", also for a
-    store without study rows) or both scales side by side ("mixed")."""
-    study = set(presets.study())
+    """Where the study's done rows stand against the presets: all are cells of their preset's plan
+    ("study"), none are (or no study rows at all: "other"), or both scales side by side ("mixed")."""
+    study = {name: {c.run_id for c in planned(name)} for name in presets.study()}
     rows = [r for r in runs if r["status"] == "done" and r["preset"] in study]
-    full = sum(all(not r[size] for size in SIZES) for r in rows)  # on any device
-    return "reduced" if not full else "full" if full == len(rows) else "mixed"
+    planned_rows = sum(r["run_id"] in study[r["preset"]] for r in rows)
+    return "other" if not planned_rows else "study" if planned_rows == len(rows) else "mixed"
 
 
 def _left(remaining: list[list[plan.Cell]]) -> list[str]:
@@ -35,15 +57,15 @@ def _left(remaining: list[list[plan.Cell]]) -> list[str]:
 
 
 def build(runs: list[dict]) -> list[dict]:
-    """Once a full-scale campaign has begun, per study preset not finished at full scale: runs and
-    cells done of all, the remaining training runs, the commands that compute them and the earlier
+    """Once the study's campaign has begun, per study preset not finished: runs and cells done of
+    all, its scale, the remaining training runs, the commands that compute them and the earlier
     presets that hold some of its cells (`after`: compute those first, and this preset stores them
     as copies, `bench.reuse`). A finished preset needs no line: the scale banner states it."""
     done = {r["run_id"] for r in runs if r["status"] == "done"}
     out, begun = [], False
     earlier: dict[tuple, str] = {}  # computations of the presets before this one -> the first preset
     for name in presets.study():  # the presets that answer the assignment's questions, in its order
-        cells = plan.cells_of(presets.expand(presets.load_preset(name), FULL_SCALE))
+        cells = planned(name)
         groups = plan.groups_of(cells)
         keys = {c.run_id: c.spec.computation_key() for c in cells}
         shared = sorted({earlier[keys[c.run_id]] for c in cells
@@ -57,7 +79,8 @@ def build(runs: list[dict]) -> list[dict]:
             continue
         remaining = [g for g in groups if not all(c.run_id in done for c in g)]
         out.append({"preset": name, "runs_done": len(finished), "runs": len(groups), "cells_done": n_cells,
-                    "cells": len(cells), "remaining": _left(remaining), "listing": LISTING.format(preset=name),
+                    "cells": len(cells), "scale": describe([c.spec for c in cells]),
+                    "remaining": _left(remaining), "listing": LISTING.format(preset=name),
                     "command": COMMAND.format(preset=name), "after": shared,
                     "speed": SPEED.format(preset=name) if presets.role(name) == "devices" else ""})
-    return out if begun else []  # no full-scale campaign begun: no banner
+    return out if begun else []  # no campaign at the presets' scale begun: no banner

@@ -68,5 +68,5 @@ def build(runs: list[dict], found: list[dict], q2: dict, grid_best: dict[str, di
     best, scales = _best(runs, grid_best), scale(runs)
     return {"scale": scales, "single_seed": bool(scales) and all(s["seeds"] == 1 for s in scales),
             "best": best, "effects": _effects(found), "speedups": _speedups(q2),
-            "full_scale": progress.build(runs), "stage": progress.stage(runs),
+            "full_scale": progress.build(runs), "stage": progress.stage(runs), "stated": progress.stated(),
             "has_reference": any(b["reference"] for b in best)}

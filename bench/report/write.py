@@ -8,13 +8,15 @@ import os
 import shutil
 from pathlib import Path, PurePosixPath
 
+from bench.csvfile import writable_folder
 from bench.errors import BenchError
 
 MARKER = ".bench-site"  # marks a folder as ours, so a rebuild never replaces someone else's folder
 
 
-def check_out(out: Path, protected: list[Path]) -> None:
-    """Refuse an --out that is not ours, or that holds (or is held by) a folder we must not touch."""
+def check_out(out: Path, protected: list[Path], probe: bool = False) -> None:
+    """Refuse an --out that is not ours, or that holds (or is held by) a folder we must not touch;
+    with `probe`, also one that cannot be created or written (before the slow part)."""
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
         raise BenchError(f"{out} exists and was not written by `bench report`; "
                          "choose another --out or remove it yourself")
@@ -24,6 +26,8 @@ def check_out(out: Path, protected: list[Path]) -> None:
         if real == real_out or real_out in real.parents or real in real_out.parents:
             raise BenchError(f"--out {out} and {path} overlap; rebuilding the site would replace the store. "
                              "Choose an --out outside the store")
+    if probe:
+        writable_folder(out, "--out", "nothing was written", keep=False)
 
 
 def _checked_name(name: str) -> PurePosixPath:
