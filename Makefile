@@ -48,7 +48,7 @@ PRESET_IN_IMAGE := $(if $(wildcard $(PRESET)),/presets/$(notdir $(PRESET)),$(PRE
 CONTAINER = $(ENGINE) run --rm --user "$$(id -u):$$(id -g)" $(if $(filter cuda,$(DEVICE)),--gpus all) \
 	-v "$(DATA_ABS):/data:ro" -v "$(abspath $(STORE)):/results" -v "$(abspath $(ARTIFACTS)):/artifacts"
 
-.PHONY: help venv bench run report test test-gpu gpu-check slurm-test lint image image-test perf step requirements clean
+.PHONY: help venv bench run report test test-gpu gpu-carry gpu-session slurm-test lint image image-test perf step requirements clean
 
 help: ## Show this help (variables: DEVICE, PRESET, RUNNER, ENGINE, DATA, STORE, SITE)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -95,9 +95,15 @@ test-gpu: $(STAMP) ## Run only the GPU tests (they skip, with a reason, without 
 slurm-test: $(STAMP) ## As root: deploy/slurm's job array and merge on a one-node SLURM cluster here, checked
 	$(if $(DATA_ABS),DATA=$(DATA_ABS)) bash deploy/slurm/ci-cluster.sh
 
-gpu-check: ## On a GPU machine with torch (no venv, no Docker): GPU tests, q2 CPU+CUDA, q1a fashion; speedups
-	PYTHONPATH=. $(or $(GPU_PYTHON),python3) benchmarks/gpu_check.py --store gpu-results \
-		$(if $(DATA_ABS),--data-dir $(DATA_ABS))
+gpu-carry: ## Here, before borrowing a GPU: the IDX files into data/ and the pure-Python wheels into build/gpu-wheels
+	@test -n "$(DATA_ABS)" || { echo "make: gpu-carry needs DATA (the folder with the IDX files)" >&2; exit 1; }
+	mkdir -p data/mnist data/fashion-mnist build/gpu-wheels
+	cp $(DATA_ABS)/mnist/*.gz data/mnist/ && cp $(DATA_ABS)/fashion-mnist/*.gz data/fashion-mnist/
+	$(VENV)/bin/pip download --no-deps -q -d build/gpu-wheels $$(grep -oE '"(ptflops|filelock|tqdm)==[^"]+"' pyproject.toml | tr -d '"')
+
+gpu-session: ## On a GPU machine with a stock torch (no venv, no git): the study's GPU half into OUT (at most 9 min)
+	PYTHONPATH=. BENCH_GIT_COMMIT=$(or $(BENCH_GIT_COMMIT),$(COMMIT)) $(or $(GPU_PYTHON),python3) \
+		benchmarks/gpu_session.py --out $(or $(OUT),build/gpu-session) $(if $(DATA_ABS),--data-dir $(DATA_ABS))
 
 lint: $(STAMP) ## ruff, hadolint, actionlint, schema checks, zizmor, shellcheck, kubernetes-validate
 	$(VENV)/bin/ruff check .

@@ -158,10 +158,11 @@ def _device_name(device: str) -> str:
     return f"{model[0].split(':', 1)[1].strip() if model else 'CPU'} ({torch.get_num_threads()} threads)"
 
 
-def measure(device: str, steps: int, repeats: int, techniques: tuple[str, ...] = ALL, on_row=None) -> list[dict]:
+def measure(device: str, steps: int, repeats: int, techniques: tuple[str, ...] = ALL, on_row=None,
+            models: tuple[str, ...] = MODELS) -> list[dict]:
     """Every row, each also handed to `on_row` as soon as it is measured (a cut run keeps its rows)."""
     rows = []
-    for model_name in MODELS:
+    for model_name in models:
         for batch in BATCHES:
             runs = {name: fn for name, fn in TECHNIQUES.items() if name != "graph" or device == "cuda"}
             runs.update({f"workers{n}": functools.partial(workers, n) for n in (1, 2, 4)})
@@ -206,6 +207,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--techniques", default=",".join(ALL), help=f"comma-separated, of {', '.join(ALL)}")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated ResNets")
     parser.add_argument("--from-csv", type=Path, help="render the table from this saved CSV; measure nothing")
     args = parser.parse_args()
     techniques = tuple(t.strip() for t in args.techniques.split(",") if t.strip())
@@ -245,7 +247,8 @@ def main() -> None:
                 writer.writerow(row)
                 f.flush()
 
-            rows = measure(args.device, args.steps, args.repeats, techniques, on_row=flush)
+            rows = measure(args.device, args.steps, args.repeats, techniques, on_row=flush,
+                           models=tuple(m.strip() for m in args.models.split(",") if m.strip()))
     name = rows[0].get("device_name") or ("CUDA GPU" if args.device == "cuda" else
                                           f"CPU ({rows[0].get('threads') or '?'} threads)")
     text = table(rows, args.device, name, csv_path)

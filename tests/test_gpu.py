@@ -1,5 +1,5 @@
 """GPU tests: the CUDA paths a CPU machine cannot exercise. Marked `cuda`; skipped with a reason
-when torch sees no GPU (`make test-gpu` runs only these; `make gpu-check` runs them first)."""
+when torch sees no GPU (`make test-gpu` runs only these; `make gpu-session` runs them first)."""
 
 from __future__ import annotations
 
