@@ -12,17 +12,18 @@ from pathlib import Path
 from bench import schema
 from bench.csvfile import read_table, write_atomic, write_lines, write_table
 from bench.errors import BenchError
-from bench.schema import FILES, MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, TABLES, TIMING_COLUMNS, TIMINGS, mismatch
+from bench.schema import (
+    FILES,
+    MIGRATIONS,
+    OUTCOME_COLUMNS,
+    RUN_COLUMNS,
+    SCHEMA_VERSION,
+    TABLES,
+    TIMING_COLUMNS,
+    TIMINGS,
+    mismatch,
+)
 from bench.store import Store, quarantine, read_version, write_manifest
-
-# Columns that are measurements of the hardware at that moment; two honest runs of the same cell
-# differ in them, so they do not make a merge conflict.
-VOLATILE = {"record_id", "message", "started_at", "finished_at", "train_time_s", "eval_time_s",
-            "images_per_s", "achieved_flops", "peak_mem_mb", "fit_time_s", "predict_time_s",
-            "git_commit", "git_dirty", "container_image", "bench_version", "preset", "threads",
-            "steady_images_per_s", "load_start", "load_end", "host_id", "concurrency", "eval_peak_mem_mb",
-            "tag", "device_name", "cpu_name", "os", "python", "torch", "cuda", "cudnn", "sklearn", "memory_format",
-            "optimizer_impl"}
 
 
 def check(root: Path, repair: bool = False) -> list[str]:
@@ -146,7 +147,7 @@ def _epoch(curve: dict) -> int:
 
 
 def _result(row: dict) -> str:
-    return json.dumps({k: v for k, v in row.items() if k not in VOLATILE}, sort_keys=True)
+    return json.dumps({k: row.get(k) for k in OUTCOME_COLUMNS}, sort_keys=True)
 
 
 def merge(sources: list[Path], into: Path) -> MergeSummary:

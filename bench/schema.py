@@ -28,6 +28,11 @@ RUN_COLUMNS: dict[str, str] = {
     "device_name": S, "cpu_name": S, "host_id": S, "threads": I, "os": S, "git_commit": S, "git_dirty": B,
     "container_image": S, "started_at": S, "finished_at": S,
 }
+# What a cell computed: two attempts of one cell on one host that differ here disagree (`bench store
+# merge` reports it); every other column (timings, environment, bookkeeping, columns added later) may
+# differ between attempts of one result.
+OUTCOME_COLUMNS = ("status", "test_acc", "test_precision", "test_recall", "test_f1", "val_acc", "val_loss",
+                   "best_epoch", "train_loss", "confusion", "n_support")
 EPOCH_COLUMNS: dict[str, str] = {
     "run_id": S, "record_id": S, "epoch": I, "train_loss": F, "train_acc": F, "val_loss": F,
     "val_acc": F, "epoch_time_s": F,

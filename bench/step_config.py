@@ -129,7 +129,7 @@ def remembered(spec, measure: Callable[[], tuple[StepConfig, dict]]) -> tuple[St
         remembered_config = parse(cache.read(STEP_CHOICES)[key])
     except (KeyError, TypeError, AttributeError, BenchError):
         remembered_config = None  # none yet, or a foreign or hand-edited entry: measure again
-    if remembered_config is not None:
+    if remembered_config in candidates(spec.device, spec.amp):  # not one any more (BENCH_CUDA_GRAPH=0): measure
         return remembered_config, {}
     config, trials = measure()
     cache.write(STEP_CHOICES, {**cache.read(STEP_CHOICES), key: str(config)})

@@ -77,3 +77,14 @@ def test_merge_combines_without_duplicates_and_reports_conflicts(tmp_path):
     merged = Store(out)
     assert len(merged.table("runs.csv").rows) == 3
     assert set(merged.runs()["run_id"]) == {"x", "y"} and len(merged.epochs()) == 1
+
+
+def test_merge_compares_results_not_how_they_were_computed(tmp_path):
+    """Two attempts of one cell on one host that differ only in columns that do not change the result
+    (`--workers`, a later column, the environment) are no conflict; a different accuracy is."""
+    a, b, out = Store(tmp_path / "a", create=True), Store(tmp_path / "b", create=True), tmp_path / "out"
+    a.append(row("x", "r1", host_id="h", workers=1, workers_auto=False, threads=1), [])
+    b.append(row("x", "r2", host_id="h", workers=2, workers_auto=True, threads=2, optimizer_impl="fused"), [])
+    assert maintenance.merge([tmp_path / "a", tmp_path / "b"], out).conflicts == []
+    b.append(row("x", "r3", host_id="h", workers=2, test_acc=0.8), [])
+    assert len(maintenance.merge([tmp_path / "b"], out).conflicts) == 1
