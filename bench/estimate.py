@@ -14,10 +14,9 @@ import torch
 from bench import cache, clock, env, models
 from bench.data import val_size
 from bench.errors import BenchError
-from bench.plan import TEST_PART, TRAIN_PART, VAL_PART, Cell, groups_of, total
+from bench.plan import TEST_PART, TRAIN_PART, VAL_PART, Cell, groups_of, total, training_seconds
 from bench.spec import RunSpec
 
-EVAL_COST = 1 / 3  # an inference image costs about a third of a training image (no backward)
 # SVC fit seconds per (n_train ** 2) on 784 features, measured here (2-core Zen 4, rbf, MNIST);
 # poly kernels and Fashion-MNIST vary around it by about 2x: a rough figure.
 SVM_SECONDS_PER_PAIR = 2.5e-7
@@ -85,10 +84,10 @@ def seconds(cells: list[Cell], per_image: Callable[[RunSpec], float | None] | No
             if rate is None:
                 continue
         # validation every epoch, the test split at each of the group's epoch counts
-        per_epoch = rate * (n_train + EVAL_COST * n_val)
-        test = rate * EVAL_COST * (spec.test_size or TEST_PART) * len({c.spec.epochs for c in group})
+        passes = len({c.spec.epochs for c in group})
         for cell in group:
-            out[cell.run_id] = per_epoch * cell.spec.epochs + test
+            out[cell.run_id] = training_seconds(rate, n_train, n_val, spec.test_size or TEST_PART, cell.spec.epochs,
+                                                passes)
     return out
 
 

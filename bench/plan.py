@@ -12,6 +12,16 @@ from bench.spec import RunSpec, attempt_key, run_id
 
 # The random split's parts of a 70,000-image dataset (70/10/20): what subset 0 and test_size 0 mean.
 TRAIN_PART, VAL_PART, TEST_PART = 49_000, 7_000, 14_000
+EVAL_COST = 1 / 3  # an inference image costs about a third of a training image (no backward)
+
+
+def training_seconds(seconds_per_image: float, n_train: int, n_val: int, n_test: int, epochs: int,
+                     test_passes: int = 1) -> float:
+    """The one rule of what a ResNet training run costs from its rate: `epochs` passes over the
+    training images, validation after each, and `test_passes` evaluations of the test images, an
+    evaluated image at EVAL_COST of a trained one. `bench plan`'s estimates and the report's times
+    derived from `bench time` rates both use it."""
+    return seconds_per_image * (epochs * (n_train + EVAL_COST * n_val) + EVAL_COST * n_test * test_passes)
 
 
 @dataclass(frozen=True)

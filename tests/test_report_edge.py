@@ -585,3 +585,17 @@ def test_each_reproduce_command_stands_on_its_own_line(tmp_path):
     assert len(lines) >= 2 and len(lines) % 2 == 0
     assert all(re.fullmatch(r"# [\d,]+ stored runs?", c) and r.startswith("bench run --preset ")
                for c, r in zip(lines[::2], lines[1::2], strict=True)), lines
+
+
+def test_q2_derives_a_loaded_runs_time_from_its_timed_alone_rate():
+    """A CPU run trained beside another worker keeps its accuracy; its time comes from `bench time`:
+    images trained ÷ rate plus evaluation at a third of a training image, with the blocks' range."""
+    runs = [_q2_run("cpu", "hostA", 0, 100.0, concurrency=2, n_train_images=1000, n_val=90, n_test=300)]
+    timing = _timing("cpuhostA0", "hostA", 100.0, "2026-12-02T07:13:00+00:00", 80.0, 125.0)
+    (row,) = q2.section(runs, [timing])["rows"]
+    assert row["devices"]["cpu"]["loaded"] == 1 and row["devices"]["cpu"]["time"]["n"] == 0
+    derived = row["derived"]["cpu"]
+    seconds = (2 * (1000 + 90 / 3) + 300 / 3) / 100  # 2 epochs, validation each, one test pass
+    assert derived["median"] == pytest.approx(seconds) and derived["host"] == "hostA"
+    assert derived["low"] == pytest.approx(seconds * 100 / 125) and derived["high"] == pytest.approx(seconds * 100 / 80)
+    assert row["derived"]["cuda"] is None
