@@ -191,13 +191,13 @@ def test_run_page_axes_stay_within_valid_ranges():
 
 
 def test_cpu_q1a_tables_show_pin_memory_twins_once(tmp_path):
-    """On the CPU pin_memory true/false are one computation: one row per configuration, no pin
+    """pin_memory true/false are one computation (on every device): one row per configuration, no pin
     column, and a cell's n counts seeds, not twins."""
     from bench.report import tables
 
     runs = read(small(tmp_path / "store")).runs
     (table,) = [t for t in tables.q1a_tables(runs) if t["dataset"] == "mnist"]
-    assert not table["pin_factor"] and all("pin_memory" not in r for r in table["rows"])
+    assert all("pin_memory" not in r for r in table["rows"])
     assert len(table["rows"]) == 4  # sgd/adam x two learning rates, not x pin_memory
     counts = sorted(c["test"]["n"] for r in table["rows"] for c in r["cells"] if c)
     assert counts[-1] == 2 and counts.count(2) == 2  # the repeated adam 1e-3 cell: 2 seeds at 2 and 3 epochs

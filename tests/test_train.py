@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bench import data, precision, train
-from bench.spec import RunSpec
+from bench.spec import RunSpec, run_id
 from bench.svm import run_svm
 
 COMPARED = ("test_acc", "test_f1", "val_acc", "val_loss", "best_epoch", "train_loss", "confusion")
@@ -50,11 +50,16 @@ def test_cpu_pin_memory_cells_are_computed_once_and_stored_as_both(tiny_data):
     assert without_time(alone.curves) == without_time(results[1].curves)
 
 
-def test_cpu_pin_memory_cells_share_a_group_but_cuda_ones_do_not():
+def test_pin_memory_cells_share_a_group_on_every_device():
+    """The data is resident on the device (on CUDA copied there once), so pin_memory changes nothing
+    that is computed: one training run per pair on the CPU and on CUDA, each cell keeping its own id."""
     a, b = RunSpec(pin_memory=True), RunSpec(pin_memory=False)
-    assert a.group_key() == b.group_key()
-    assert a.replace(device="cuda").group_key() != b.replace(device="cuda").group_key()
+    for device in ("cpu", "cuda"):
+        assert a.replace(device=device).group_key() == b.replace(device=device).group_key()
+        assert a.replace(device=device).computation_key() == b.replace(device=device).computation_key()
+    assert run_id(a) != run_id(b) and run_id(a.replace(device="cuda")) != run_id(b.replace(device="cuda"))
     assert a.group_key() != a.replace(lr=1e-4).group_key()
+    assert a.group_key() != a.replace(device="cuda").group_key()
 
 
 def test_model_learns_and_reports_all_metrics(tiny_data):
