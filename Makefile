@@ -98,7 +98,7 @@ slurm-test: $(STAMP) ## As root: deploy/slurm's job array and merge on a one-nod
 gpu-carry: ## Here, before borrowing a GPU: the IDX files into data/ and the pure-Python wheels into build/gpu-wheels
 	@test -n "$(DATA_ABS)" || { echo "make: gpu-carry needs DATA (the folder with the IDX files)" >&2; exit 1; }
 	mkdir -p data/mnist data/fashion-mnist build/gpu-wheels
-	cp $(DATA_ABS)/mnist/*.gz data/mnist/ && cp $(DATA_ABS)/fashion-mnist/*.gz data/fashion-mnist/
+	install -m 644 $(DATA_ABS)/mnist/*.gz data/mnist/ && install -m 644 $(DATA_ABS)/fashion-mnist/*.gz data/fashion-mnist/
 	$(VENV)/bin/pip download --no-deps -q -d build/gpu-wheels $$(grep -oE '"(ptflops|filelock|tqdm)==[^"]+"' pyproject.toml | tr -d '"')
 
 gpu-session: ## On a GPU machine with a stock torch (no venv, no git): the study's GPU half into OUT (at most 9 min)
