@@ -22,7 +22,7 @@ VOLATILE = {"record_id", "message", "started_at", "finished_at", "train_time_s",
             "git_commit", "git_dirty", "container_image", "bench_version", "preset", "threads",
             "steady_images_per_s", "load_start", "load_end", "host_id", "concurrency", "eval_peak_mem_mb",
             "tag", "device_name", "cpu_name", "os", "python", "torch", "cuda", "cudnn", "sklearn", "memory_format",
-            "optimizer_impl"}
+            "optimizer_impl", "threads_max"}
 
 
 def check(root: Path, repair: bool = False) -> list[str]:

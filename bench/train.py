@@ -11,6 +11,7 @@ import copy
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -202,11 +203,17 @@ def _train_epoch(model, opt, scaler, spec: RunSpec, batches: Batches) -> dict:
 
 
 def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool = True,
-                config: StepConfig | None = None) -> list[CellResult]:
+                config: StepConfig | None = None, share: Callable[[], int] = env.thread_count) -> list[CellResult]:
     """Train the group's shared run to the largest epoch count; one result per spec. `config`
-    forces a step configuration; None chooses the fastest here (recorded in every result)."""
+    forces a step configuration; None chooses the fastest here (recorded in every result).
+
+    torch's threads are set to `share()` before the setup and again before every epoch, outside its
+    timer, so a worker takes over the threads of workers that have run out of work between two epochs
+    and every epoch's time is measured under one thread count: each curve row records it (`threads`),
+    each cell the fewest and the most of its epochs (`threads`, `threads_max`)."""
     spec = specs[0]
     assert all(s.group_key() == spec.group_key() for s in specs)
+    clock.use_threads(share())  # the step configuration is chosen and warmed up under the current share
     model, opt, scaler, part, (mean, std), batches, config, _ = setup(spec, data, split, config)
     val_images, test_images = part["val"][0].to(spec.device), part["test"][0].to(spec.device)
     val_labels = part["val"][1].to(spec.device)
@@ -219,7 +226,9 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
     curves, results_at, best = [], {}, {"val_acc": -1.0}
     train_time = eval_time = 0.0
     seen, rates, failure = 0, [], ""  # rates: images per second of each timed epoch
+    threads = []  # torch's threads in each epoch
     for epoch in range(1, wanted[-1] + 1):
+        threads.append(clock.use_threads(share()))
         peaks.start()
         trained = _train_epoch(model, opt, scaler, spec, batches)
         peaks.stop("train")
@@ -239,7 +248,8 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
             break
         val_acc = float((val_pred == part["val"][1].numpy()).mean())
         curves.append({"epoch": epoch, "train_loss": trained["train_loss"], "train_acc": trained["train_acc"],
-                       "val_loss": val_loss, "val_acc": val_acc, "epoch_time_s": trained["seconds"]})
+                       "val_loss": val_loss, "val_acc": val_acc, "epoch_time_s": trained["seconds"],
+                       "threads": threads[-1]})
         if val_acc > best["val_acc"]:
             # kept on the CPU: no GPU memory held for them, and saved as CPU tensors
             best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch,
@@ -258,7 +268,9 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
               "deterministic": bool(torch.backends.cudnn.deterministic),
               "train_mean": mean, "train_std": std, "shared_compute": len(specs) > 1,
               "memory_format": config.memory_format, "optimizer_impl": config.optimizer_impl}
-    return [_cell_result(s, curves, results_at.get(s.epochs), common, failure, train_time) for s in specs]
+    return [_cell_result(s, curves, results_at.get(s.epochs), {**common, "threads": min(threads[: s.epochs]),
+                                                                "threads_max": max(threads[: s.epochs])},
+                         failure, train_time) for s in specs]
 
 
 def _cell_result(spec: RunSpec, curves: list[dict], done: dict | None, common: dict, failure: str,

@@ -150,18 +150,18 @@ def test_migrate_makes_attempts_of_one_cell_from_several_machines_one_cell(tiny_
     assert {line[1] for line in _plan(merged, "--preset", str(preset))} == {"done"}
 
 
-def test_the_committed_store_plans_as_done_here():
+def test_the_committed_store_plans_as_done_here(committed_store):
     """Every cell of the committed full-scale study is found under today's identity (on any CPU)."""
     full = ("--test-size", "0")
     for args in (("--preset", "q1a", *full, "--models", "resnet18"),
                  ("--preset", "q1a", *full, "--models", "resnet50", "--datasets", "fashion", "--batch-size", "16",
                   "--lr", "0.001"),
                  ("--preset", "q1b", *full)):
-        assert {line[1] for line in _plan(ROOT / "results", *args)} == {"done"}, args
+        assert {line[1] for line in _plan(committed_store, *args)} == {"done"}, args
     # q2 counts a cell as done only on the host that measured it (same_host), so on another machine
     # its cells are to do; their ids are still the stored ones
-    stored = set(Store(ROOT / "results").runs()["run_id"])
-    assert {line[0] for line in _plan(ROOT / "results", "--preset", "q2", *full)} <= stored
+    stored = set(Store(committed_store).runs()["run_id"])
+    assert {line[0] for line in _plan(committed_store, "--preset", "q2", *full)} <= stored
 
 
 def test_a_budgeted_chunk_stops_before_its_budget_and_the_next_chunk_elsewhere_goes_on(tiny_data, tmp_path,
