@@ -77,3 +77,23 @@ def test_merge_combines_without_duplicates_and_reports_conflicts(tmp_path):
     merged = Store(out)
     assert len(merged.table("runs.csv").rows) == 3
     assert set(merged.runs()["run_id"]) == {"x", "y"} and len(merged.epochs()) == 1
+
+
+def test_the_committed_store_migrates_with_the_threads_each_row_had(committed_store):
+    """Schema 7 records the threads of every epoch and the most a row had: rows from before trained
+    at one thread count, their row's, so a copy of results/ migrates to exactly that."""
+    from pathlib import Path
+
+    from bench.csvfile import read_table
+    from bench.schema import FILES
+
+    original = Path(__file__).resolve().parents[1] / "results"
+    store = Store(committed_store)
+    runs, curves = store.table("runs.csv").rows, store.table("epochs.csv").rows
+    assert store.version == SCHEMA_VERSION == 7
+    assert len(runs) == len(read_table(original / "runs.csv", FILES["runs.csv"]).rows)
+    assert len(curves) == len(read_table(original / "epochs.csv", FILES["epochs.csv"]).rows) > 0
+    threads = {r["record_id"]: r["threads"] for r in runs}
+    assert all(r["threads_max"] == r["threads"] != "" for r in runs)
+    assert all(c["threads"] == threads[c["record_id"]] for c in curves)
+    assert not maintenance.check(committed_store)
