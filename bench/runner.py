@@ -109,8 +109,8 @@ def record(cell: Cell, result: CellResult, settings: Settings, split: data.Split
     row = {**spec.identity(), **result.metrics, **env.describe(spec.compute_device)}
     if spec.kind == "svm":
         row["threads"] = 1  # libsvm fits on one thread, whatever torch's thread count
-    elif "threads" in result.metrics:  # a worker's share may grow between epochs: the fewest and the most
-        row["threads"] = result.metrics["threads"]
+    else:  # a worker's share may grow between epochs: the fewest and the most its epochs had
+        row["threads"] = result.metrics.get("threads", torch.get_num_threads())
     row["threads_max"] = result.metrics.get("threads_max", row["threads"])
     if spec.kind == "resnet" and spec.optimizer == "sgd":
         row["momentum"] = SGD_MOMENTUM
