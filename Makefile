@@ -124,7 +124,7 @@ image: ## Build the DEVICE image (bench:cpu or bench:cuda) with ENGINE
 image-test: ## Build the DEVICE image with docker or podman and test it (cpu: smoke study; cuda: all but the GPU)
 	DEVICE=$(DEVICE) bash docker/image-test.sh
 
-perf: $(STAMP) ## On an idle machine: the training loop (perf.py), then --workers 2 vs 1 on SVMs and on a ResNet grid (workers.py)
+perf: $(STAMP) ## On an idle machine: the training loop (perf.py), then --workers auto vs 1 on five grids (workers.py)
 	$(PY) benchmarks/perf.py
 	$(if $(DATA_ABS),BENCH_DATA_DIR=$(DATA_ABS)) $(PY) benchmarks/workers.py
 

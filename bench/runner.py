@@ -110,6 +110,9 @@ def record(cell: Cell, result: CellResult, settings: Settings, split: data.Split
     row = {**spec.identity(), **result.metrics, **env.describe(spec.compute_device)}
     if spec.kind == "svm":
         row["threads"] = 1  # libsvm fits on one thread, whatever torch's thread count
+    else:  # a worker's share may grow between epochs: the fewest and the most its epochs had
+        row["threads"] = result.metrics.get("threads", torch.get_num_threads())
+    row["threads_max"] = result.metrics.get("threads_max", row["threads"])
     if spec.kind == "resnet" and spec.optimizer == "sgd":
         row["momentum"] = SGD_MOMENTUM
     row.update(
@@ -145,15 +148,16 @@ def _failed(cell: Cell, exc: Exception) -> CellResult:
 
 
 def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: Path | None, settings: Settings,
-            progress: bool = True, on_outcome: Callable[[Outcome], None] | None = None
-            ) -> tuple[list[Outcome], int, int]:
+            progress: bool = True, on_outcome: Callable[[Outcome], None] | None = None,
+            share: Callable[[], int] = env.thread_count) -> tuple[list[Outcome], int, int]:
     """Train/fit every cell (grouped so no work is done twice) and store each as it finishes.
 
     Each group is claimed in the store first, so a second `bench run` on the same store skips what
     this one stored or is computing; a group that would not end before the settings' deadline is
-    not started. Returns the outcomes, how many cells another process had and how many were left
-    for the deadline."""
-    clock.use_threads()
+    not started. `share` says how many threads this process may use now (a worker's share grows as
+    other workers run out of work; `bench.workers`). Returns the outcomes, how many cells another
+    process had and how many were left for the deadline."""
+    clock.use_threads(share())
     set_deterministic(settings.deterministic)
     for device in {c.spec.compute_device for c in cells}:
         env.describe(device)  # the provenance of this process's rows: the commit as it starts
@@ -172,7 +176,7 @@ def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: P
                 group = [c for c in group if c.run_id in mine]
                 if group:
                     bar.set_description(_describe(group[0].spec))
-                    for outcome in _run_group(group, store, data_dir, artifacts, settings):
+                    for outcome in _run_group(group, store, data_dir, artifacts, settings, share):
                         outcomes.append(outcome)
                         bar.update(1)
                         if on_outcome:
@@ -216,7 +220,7 @@ def _describe(spec: RunSpec) -> str:
 
 
 def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts: Path | None,
-               settings: Settings) -> Iterator[Outcome]:
+               settings: Settings, share: Callable[[], int]) -> Iterator[Outcome]:
     spec = group[0].spec
     dataset = data.load(spec.dataset, data_dir)
     split = data.split(dataset, spec.split, spec.subset, spec.data_seed, spec.test_size)
@@ -225,7 +229,7 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
         if spec.kind == "svm":
             results = [run_svm(spec, dataset, split)]
         else:
-            results = train_group([c.spec for c in group], dataset, split, config=settings.step)
+            results = train_group([c.spec for c in group], dataset, split, config=settings.step, share=share)
     except BenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - a crashing cell is stored, the grid goes on

@@ -1,11 +1,11 @@
-"""The store's columns and their dtypes (schema version 6), and the forward migrations.
+"""The store's columns and their dtypes (schema version 7), and the forward migrations.
 
 pandas 3 would turn "12.10" into 12.1 and "1e-3" into a float column shared with strings, so
 every column is read with an explicit dtype."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 S, I, F, B = "string", "Int64", "Float64", "boolean"
 RUN_COLUMNS: dict[str, str] = {
@@ -25,8 +25,8 @@ RUN_COLUMNS: dict[str, str] = {
     "memory_format": S, "optimizer_impl": S, "workers": I, "workers_auto": B,
     # environment
     "bench_version": S, "python": S, "torch": S, "cuda": S, "cudnn": S, "sklearn": S,
-    "device_name": S, "cpu_name": S, "host_id": S, "threads": I, "os": S, "git_commit": S, "git_dirty": B,
-    "container_image": S, "started_at": S, "finished_at": S,
+    "device_name": S, "cpu_name": S, "host_id": S, "threads": I, "threads_max": I, "os": S, "git_commit": S,
+    "git_dirty": B, "container_image": S, "started_at": S, "finished_at": S,
 }
 # What a cell computed: two attempts of one cell on one host that differ here disagree (`bench store
 # merge` reports it); every other column (timings, environment, bookkeeping, columns added later) may
@@ -35,7 +35,7 @@ OUTCOME_COLUMNS = ("status", "test_acc", "test_precision", "test_recall", "test_
                    "best_epoch", "train_loss", "confusion", "n_support")
 EPOCH_COLUMNS: dict[str, str] = {
     "run_id": S, "record_id": S, "epoch": I, "train_loss": F, "train_acc": F, "val_loss": F,
-    "val_acc": F, "epoch_time_s": F,
+    "val_acc": F, "epoch_time_s": F, "threads": I,
 }
 FILES = {"runs.csv": RUN_COLUMNS, "epochs.csv": EPOCH_COLUMNS}
 # What a stored value can be, by column name (the same name means the same thing in every file):
@@ -48,8 +48,8 @@ NON_NEGATIVE = ("train_loss", "val_loss", "train_time_s", "eval_time_s", "epoch_
                 "achieved_flops", "peak_flops", "macs", "params", "peak_mem_mb", "eval_peak_mem_mb", "n_support",
                 "n_train_images", "n_val", "n_test", "n_train_used", "load_start", "load_end", "cache_size_mb",
                 "subset", "test_size", "seed", "data_seed", "momentum")
-AT_LEAST_ONE = ("batch_size", "epochs", "best_epoch", "epoch", "threads", "concurrency", "workers", "steps", "blocks",
-                "degree", "n_train")
+AT_LEAST_ONE = ("batch_size", "epochs", "best_epoch", "epoch", "threads", "threads_max", "concurrency", "workers",
+                "steps", "blocks", "degree", "n_train")
 BOUNDS = {**{c: (0.0, 1.0) for c in FRACTIONS}, **{c: (0.0, float("inf")) for c in NON_NEGATIVE},
           **{c: (1.0, float("inf")) for c in AT_LEAST_ONE}}
 # `bench time`: exclusive speed measurements of cells, one row per cell and measurement. Optional
@@ -143,12 +143,26 @@ def migrate_to_6(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
     return tables
 
 
+def migrate_to_7(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Version 7 records the threads a computation had as they changed: a `bench run --workers`
+    worker takes over the threads of workers that ran out of work between two epochs. Every curve row
+    gets its epoch's `threads`, every run row the most (`threads_max`; `threads` is the fewest). Older
+    rows trained at one thread count set once per process, their row's `threads`: that is what they
+    get (curves through their run row's record_id; a curve without one stays empty)."""
+    threads = {row["record_id"]: row.get("threads", "") for row in tables["runs.csv"]}
+    for row in tables["runs.csv"]:
+        row["threads_max"] = row.get("threads", "")
+    for curve in tables["epochs.csv"]:
+        curve["threads"] = threads.get(curve["record_id"], "")
+    return tables
+
+
 # target version -> step from the version before
-MIGRATIONS = {2: migrate_to_2, 3: migrate_to_3, 4: migrate_to_4, 5: migrate_to_5, 6: migrate_to_6}
+MIGRATIONS = {2: migrate_to_2, 3: migrate_to_3, 4: migrate_to_4, 5: migrate_to_5, 6: migrate_to_6, 7: migrate_to_7}
 # version -> columns it introduced (a file that has them is not older)
 ADDED_IN = {2: ("record_id",), 3: ("host_id", "steady_images_per_s", "amp_dtype", "test_size"),
             4: ("concurrency", "eval_peak_mem_mb"), 5: ("memory_format", "optimizer_impl"),
-            6: ("workers", "workers_auto")}
+            6: ("workers", "workers_auto"), 7: ("threads_max",)}
 
 
 def mismatch(version: int, header: list[str]) -> str | None:

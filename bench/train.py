@@ -195,8 +195,10 @@ def setup(spec: RunSpec, data: Dataset, split: Split, config: StepConfig | None 
                  make_step(model, opt, grad_scaler(spec), spec, config, x, y), trials)
 
 
-def _train_epoch(run: Setup, spec: RunSpec) -> dict:
-    """One timed pass over the training batches (timer bracketed by device synchronisation)."""
+def _train_epoch(run: Setup, spec: RunSpec, threads: int) -> dict:
+    """One timed pass over the training batches (timer bracketed by device synchronisation), on
+    `threads` torch threads, set before the timer starts."""
+    threads = clock.use_threads(threads)
     run.model.train()
     loss_sum = correct = count = 0
     with clock.timed(spec.device) as timer:
@@ -206,15 +208,17 @@ def _train_epoch(run: Setup, spec: RunSpec) -> dict:
             correct += (out.argmax(1) == y).sum()
             count += len(y)
     return {"train_loss": float(loss_sum) / count, "train_acc": float(correct) / count, "images": count,
-            "seconds": timer["seconds"]}
+            "seconds": timer["seconds"], "threads": threads}
 
 
 def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool = True,
-                config: StepConfig | None = None) -> list[CellResult]:
-    """Train the group's shared run to the largest epoch count; one result per spec. `config`
-    forces a step configuration; None chooses the fastest here (recorded in every result)."""
+                config: StepConfig | None = None, share: Callable[[], int] = env.thread_count) -> list[CellResult]:
+    """Train the group's shared run to the largest epoch count; one result per spec. `config` forces a
+    step configuration (None: the fastest here). torch's threads are `share()`, renewed before every
+    epoch outside its timer (a worker's share grows as others finish); each curve row records its own."""
     spec = specs[0]
     assert all(s.group_key() == spec.group_key() for s in specs)
+    clock.use_threads(share())  # the step configuration is chosen and warmed up under the current share
     run = setup(spec, data, split, config)
     model, part, stats, config = run.model, run.part, run.stats, run.config
     val_images, test_images = part["val"][0].to(spec.device), part["test"][0].to(spec.device)
@@ -230,7 +234,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
     seen, rates, failure = 0, [], ""  # rates: images per second of each timed epoch
     for epoch in range(1, wanted[-1] + 1):
         peaks.start()
-        trained = _train_epoch(run, spec)
+        trained = _train_epoch(run, spec, share())
         peaks.stop("train")
         run.opt.zero_grad(set_to_none=True)  # frees the gradients before evaluation; the next step zeroes them anyway
         if not math.isfinite(trained["train_loss"]) or trained["train_loss"] > DIVERGED_LOSS:
@@ -247,7 +251,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
             failure = f"validation loss became {val_loss:.3g} in epoch {epoch}"
             break
         val_acc = float((val_pred == part["val"][1].numpy()).mean())
-        curves.append({"epoch": epoch, "train_loss": trained["train_loss"], "train_acc": trained["train_acc"],
+        curves.append({"epoch": epoch, **{k: trained[k] for k in ("train_loss", "train_acc", "threads")},
                        "val_loss": val_loss, "val_acc": val_acc, "epoch_time_s": trained["seconds"]})
         if val_acc > best["val_acc"]:
             # kept on the CPU: no GPU memory held for them, and saved as CPU tensors
@@ -272,8 +276,11 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
 
 def _cell_result(spec: RunSpec, curves: list[dict], done: dict | None, common: dict, failure: str,
                  train_time: float) -> CellResult:
-    """One cell of a group: its epochs' slice of the shared curve and the metrics at its epoch count."""
+    """One cell of a group: its epochs' slice of the shared curve, the metrics at its epoch count and
+    the fewest and the most threads its epochs had (a run that diverged in its first epoch: torch's)."""
     cell = CellResult(spec, curves=curves[: spec.epochs])
+    threads = [c["threads"] for c in cell.curves] or [torch.get_num_threads()]
+    common = {**common, "threads": min(threads), "threads_max": max(threads)}
     if done is None:
         cell.status, cell.message = "diverged", failure
         last = curves[-1] if curves else {}

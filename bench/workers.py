@@ -1,5 +1,7 @@
 """`bench run --workers N`: N worker processes on one machine share one store through its claims
-(each takes the next group no one holds), each with its share of the threads. Outcomes come back
+(each takes the next group no one holds), each with its share of the threads. The threads are
+shared by the workers that still have work: a worker that finds nothing left to start leaves, and
+the others take its threads over at their next epoch (`share`). Outcomes come back
 through a queue as cells finish. Stopping is the parent's job: workers ignore Ctrl-C and stop on
 SIGTERM, which the parent sends once on Ctrl-C, on its own SIGTERM or on any error, and which the
 kernel sends if the parent dies; a stopped or crashed worker loses only the cell it was computing,
@@ -13,7 +15,7 @@ import os
 import queue
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench import env
@@ -31,7 +33,8 @@ def choose(requested: str, cells: list[Cell]) -> tuple[int, bool]:
     `auto` (the default) one one-thread worker per thread of the budget on the CPU, as many as there
     are training runs to share them (at most AUTO_MOST), because two one-thread processes beat one
     two-thread process on the 2-core machines measured, for the ResNets and for the SVMs
-    (benchmarks/README.md, "Parallel workers"); on CUDA one process, which has the GPU to itself."""
+    (benchmarks/README.md, "Parallel workers"), and the threads of a worker that runs out of work go
+    to those still computing (`share`); on CUDA one process, which has the GPU to itself."""
     if requested != AUTO:
         return int(requested), False
     if any(c.spec.compute_device != "cpu" for c in cells):
@@ -40,27 +43,43 @@ def choose(requested: str, cells: list[Cell]) -> tuple[int, bool]:
 
 
 def threads_each(workers: int) -> int:
-    """Every worker's share of the thread budget (BENCH_THREADS, else the usable cores), at least one."""
-    return max(1, env.thread_count() // workers)
+    """The fewest threads a worker starts with (`share` with every worker computing), at least one."""
+    return share(env.thread_count(), [True] * workers, workers - 1)
+
+
+def share(budget: int, active: Sequence, me: int) -> int:
+    """Worker `me`'s threads while the workers flagged in `active` still compute: the budget split
+    among them, the remainder to the first ones, so no thread is left unused (at least one each).
+    A worker's share only grows as others leave, so workers that have not yet taken up a larger
+    share never add up to more than the budget."""
+    ranks = [i for i, on in enumerate(active) if on]
+    if me not in ranks:
+        return max(1, budget)
+    count, extra = divmod(budget, len(ranks))
+    return max(1, count + (ranks.index(me) < extra))
 
 
 def _work(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, settings,
-          threads: int, outbox, parent: int) -> None:
-    """One worker: the ordinary single-process run over all cells, skipping what others claim."""
+          active, me: int, outbox, parent: int) -> None:
+    """One worker: the ordinary single-process run over all cells, skipping what others claim, with
+    its share of the threads as it stands at every group and epoch start; when it finds nothing left
+    to start it leaves `active`, and its threads go to the workers still computing."""
     signal.signal(signal.SIGTERM, _interrupt)
     _die_with_parent(parent)
-    os.environ["BENCH_THREADS"] = str(threads)
+    budget = env.thread_count()
     try:
         from bench import runner
         from bench.store import Store
 
         runner.execute(cells, Store(store_root), data_dir, artifacts, settings, progress=False,
-                       on_outcome=lambda o: outbox.put(("outcome", o)))
+                       on_outcome=lambda o: outbox.put(("outcome", o)), share=lambda: share(budget, active, me))
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except BenchError as exc:
         outbox.put(("error", str(exc)))
         raise SystemExit(1) from None
+    finally:
+        active[me] = False
 
 
 def _interrupt(signum, frame) -> None:
@@ -98,8 +117,8 @@ def run(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: P
     or died."""
     ctx = multiprocessing.get_context("spawn")  # no forked torch state, the same on every OS
     outbox = ctx.Queue()
-    threads = threads_each(workers)
-    procs = [ctx.Process(target=_work, args=(cells, store_root, data_dir, artifacts, settings, threads, outbox,
+    active = ctx.RawArray(ctypes.c_bool, [True] * workers)  # who still computes: they share the threads
+    procs = [ctx.Process(target=_work, args=(cells, store_root, data_dir, artifacts, settings, active, i, outbox,
                                              os.getpid()),
                          name=f"bench-worker-{i + 1}")
              for i in range(workers)]
@@ -113,6 +132,9 @@ def run(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: P
         finally:
             signal.signal(signal.SIGINT, interactive)
         while any(p.is_alive() for p in procs) or not outbox.empty():
+            for i, p in enumerate(procs):
+                if p.exitcode is not None:
+                    active[i] = False  # a worker that died leaves its threads to the others too
             try:
                 kind, value = outbox.get(timeout=0.5)
             except queue.Empty:

@@ -150,19 +150,19 @@ def test_migrate_makes_attempts_of_one_cell_from_several_machines_one_cell(tiny_
     assert {line[1] for line in _plan(merged, "--preset", str(preset))} == {"done"}
 
 
-def test_the_committed_store_plans_as_done_here():
+def test_the_committed_store_plans_as_done_here(committed_store):
     """Every cell of the committed study is found under today's identity (on any CPU), by the presets
     as they stand: `bench plan --preset q1a` with no options counts the stored cells as done."""
-    q1a = _plan(ROOT / "results", "--preset", "q1a")
-    stored = set(Store(ROOT / "results").runs()["run_id"])
+    q1a = _plan(committed_store, "--preset", "q1a")
+    stored = set(Store(committed_store).runs()["run_id"])
     assert len(q1a) == 128 and sum(line[1] == "done" for line in q1a) >= 72
     assert {line[1] for line in q1a if line[0] in stored} == {"done"}
     for args in (("--preset", "q1a", "--models", "resnet18"), ("--preset", "q1b"), ("--preset", "q2")):
-        assert {line[1] for line in _plan(ROOT / "results", *args)} == {"done"}, args
+        assert {line[1] for line in _plan(committed_store, *args)} == {"done"}, args
     # another scale is another plan, visible as such: nothing of it is done
-    assert {line[1] for line in _plan(ROOT / "results", "--preset", "q1b", "--test-size", "2000")} == {"todo"}
+    assert {line[1] for line in _plan(committed_store, "--preset", "q1b", "--test-size", "2000")} == {"todo"}
     last = CliRunner().invoke(main, ["plan", "--preset", "q1b", "--test-size", "2000", "--no-estimate", "--store",
-                                     str(ROOT / "results")]).output.splitlines()[-1]
+                                     str(committed_store)]).output.splitlines()[-1]
     assert last == ("48 cells, 0 done, 48 to run; at another scale than preset q1b states: "
                     "test_size 2000 (the preset: 0)")
 

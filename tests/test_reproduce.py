@@ -4,7 +4,6 @@ was printed for (same run id on this machine), for every run of the committed st
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -12,11 +11,9 @@ from bench.cli import main
 from bench.report import commands, load
 from bench.spec import RunSpec, identity_of, run_id
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def test_every_reproduce_command_plans_exactly_its_run(tmp_path):
-    study = load.read(ROOT / "results")
+def test_every_reproduce_command_plans_exactly_its_run(tmp_path, committed_store):
+    study = load.read(committed_store)
     runs = [r for r in study.runs if r["device"] == "cpu"]
     assert len(runs) > 100
     kinds = set()
@@ -33,8 +30,8 @@ def test_every_reproduce_command_plans_exactly_its_run(tmp_path):
     assert {"svm", "resnet"} <= {k for k, _ in kinds} and len({p for _, p in kinds}) >= 3
 
 
-def test_every_study_command_plans_every_stored_run_it_stands_for(tmp_path):
-    study = load.read(ROOT / "results")
+def test_every_study_command_plans_every_stored_run_it_stands_for(tmp_path, committed_store):
+    study = load.read(committed_store)
     found = commands.study(study.runs)
     assert sum(c["n"] for c in found) == len(study.runs) and len(found) < 10
     planned: set[str] = set()

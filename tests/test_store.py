@@ -88,3 +88,23 @@ def test_merge_compares_results_not_how_they_were_computed(tmp_path):
     assert maintenance.merge([tmp_path / "a", tmp_path / "b"], out).conflicts == []
     b.append(row("x", "r3", host_id="h", workers=2, test_acc=0.8), [])
     assert len(maintenance.merge([tmp_path / "b"], out).conflicts) == 1
+
+
+def test_the_committed_store_migrates_with_the_threads_each_row_had(committed_store):
+    """Schema 7 records the threads of every epoch and the most a row had: rows from before trained
+    at one thread count, their row's, so a copy of results/ migrates to exactly that."""
+    from pathlib import Path
+
+    from bench.csvfile import read_table
+    from bench.schema import FILES
+
+    original = Path(__file__).resolve().parents[1] / "results"
+    store = Store(committed_store)
+    runs, curves = store.table("runs.csv").rows, store.table("epochs.csv").rows
+    assert store.version == SCHEMA_VERSION == 7
+    assert len(runs) == len(read_table(original / "runs.csv", FILES["runs.csv"]).rows)
+    assert len(curves) == len(read_table(original / "epochs.csv", FILES["epochs.csv"]).rows) > 0
+    threads = {r["record_id"]: r["threads"] for r in runs}
+    assert all(r["threads_max"] == r["threads"] != "" for r in runs)
+    assert all(c["threads"] == threads[c["record_id"]] for c in curves)
+    assert not maintenance.check(committed_store)

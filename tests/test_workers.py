@@ -1,6 +1,8 @@
 """`bench run --workers N`: workers share one store through its claims, every cell is stored once,
 rows say how many cells ran beside them and the report keeps their timings out of speed
-comparisons; a killed worker loses only its running cell, which the next run computes."""
+comparisons; the threads of a worker that runs out of work go to those still computing, between
+epochs, and rows and curves record the threads each epoch had; a killed worker loses only its
+running cell, which the next run computes."""
 
 from __future__ import annotations
 
@@ -11,12 +13,14 @@ import sys
 import time
 from pathlib import Path
 
+import torch
 from click.testing import CliRunner
 
-from bench import plan, presets, workers
+from bench import plan, presets, runner, train, workers
 from bench.cli import main
 from bench.report import cells
 from bench.report.load import read
+from bench.spec import RunSpec
 
 GRID = """
 [[grid]]
@@ -59,7 +63,8 @@ def test_two_workers_store_every_cell_once_and_mark_their_rows(real_data, tmp_pa
     ids = [r["run_id"] for r in runs]
     assert len(ids) == len(set(ids)) == 8  # 4 SVMs and 2 ResNet groups of 2 cells: each once
     assert {r["status"] for r in runs} == {"done"} and not list((store / "claims").iterdir())
-    assert {r["threads"] for r in runs if r["kind"] == "resnet"} == {1}  # BENCH_THREADS split in two
+    assert {r["threads"] for r in runs if r["kind"] == "resnet"} <= {1, 2}  # BENCH_THREADS split, then handed on
+    _assert_rows_record_their_epochs_threads(read(store))
     shared = [r for r in runs if r["concurrency"] > 1]
     assert shared, [r["concurrency"] for r in runs]  # two workers computed side by side
     assert not any(cells.timed(r) for r in shared)  # never in a speed comparison
@@ -68,6 +73,76 @@ def test_two_workers_store_every_cell_once_and_mark_their_rows(real_data, tmp_pa
     assert alone.exit_code == 0, alone.output
     alone_rows = read(tmp_path / "alone").runs
     assert {(r["concurrency"], r["workers"], r["workers_auto"]) for r in alone_rows} == {(1, 1, False)}
+
+
+def _assert_rows_record_their_epochs_threads(study) -> None:
+    """Every ResNet row's threads are the fewest and the most of its epochs', each epoch's are one
+    count within the budget, and a worker's only ever grow."""
+    for run in study.runs:
+        if run["kind"] == "svm":
+            assert run["threads"] == run["threads_max"] == 1
+            continue
+        counts = [c["threads"] for c in study.curves[run["record_id"]]]
+        assert len(counts) == run["epochs"] and counts == sorted(counts) and set(counts) <= {1, 2}, counts
+        assert (run["threads"], run["threads_max"]) == (min(counts), max(counts))
+
+
+def test_the_threads_are_shared_by_the_workers_still_computing():
+    assert [workers.share(2, [True, True], me) for me in (0, 1)] == [1, 1]
+    assert workers.share(2, [True, False], 0) == workers.share(2, [False, True], 1) == 2  # the other left
+    assert [workers.share(3, [True, True], me) for me in (0, 1)] == [2, 1]  # no thread left unused
+    assert [workers.share(5, [True] * 3, me) for me in range(3)] == [2, 2, 1]
+    assert [workers.share(5, [True, False, True], me) for me in (0, 2)] == [3, 2]  # shares only grow
+    assert [workers.share(2, [True] * 3, me) for me in range(3)] == [1, 1, 1]  # more workers than threads
+    assert workers.threads_each(2) >= 1
+
+
+def test_a_worker_takes_over_the_threads_of_one_that_ran_out_of_work(tiny_data, tmp_path, monkeypatch):
+    """This worker trains a ResNet group (1 and 3 epochs from one run) beside another worker, which
+    finds nothing left to start during this one's first epoch: from the next epoch on this one
+    trains on both threads. Counted, not timed: the curves and rows record each epoch's threads."""
+    from bench.store import Store
+
+    monkeypatch.setenv("BENCH_THREADS", "2")
+    active = [True, True]  # this worker (0) and the other one
+    train_epoch = train._train_epoch
+
+    def epoch_while_the_other_runs_out_of_work(*args):
+        result = train_epoch(*args)
+        active[1] = False
+        return result
+
+    monkeypatch.setattr(train, "_train_epoch", epoch_while_the_other_runs_out_of_work)
+    spec = RunSpec(model="resnet20", epochs=3, batch_size=32, subset=0)
+    group = plan.cells_of([spec.replace(epochs=1), spec])
+    before = torch.get_num_threads()
+    try:
+        runner.execute(group, Store(tmp_path / "results", create=True), tiny_data, None, runner.Settings("test"),
+                       progress=False, share=lambda: workers.share(2, active, 0))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    study = read(tmp_path / "results")
+    by_epochs = {r["epochs"]: r for r in study.runs}
+    assert [c["threads"] for c in study.curves[by_epochs[3]["record_id"]]] == [1, 2, 2]
+    assert (by_epochs[3]["threads"], by_epochs[3]["threads_max"]) == (1, 2)
+    assert (by_epochs[1]["threads"], by_epochs[1]["threads_max"]) == (1, 1)  # its one epoch ran on one thread
+    assert not any(cells.timed(r) for r in study.runs if r["threads"] != r["threads_max"])
+
+
+def test_the_last_long_run_gets_the_threads_of_the_workers_that_finished(real_data, tmp_path, monkeypatch):
+    """Two one-thread workers (auto, BENCH_THREADS=2) fit two SVMs, then one of them trains a
+    10-epoch ResNet group while the other finds nothing left and leaves: the group ends on both threads."""
+    preset, store = tmp_path / "grid.toml", tmp_path / "results"
+    preset.write_text(ONE_LONG_GROUP)
+    monkeypatch.setenv("BENCH_THREADS", "2")
+    result = CliRunner().invoke(main, [*_args(preset, store, real_data), "--workers", "auto"])
+    assert result.exit_code == 0, result.output
+    assert "2 workers (auto)" in result.output
+    study = read(store)
+    _assert_rows_record_their_epochs_threads(study)
+    longest = max(study.runs, key=lambda r: r["epochs"] if r["kind"] == "resnet" else 0)
+    assert study.curves[longest["record_id"]][-1]["threads"] == longest["threads_max"] == 2
 
 
 def test_auto_takes_one_worker_per_thread_on_the_cpu_never_more_than_runs_to_share_and_one_on_cuda(monkeypatch):

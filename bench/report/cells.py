@@ -135,8 +135,10 @@ def alone(run: dict) -> bool:
 
 
 def timed(run: dict) -> bool:
-    """A run whose speed may be compared: its host is known, it ran alone and it has a rate."""
-    return bool(run.get("host_id")) and alone(run) and bool(rate(run))
+    """A run whose speed may be compared: its host is known, it ran alone, at one thread count
+    throughout, and it has a rate."""
+    return (bool(run.get("host_id")) and alone(run) and run.get("threads_max") in (None, run.get("threads"))
+            and bool(rate(run)))
 
 
 def n_trained(run: dict) -> int | None:

@@ -12,7 +12,8 @@ from bench.spec import identity_of
 
 ENV_FIELDS = ("device_name", "cpu_name", "host_id", "threads", "torch", "cuda", "cudnn", "sklearn", "python", "os",
               "bench_version", "git_commit", "git_dirty", "container_image")
-RUN_FIELDS = ("workers", "workers_auto", "concurrency", "started_at", "finished_at")  # of this run, not its machine
+RUN_FIELDS = ("threads_max", "workers", "workers_auto", "concurrency", "started_at",
+              "finished_at")  # of this run, not its machine
 METRIC_FIELDS = ("val_acc", "val_loss", "best_epoch", "test_acc", "test_precision", "test_recall", "test_f1",
                  "train_loss", "train_time_s", "eval_time_s", "images_per_s", "steady_images_per_s", "amp_dtype",
                  "tf32", "deterministic", "load_start", "load_end", "achieved_flops", "peak_flops",
@@ -23,6 +24,14 @@ TITLE = "ResNets and SVMs on MNIST and Fashion-MNIST"
 
 def _counts(values) -> list[dict]:
     return [{"value": v, "n": n} for v, n in sorted(Counter(values).items(), key=lambda kv: repr(kv[0]))]
+
+
+def _threads(run: dict) -> str:
+    """`cpu: 2 torch threads per process`; for a worker whose share grew between epochs (it took over
+    the threads of workers that had run out of work), `cpu: 1 to 2 torch threads per process`."""
+    most = run.get("threads_max") or run["threads"]
+    count = run["threads"] if most == run["threads"] else f"{run['threads']} to {most}"
+    return f"{run['device']}: {count} torch thread{'s' * (most != 1)} per process"
 
 
 def overview(runs: list[dict], superseded: list[dict] = ()) -> dict:
@@ -73,8 +82,7 @@ def methodology(runs: list[dict]) -> dict:
         "amp_dtypes": _counts(r["amp_dtype"] for r in resnets if r.get("amp_dtype")),
         "loaded": sum(loaded(r) for r in resnets),
         "hosts": len({r.get("host_id") for r in runs if r.get("host_id")}),
-        "threads": _counts(f"{r['device']}: {r['threads']} torch thread{'s' * (r['threads'] != 1)} per process"
-                           for r in runs if r["threads"] is not None),
+        "threads": _counts(_threads(r) for r in runs if r["threads"] is not None),
         "workers": _counts("not recorded (older rows)" if r.get("workers") is None else
                            f"{r['workers']}{' (auto)' if r.get('workers_auto') else ''}" for r in runs),
         "momentum": _counts(r["momentum"] for r in resnets if r["optimizer"] == "sgd"),
