@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="bench-gpu-"))
     store = scratch / "store"
     sys.path[:0] = [str(ROOT), *map(str, WHEELS.glob("*.whl"))]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *map(str, sorted(WHEELS.glob("*.whl")))]),
+    path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]  # the caller's first
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*path, str(ROOT), *map(str, sorted(WHEELS.glob("*.whl")))]),
            "BENCH_DATA_DIR": str(Path(args.data_dir).resolve()), "XDG_CACHE_HOME": str(scratch / "cache"),
            "BENCH_WORKERS": "1", "PYTHONUNBUFFERED": "1"}
     record = {"started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "scale": args.scale,
