@@ -220,7 +220,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
     assert all(s.group_key() == spec.group_key() for s in specs)
     clock.use_threads(share())  # the step configuration is chosen and warmed up under the current share
     run = setup(spec, data, split, config)
-    model, part, stats, config = run.model, run.part, run.stats, run.config
+    model, part, stats = run.model, run.part, run.stats
     val_images, test_images = part["val"][0].to(spec.device), part["test"][0].to(spec.device)
     val_labels = part["val"][1].to(spec.device)
     macs, params = cost.model_cost(spec.model, spec.stem)
@@ -267,11 +267,16 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
                                      achieved_flops=cost.achieved_flops(macs, seen, train_time))
 
     common = {"macs": macs, "params": params, "peak_mem_mb": peaks.mb["train"], "eval_peak_mem_mb": peaks.mb["eval"],
-              "amp_dtype": dtype_name(amp_dtype(spec)), "tf32": env.tf32_enabled(spec.device),
-              "deterministic": bool(torch.backends.cudnn.deterministic),
-              "train_mean": stats.mean, "train_std": stats.std, "shared_compute": len(specs) > 1,
-              "memory_format": config.memory_format, "optimizer_impl": config.optimizer_impl}
+              "shared_compute": len(specs) > 1, **_how(spec, run)}
     return [_cell_result(s, curves, results_at.get(s.epochs), common, failure, train_time) for s in specs]
+
+
+def _how(spec: RunSpec, run: Setup) -> dict:
+    """How the run computed: precision, kernels, the input statistics and the step configuration."""
+    return {"amp_dtype": dtype_name(amp_dtype(spec)), "tf32": env.tf32_enabled(spec.device),
+            "deterministic": bool(torch.backends.cudnn.deterministic), "train_mean": run.stats.mean,
+            "train_std": run.stats.std, "memory_format": run.config.memory_format,
+            "optimizer_impl": run.config.optimizer_impl}
 
 
 def _cell_result(spec: RunSpec, curves: list[dict], done: dict | None, common: dict, failure: str,
