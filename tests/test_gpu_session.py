@@ -81,7 +81,7 @@ def test_the_rehearsal_keeps_the_output_contract_and_merges_without_ptflops(real
     assert phases["tests"] == phases["step"] == "exit 0", phases
     assert all(phases[n] == "exit 0" or phases[n].startswith("cut") for n in ("time-gpu", "time-cpu", "q2")), phases
     timings = [t for t in Store(out / "store").table("timings.csv").rows if t["git_commit"] == "rehearsal"]
-    assert {t["device"] for t in timings} == {"cpu"} and len(timings) >= 2  # bench time ran without ptflops
+    assert {t["device"] for t in timings} == {"cpu"}  # bench time ran and stored rows without ptflops
     new = _merges_and_renders(out, tmp_path, render=True)
     assert new and all(r["git_commit"] == "rehearsal" and r["torch"] for r in new)
     assert all(r["macs"] in ("", None) for r in new)  # MACs need ptflops: left empty, the run went on

@@ -258,7 +258,7 @@ n=$(wc -l <<< "$want")
 stored=$(rows "$STORE" | sort)
 [ "$stored" = "$want" ] || fail "the merged store's rows are not the planned cells once each (< planned, > stored):
 $(diff <(echo "$want") <(echo "$stored"))"
-listed=$("$bench" ls --store "$STORE") || fail "bench ls"
+listed=$("$bench" ls --store "$STORE" --columns run_id,status) || fail "bench ls"
 not_done=$(awk 'NR > 1 && $2 != "done"' <<< "$listed")
 [ -z "$not_done" ] || fail "runs not done in the merged store:
 $not_done"
