@@ -40,19 +40,21 @@ def speedup(cpu: dict, cuda: dict) -> dict:
     return {"median": cuda["images_per_s"] / cpu["images_per_s"],
             "min": cuda["min_images_per_s"] / cpu["max_images_per_s"],
             "max": cuda["max_images_per_s"] / cpu["min_images_per_s"],
-            "host": cpu["host_id"], "blocks": min(cpu["blocks"] or 0, cuda["blocks"] or 0)}
+            "host": cpu["host_id"]}
 
 
 def derived_time(run: dict | None, timing: dict | None) -> dict | None:
-    """The time a run costs on `timing`'s machine alone, derived from its `bench time` rate (images
-    trained ÷ rate, evaluation at a third of a training image: `plan.training_seconds`), with the
-    range its timed blocks allow; None without both."""
+    """The time a run costs on `timing`'s machine alone, derived from that `bench time` row's rate
+    (images trained ÷ rate, evaluation at a third of a training image: `plan.training_seconds`), with
+    the range its timed blocks allow; None without both."""
     if not run or not timing or not run.get("n_train_images"):
         return None
+
     def at(rate: float) -> float:
         return training_seconds(1 / rate, run["n_train_images"], run["n_val"] or 0, run["n_test"] or 0, run["epochs"])
-    return {"median": at(timing["median"]), "low": at(timing["high"]), "high": at(timing["low"]),
-            "host": timing["host"], "threads": timing["threads"]}
+
+    return {"median": at(timing["images_per_s"]), "low": at(timing["max_images_per_s"]),
+            "high": at(timing["min_images_per_s"]), "host": timing["host_id"], "threads": timing["threads"]}
 
 
 def _per_device(members: list[dict], device: str) -> dict:
@@ -105,7 +107,7 @@ def section(runs: list[dict], timings: list[dict] = ()) -> dict:
             "devices": {d: _per_device(members, d) for d in DEVICES},
             "timed": {d: _timed(shown[d]) for d in DEVICES},
             "derived": {d: derived_time(next(iter(cells.done([m for m in members if m["device"] == d])), None),
-                                        _timed(shown[d]) if shown[d] else None) for d in DEVICES},
+                                        shown[d]) for d in DEVICES},
             "speedup": speedup(alone["cpu"][host], alone["cuda"][host]) if host else None,
         })
         scatter += [{"device": m["device"], "label": m["label"], "optimizer": m["optimizer"],
