@@ -102,6 +102,18 @@ def load_average() -> float | None:
         return None
 
 
+def cpu_seconds_busy() -> float | None:
+    """CPU seconds every process on this machine has computed since boot (Linux's /proc/stat: all
+    but idle and I/O wait), or None where there is no such file."""
+    try:
+        ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    if len(ticks) < 5:
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def has_cuda() -> bool:
     import torch
 

@@ -42,7 +42,7 @@ def _as(cpu: str, monkeypatch) -> None:
 def _plan(store: Path, *args: str) -> list[list[str]]:
     result = CliRunner().invoke(main, ["plan", *args, "--no-estimate", "--store", str(store)])
     assert result.exit_code == 0, result.output
-    return [line.split() for line in result.output.splitlines()[:-1]]
+    return [line.split() for line in result.stdout.splitlines()[:-1]]
 
 
 def test_a_store_made_under_one_cpu_model_is_done_under_another(tiny_data, tmp_path, monkeypatch):
@@ -162,7 +162,7 @@ def test_the_committed_store_plans_as_done_here(committed_store):
     # another scale is another plan, visible as such: nothing of it is done
     assert {line[1] for line in _plan(committed_store, "--preset", "q1b", "--test-size", "2000")} == {"todo"}
     last = CliRunner().invoke(main, ["plan", "--preset", "q1b", "--test-size", "2000", "--no-estimate", "--store",
-                                     str(committed_store)]).output.splitlines()[-1]
+                                     str(committed_store)]).stdout.splitlines()[-1]
     assert last == ("48 cells, 0 done, 48 to run; at another scale than preset q1b states: "
                     "test_size 2000 (the preset: 0)")
 
