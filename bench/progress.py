@@ -53,23 +53,23 @@ class Progress:
         self.done = {gid: 0.0 for gid in self.groups}  # fraction of each training run behind us
         self.running: dict[str, str] = {}
         self.bar = tqdm(total=self.total, disable=not (self.show and self.terminal), file=sys.stderr, smoothing=0,
-                        dynamic_ncols=True, bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}")
+                        dynamic_ncols=True, bar_format="{percentage:3.0f}%|{bar:20}| {desc}")
         self._draw()
 
     def epoch(self, event: EpochDone) -> None:
         gid = self.group_of.get(event.run_id)
         if gid is None:
             return
-        self._advance(gid, event.epoch / event.epochs)
         self.running[gid] = f"{_short(self.groups[gid][0])} epoch {event.epoch}/{event.epochs}"
+        self._advance(gid, event.epoch / event.epochs)
         self._draw(f"{self.running[gid]} trained")
 
     def __call__(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
         gid = self.group_of.get(outcome.run_id)
         if gid is not None and all(c.run_id in {o.run_id for o in self.outcomes} for c in self.groups[gid]):
-            self._advance(gid, 1.0)
             self.running.pop(gid, None)
+            self._advance(gid, 1.0)
         acc = "" if outcome.test_acc is None or outcome.test_acc != outcome.test_acc else \
             f", test accuracy {outcome.test_acc:.4f}"
         self._draw(f"stored {outcome.what}: {outcome.status}{acc}")
@@ -104,7 +104,7 @@ class Progress:
         step = (fraction - self.done[gid]) * self.weight[gid]
         if step > 0:
             self.done[gid] = fraction
-            self.bar.update(step)
+            self.bar.n += step  # drawn with the new description by _draw
 
     def _state(self) -> str:
         left = self.left()
@@ -115,8 +115,7 @@ class Progress:
         if not self.show:
             return
         if self.terminal:
-            self.bar.set_description_str("; ".join(self.running.values()) or "starting", refresh=False)
-            self.bar.set_postfix_str(self._state())
+            self.bar.set_description_str("; ".join([*self.running.values(), self._state()]))
             if line.startswith("stored"):
                 self.bar.write(line, file=sys.stderr)
         elif line:
