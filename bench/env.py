@@ -122,8 +122,8 @@ def has_cuda() -> bool:
 
 def require_device(device: str) -> None:
     if device == "cuda" and not has_cuda():
-        raise BenchError("--device cuda was asked for but no CUDA GPU is visible to torch; "
-                         "run on a GPU machine (make bench DEVICE=cuda) or use --device cpu")
+        raise BenchError("cuda cells were asked for but no CUDA GPU is visible to torch; run them on a GPU "
+                         "machine (make bench DEVICE=cuda), or only the CPU cells with --device cpu")
 
 
 def device_name(device: str) -> str:

@@ -64,9 +64,11 @@ def _speedups(q2: dict) -> list[dict]:
             for label, v in sorted(by_model.items())]
 
 
-def build(runs: list[dict], found: list[dict], q2: dict, grid_best: dict[str, dict[str, dict]]) -> dict:
+def build(runs: list[dict], found: list[dict], q2: dict, grid_best: dict[str, dict[str, dict]],
+          state: list[dict]) -> dict:
+    """The first screen; `state` is the study's account (`progress.account`)."""
     best, scales = _best(runs, grid_best), scale(runs)
     return {"scale": scales, "single_seed": bool(scales) and all(s["seeds"] == 1 for s in scales),
             "best": best, "effects": _effects(found), "speedups": _speedups(q2),
-            "full_scale": progress.build(runs), "stage": progress.stage(runs), "stated": progress.stated(),
+            "full_scale": progress.banner(state), "stage": progress.stage(runs), "stated": progress.stated(),
             "has_reference": any(b["reference"] for b in best)}

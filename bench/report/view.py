@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bench.report import charts, commands, findings, q2, summary, tables
+from bench.report import charts, commands, findings, progress, q2, summary, tables
 from bench.report.cells import DEGENERATE_RULE, group, loaded
 from bench.report.load import STORE_FILES, Study
 from bench.spec import identity_of
@@ -115,10 +115,13 @@ def build(study: Study) -> dict:
     runs = study.runs
     found, q2_section = findings.factor_findings(runs), q2.section(runs, study.timings)
     grid_best = findings.best_by_kind([r for r in runs if r["role"] != "reference"])
+    state = progress.account(runs)
     return {
         "title": TITLE,
         "repository": "",  # the project's web address, set by the caller (`bench report --repository`)
-        "summary": summary.build(runs, found, q2_section, grid_best),
+        "state": state,  # the study's cells planned, done and pending: told the same on every page
+        "pending": progress.pending(state),
+        "summary": summary.build(runs, found, q2_section, grid_best, state),
         "overview": overview(runs, study.superseded),
         "best": findings.best_per_kind(grid_best),
         "findings": found,
