@@ -8,13 +8,17 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from matplotlib.patches import Rectangle
+
 from bench.report import cells, curves, findings, pareto
 from bench.report.charts import CLASS_NAMES
 from bench.report.plotting import MARKERS, MIN_FONT_PT, OKABE_ITO, figure, plain_log_x, slug, svg
 from bench.report.tables import TABLE_KEY
 
 
-def _heat(ax, matrix: list[list[float | None]], xlabels: list[str], ylabels: list[str], vmin: float, vmax: float):
+def _heat(ax, matrix: list[list[float | None]], xlabels: list[str], ylabels: list[str], vmin: float, vmax: float,
+          pending: set[tuple[int, int]] = frozenset()):
+    """A heatmap of accuracies (None: no value); the (x, y) positions in `pending` are labelled so."""
     data = [[math.nan if v is None else v * 100 for v in row] for row in matrix]
     image = ax.imshow(data, cmap="viridis", vmin=vmin * 100, vmax=vmax * 100, aspect="auto")
     ax.set_xticks(range(len(xlabels)), xlabels)
@@ -24,9 +28,25 @@ def _heat(ax, matrix: list[list[float | None]], xlabels: list[str], ylabels: lis
             if not math.isnan(v):
                 dark = (v - vmin * 100) / ((vmax - vmin) * 100 or 1) < 0.6
                 ax.text(x, y, f"{v:.1f}", ha="center", va="center", color="white" if dark else "black")
+            elif (x, y) in pending:
+                ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor="#eeeeee", edgecolor="white"))
+                ax.text(x, y, "pending", ha="center", va="center", color="#444444", fontstyle="italic",
+                        fontsize=MIN_FONT_PT)
     for side in ("top", "right", "left", "bottom"):
         ax.spines[side].set_visible(False)
     return image
+
+
+def _table_grid(table: dict, optimizer: str, column: int) -> tuple[list, list, list, set]:
+    """One panel of a Q1(a) table: learning rates (x), batch sizes (y), the mean test accuracy per
+    position (None: none) and the positions of the study's pending cells."""
+    rows = [r for r in table["rows"] if r["optimizer"] == optimizer]
+    xs = sorted({r["lr"] for r in rows}, key=repr)
+    ys = sorted({r["batch_size"] for r in rows}, key=repr)
+    at = {(r["lr"], r["batch_size"]): r["cells"][column] for r in rows}
+    matrix = [[(at.get((x, y)) or {}).get("test", {}).get("mean") for x in xs] for y in ys]
+    pending = {(i, j) for j, y in enumerate(ys) for i, x in enumerate(xs) if (at.get((x, y)) or {}).get("pending")}
+    return xs, ys, matrix, pending
 
 
 def _grid(runs: list[dict], xf: str, yf: str) -> tuple[list, list, list[list[float | None]]]:
@@ -52,15 +72,14 @@ def heatmap_figures(view: dict) -> tuple[dict, dict]:
         if not accs:
             continue
         cols = [(c["label"], c["epochs"]) for c in table["columns"]]
-        opts = sorted({r["optimizer"] for r in runs})
+        opts = sorted({r["optimizer"] for r in table["rows"]})
         fig, axes = figure(len(cols), len(opts), w=2.3, h=1.6)
         for i, (opt, col) in enumerate((o, c) for o in opts for c in cols):
-            own = [r for r in runs if r["optimizer"] == opt and (r["label"], r["epochs"]) == col]
-            xs, ys, m = _grid(own, "lr", "batch_size")
-            image = _heat(axes[i], m, [_label(x) for x in xs], [str(y) for y in ys], min(accs), max(accs))
-            axes[i].set_title(f"{opt}, {col[0]}, {col[1]} ep")
+            xs, ys, m, pending = _table_grid(table, opt, cols.index(col))
+            image = _heat(axes[i], m, [_label(x) for x in xs], [str(y) for y in ys], min(accs), max(accs), pending)
+            axes[i].set_title(f"{col[0]}, {col[1]} ep", fontsize=MIN_FONT_PT + 1)
             axes[i].set_xlabel("lr")
-            axes[i].set_ylabel("batch")
+            axes[i].set_ylabel(f"{opt}: batch")
         fig.colorbar(image, ax=axes, shrink=0.8, label="test accuracy, % (one scale for all panels)")
         name = f"figures/heatmap-{slug(table['id'])}.svg"
         files[name] = svg(fig)

@@ -11,6 +11,9 @@ from bench.spec import RunSpec
 COMMAND = "bench run --preset {preset} --budget 2h30m"
 SPEED = "bench time --preset {preset} --blocks 5"  # speeds: alone, on an idle machine
 LISTING = "bench plan --preset {preset}"  # every cell, done or to do, with its estimate
+# What a table or figure needs to place a pending cell where its row would be.
+PENDING_FIELDS = ("kind", "dataset", "device", "subset", "split", "batch_size", "optimizer", "lr", "epochs",
+                  "pin_memory", "kernel", "C", "gamma", "degree", "n_train")
 
 
 def planned(name: str) -> list[plan.Cell]:
@@ -60,7 +63,8 @@ def account(runs: list[dict]) -> list[dict]:
     """The study's state, computed once for every place that tells it (cover, overview, banner,
     notebook): per study preset in the questions' order, its cells planned, done and pending, in all
     and per device, its training runs, the runs left per dataset and model, and the command per
-    device with work left. `after` names the earlier presets that hold some of its cells (compute
+    device with work left; `todo` lists the pending cells (`PENDING_FIELDS`), for the tables and
+    figures that draw them as pending. `after` names the earlier presets that hold some of its cells (compute
     those first, and this preset stores them as copies, `bench.reuse`)."""
     done = {r["run_id"] for r in runs if r["status"] == "done"}
     out = []
@@ -83,7 +87,11 @@ def account(runs: list[dict]) -> list[dict]:
                                "command": COMMAND.format(preset=name + (f" --device {device}" if len(devices) > 1
                                                                          else ""))})
         n_done = sum(c.run_id in done for c in cells)
-        out.append({"preset": name, "question": presets.question(name), "cells": len(cells), "cells_done": n_done,
+        todo = [{"preset": name, "run_id": c.run_id, "label": c.spec.label, **{k: getattr(c.spec, k) for k in
+                                                                              PENDING_FIELDS}}
+                for c in cells if c.run_id not in done]
+        out.append({"preset": name, "todo": todo, "question": presets.question(name), "cells": len(cells),
+                    "cells_done": n_done,
                     "pending": len(cells) - n_done, "runs": len(groups), "runs_done": len(groups) - len(remaining),
                     "devices": per_device, "scale": describe([c.spec for c in cells]),
                     "remaining": _left(remaining), "listing": LISTING.format(preset=name),
