@@ -114,7 +114,7 @@ def build(study: Study) -> dict:
     """The whole report as data. Figures are attached later by `bench.report.figures`."""
     runs = study.runs
     found, q2_section = findings.factor_findings(runs), q2.section(runs, study.timings)
-    grid_best = findings.best_by_kind([r for r in runs if r["role"] != "reference"])
+    grid_best = findings.best_by_kind([r for r in runs if r["role"] == "grid"])  # the questions' grids, not Q2
     state = progress.account(runs)
     return {
         "title": TITLE,
