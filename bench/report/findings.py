@@ -127,6 +127,13 @@ def noise_margin(sigma: dict, n: int) -> float | None:
     return NOISE_SES * MEDIAN_SE * math.sqrt(2) * sigma["sd"] * 100 / math.sqrt(n)
 
 
+# Cells that differ only in epochs are one run measured at two epoch counts, each at its best
+# validation epoch so far: the longer cell chooses among more epochs, so its pairs are not
+# independent runs and its win is partly built in.
+NESTED = ("nested, not independent: each pair is one training run measured at both epoch counts, and the "
+          "longer cell picks its best validation epoch among more epochs")
+
+
 def caveat(diffs: list[float], sigma: dict, n: int) -> str | None:
     """Why a finding may not hold: a single pair, or a median paired difference that chance alone
     could give: within the run-to-run spread where repeats measure it, else by the sign test (also
@@ -181,7 +188,8 @@ def factor_findings(runs: list[dict]) -> list[dict]:
                 "median": statistics.median(diffs), "lo": min(diffs), "hi": max(diffs),
                 "diffs": sorted(diffs), **_evidence(factor, members),
                 "caveat": (("fewer than 3 pairs: the timing spread is unknown" if len(diffs) < 3 else None)
-                           if factor == "pin_memory" else caveat(diffs, sigma, len(diffs))),
+                           if factor == "pin_memory" else NESTED if factor == "epochs"
+                           else caveat(diffs, sigma, len(diffs))),
             })
     return found
 
