@@ -109,6 +109,7 @@ def section(runs: list[dict], timings: list[dict] = ()) -> dict:
             "derived": {d: derived_time(next(iter(cells.done([m for m in members if m["device"] == d])), None),
                                         shown[d]) for d in DEVICES},
             "speedup": speedup(alone["cpu"][host], alone["cuda"][host]) if host else None,
+            "run_ids": {d: sorted(m["run_id"] for m in members if m["device"] == d) for d in DEVICES},
         })
         scatter += [{"device": m["device"], "label": m["label"], "optimizer": m["optimizer"],
                      "time": m["train_time_s"], "acc": m["test_acc"]} for m in cells.done(members)]

@@ -64,11 +64,60 @@ def _speedups(q2: dict) -> list[dict]:
             for label, v in sorted(by_model.items())]
 
 
+def _factor_effects(found: list[dict], kind: str, grids: set[str]) -> list[dict]:
+    """Every accuracy effect of a kind's factors in the grid presets `grids`, one line per comparison
+    (from the preset with the most pairs), those chance would not explain first."""
+    chosen: dict[tuple, dict] = {}
+    for f in found:
+        if f["kind"] == kind and f["metric"] == "accuracy" and f["preset"] in grids:
+            key = (f["factor"], *sorted((f["a"], f["b"])))
+            if key not in chosen or f["n"] > chosen[key]["n"]:
+                chosen[key] = f
+    return [{**f, "noise": f["caveat"] is not None}
+            for f in sorted(chosen.values(), key=lambda f: (f["caveat"] is not None, -abs(f["median"])))]
+
+
+def _per_model(q2: dict) -> list[dict]:
+    """Q2 per model: parameters, MACs, each device's timed-alone rate (median over the model's cells)
+    and the CUDA ÷ CPU speedup (median and range over its cells timed on both devices)."""
+    out: dict[str, dict] = {}
+    for row in q2["rows"]:
+        m = out.setdefault(row["label"], {"label": row["label"], "params": row["params"], "macs": row["macs"],
+                                          "rates": {"cpu": [], "cuda": []}, "speedups": [],
+                                          "run_ids": {"cpu": [], "cuda": []}})
+        m["macs"] = m["macs"] or row["macs"]
+        for device, timed in row["timed"].items():
+            if timed["median"] is not None:
+                m["rates"][device].append(timed["median"])
+            m["run_ids"][device] += row["run_ids"][device]
+        if row["speedup"]:
+            m["speedups"].append(row["speedup"]["median"])
+    return [{**m, "rates": {d: cells.summary(v) for d, v in m["rates"].items()},
+             "speedup": cells.summary(m["speedups"])} for m in out.values()]
+
+
+def answers(found: list[dict], q2: dict, grid_best: dict[str, dict[str, dict]], vs: list[dict],
+            state: list[dict], grids: set[str]) -> dict:
+    """One answer per question for the first screen: Q1(a) the best ResNet configuration per
+    dataset (chosen on validation) and every factor's effect; Q1(b) the best SVM per dataset, the
+    SVM factors and the gap to the best ResNet on the same test images; Q2 per model its cost and
+    speed on each device with the speedup, and the cells still pending with their commands."""
+    q2_pending = [d for p in state if p["preset"] == "q2" for d in p["devices"] if d["pending"]]
+    return {"q1a": {"best": [grid_best["resnet"][d] for d in sorted(grid_best["resnet"])],
+                    "effects": _factor_effects(found, "resnet", grids)},
+            "q1b": {"best": [grid_best["svm"][d] for d in sorted(grid_best["svm"])],
+                    "effects": _factor_effects(found, "svm", grids), "gap": vs},
+            "q2": {"models": _per_model(q2), "pending": q2_pending}}
+
+
 def build(runs: list[dict], found: list[dict], q2: dict, grid_best: dict[str, dict[str, dict]],
-          state: list[dict]) -> dict:
-    """The first screen; `state` is the study's account (`progress.account`)."""
+          state: list[dict], vs: list[dict] = ()) -> dict:
+    """The first screen; `state` is the study's account (`progress.account`), `vs` the SVM-against-
+    ResNet rows (`findings.svm_vs_resnet`)."""
     best, scales = _best(runs, grid_best), scale(runs)
     return {"scale": scales, "single_seed": bool(scales) and all(s["seeds"] == 1 for s in scales),
             "best": best, "effects": _effects(found), "speedups": _speedups(q2),
             "full_scale": progress.banner(state), "stage": progress.stage(runs), "stated": progress.stated(),
-            "has_reference": any(b["reference"] for b in best)}
+            "has_reference": any(b["reference"] for b in best),
+            "answers": answers(found, q2, grid_best, list(vs), state,
+                               {r["preset"] for r in runs if r["role"] == "grid"})}

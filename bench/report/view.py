@@ -121,7 +121,7 @@ def build(study: Study) -> dict:
         "repository": "",  # the project's web address, set by the caller (`bench report --repository`)
         "state": state,  # the study's cells planned, done and pending: told the same on every page
         "pending": progress.pending(state),
-        "summary": summary.build(runs, found, q2_section, grid_best, state),
+        "summary": summary.build(runs, found, q2_section, grid_best, state, findings.svm_vs_resnet(grid_best)),
         "overview": overview(runs, study.superseded),
         "best": findings.best_per_kind(grid_best),
         "findings": found,
