@@ -157,7 +157,8 @@ def test_the_committed_store_plans_as_done_here(committed_store):
     stored = set(Store(committed_store).runs()["run_id"])
     assert len(q1a) == 128 and sum(line[1] == "done" for line in q1a) >= 72
     assert {line[1] for line in q1a if line[0] in stored} == {"done"}
-    for args in (("--preset", "q1a", "--models", "resnet18"), ("--preset", "q1b"), ("--preset", "q2", "--device", "cpu")):
+    for args in (("--preset", "q1a", "--models", "resnet18"), ("--preset", "q1b"),
+                 ("--preset", "q2", "--device", "cpu")):
         assert {line[1] for line in _plan(committed_store, *args)} == {"done"}, args
     q2 = _plan(committed_store, "--preset", "q2")  # the study's q2 has both devices' cells: CUDA's are to do
     assert {(line[2], line[1]) for line in q2} == {("cpu", "done"), ("cuda", "todo")} and len(q2) == 16

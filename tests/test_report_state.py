@@ -54,3 +54,18 @@ def test_pending_cells_are_labelled_in_the_tables_and_heatmaps_and_never_best(co
     assert _text(pages["index.html"]).count(" pending ") >= len(todo)
     heatmaps = [name for name in pages if name.startswith("figures/heatmap-q1a")]
     assert heatmaps and sum(pages[name].count("pending") for name in heatmaps) >= len(todo)
+
+
+def test_one_answer_per_question_on_the_first_screen_with_linked_numbers(committed):
+    model, pages = committed
+    page = pages["index.html"]
+    answers = page.split('<div class="keyresults answers">', 1)[1].split('<section id="overview">', 1)[0]
+    for question in ("q1a", "q1b", "q2"):
+        box = answers.split(f'id="answer-{question}"', 1)[1].split('<div class="answer"', 1)[0]
+        assert 'href="runs/' in box, question  # its numbers link to their runs
+    q1a = _text(answers.split('id="answer-q1a"', 1)[1].split('id="answer-q1b"', 1)[0])
+    assert "fashion : resnet18, adam" in q1a and "mnist : resnet18, adam" in q1a and "learning rate: lr 0.001" in q1a
+    assert 'title="nested, not independent' in answers  # 5 against 10 epochs of one run, flagged
+    q2 = _text(answers.split('id="answer-q2"', 1)[1])
+    assert "resnet50" in q2 and "Pending: 8 cuda cells" in q2 and "make gpu-session" in q2
+    assert page.index("The answers") < page.index("<h2>Overview</h2>")
