@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from bench.report import charts, commands, findings, progress, q2, summary, tables
-from bench.report.cells import DEGENERATE_RULE, group, loaded
+from bench.report.cells import DEGENERATE_RULE, alone, group, loaded
 from bench.report.load import STORE_FILES, Study
 from bench.spec import identity_of
 
@@ -93,8 +93,17 @@ def methodology(runs: list[dict]) -> dict:
     }
 
 
-def run_page(run: dict, curves: list[dict]) -> dict:
-    """Everything one run's page shows: spec, metrics, environment, curves, confusion matrix."""
+def _timed_alone(run: dict, timings: list[dict]) -> dict | None:
+    """The `bench time` row a run's page derives its time alone from: of this cell's rows taken alone,
+    the run's own host first, then the most threads (the machine to itself), then the latest."""
+    own = [t for t in timings if t["run_id"] == run["run_id"] and alone(t)]
+    return max(own, key=lambda t: (t["host_id"] == run.get("host_id"), t["threads"] or 0, t["started_at"] or ""),
+               default=None)
+
+
+def run_page(run: dict, curves: list[dict], timings: list[dict] = ()) -> dict:
+    """Everything one run's page shows: spec, metrics, environment, curves, confusion matrix, and
+    whether its own time was taken alone, with the time derived from its cell's timed-alone rate."""
     spec = {"preset": run["preset"], "label": run["label"], **identity_of(run), "tag": run["tag"]}
     if run["momentum"] is not None:
         spec["momentum"] = run["momentum"]
@@ -107,6 +116,7 @@ def run_page(run: dict, curves: list[dict]) -> dict:
         "curves": curves, "curves_svg": charts.curves(curves) if curves else None,
         "confusion_svg": charts.confusion(run["confusion"], run["dataset"]) if run["confusion"] else None,
         "command": commands.reproduce(run),
+        "alone": alone(run), "derived": q2.derived_time(run, _timed_alone(run, list(timings))),
     }
 
 
@@ -133,7 +143,7 @@ def build(study: Study) -> dict:
         "svm": tables.svm_rows(runs),
         "q2": q2_section,
         "methodology": methodology(runs),
-        "pages": [run_page(r, study.curves.get(r["record_id"], [])) for r in tables.all_runs(runs)],
+        "pages": [run_page(r, study.curves.get(r["record_id"], []), study.timings) for r in tables.all_runs(runs)],
         "downloads": [name for name in STORE_FILES if name in study.files],
         "curves": study.curves,
     }
