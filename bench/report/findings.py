@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import statistics
 
 from bench.report import cells
@@ -191,7 +192,14 @@ def factor_findings(runs: list[dict]) -> list[dict]:
                            if factor == "pin_memory" else NESTED if factor == "epochs"
                            else caveat(diffs, sigma, len(diffs))),
             })
+            found[-1]["flag"] = flag(found[-1]["caveat"])
     return found
+
+
+def flag(caveat: str | None) -> str | None:
+    """A caveat in a few words, for a table cell or an answer line (the whole caveat on hover and in
+    the findings): its text before the first colon or parenthesis."""
+    return re.split(r"[:(]", caveat, maxsplit=1)[0].strip() if caveat else None
 
 
 def _evidence(factor: str, members: list[tuple[dict, dict]]) -> dict:

@@ -47,7 +47,7 @@ def _factor_effects(found: list[dict], kind: str, grids: set[str]) -> list[dict]
             key = (f["factor"], *sorted((f["a"], f["b"])))
             if key not in chosen or f["n"] > chosen[key]["n"]:
                 chosen[key] = f
-    return [{**f, "noise": f["caveat"] is not None, "flag": "nested" if f["factor"] == "epochs" else "could be chance"}
+    return [{**f, "noise": f["caveat"] is not None}
             for f in sorted(chosen.values(), key=lambda f: (f["caveat"] is not None, -abs(f["median"])))]
 
 
