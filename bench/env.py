@@ -135,7 +135,8 @@ def device_name(device: str) -> str:
 
 
 def device_identity(device: str) -> str:
-    """Part of every run id: the same spec on another kind of device is another run."""
+    """The device as `device:name` (e.g. `cpu:AMD EPYC 9R14`): what keys this machine's caches (step
+    choices, calibrations). Not part of a run id: the same spec is one cell on every CPU model."""
     return f"{device}:{device_name(device)}"
 
 

@@ -108,31 +108,27 @@ def _failed(cell: Cell, exc: Exception) -> CellResult:
 
 def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: Path | None, settings: Settings,
             on_event: Callable[[Outcome | EpochDone], None] = lambda event: None,
-            share: Callable[[], int] = env.thread_count) -> tuple[int, int]:
+            share: Callable[[], int] = env.thread_count) -> None:
     """Train/fit every cell (grouped so no work is done twice) and store each as it finishes.
 
     Each group is claimed in the store first, so a second `bench run` on the same store skips what
     this one stored or is computing; a group that would not end before the settings' deadline is
     not started. `on_event` hears of every epoch trained (`EpochDone`) and every cell stored
     (`Outcome`). `share` says how many threads this process may use now (a worker's share grows as
-    other workers run out of work; `bench.workers`). Returns how many cells another process had and
-    how many were left for the deadline."""
+    other workers run out of work; `bench.workers`). What another process had, or the deadline left,
+    the caller reads from the store (`progress.Progress.summary`)."""
     clock.use_threads(share())
     set_deterministic(settings.deterministic)
     for device in {c.spec.compute_device for c in cells}:
         env.describe(device)  # the provenance of this process's rows: the commit as it starts
-    busy = left = 0
     for group in groups_of(cells):
         if not settings.fits(group):
-            left += len(group)
             continue
         with store.claim(group, settings.skip) as mine:
-            busy += len(group) - len(mine)
             group = [c for c in group if c.run_id in mine]
             if group:
                 for outcome in _run_group(group, store, data_dir, artifacts, settings, share, on_event):
                     on_event(outcome)
-    return busy, left
 
 
 def save_weights(artifacts: Path, run_id: str, weights: dict) -> None:
