@@ -43,6 +43,14 @@ def speedup(cpu: dict, cuda: dict) -> dict:
             "host": cpu["host_id"]}
 
 
+def timed_alone(run: dict, timings: list[dict]) -> dict | None:
+    """The `bench time` row a run's time alone is derived from: of its cell's rows taken alone, the
+    run's own host first, then the most threads (the machine to itself), then the latest."""
+    own = [t for t in timings if t["run_id"] == run["run_id"] and cells.alone(t)]
+    return max(own, key=lambda t: (t["host_id"] == run.get("host_id"), t["threads"] or 0, t["started_at"] or ""),
+               default=None)
+
+
 def derived_time(run: dict | None, timing: dict | None) -> dict | None:
     """The time a run costs on `timing`'s machine alone, derived from that `bench time` row's rate
     (images trained ÷ rate, evaluation at a third of a training image: `plan.training_seconds`), with

@@ -93,14 +93,6 @@ def methodology(runs: list[dict]) -> dict:
     }
 
 
-def _timed_alone(run: dict, timings: list[dict]) -> dict | None:
-    """The `bench time` row a run's page derives its time alone from: of this cell's rows taken alone,
-    the run's own host first, then the most threads (the machine to itself), then the latest."""
-    own = [t for t in timings if t["run_id"] == run["run_id"] and alone(t)]
-    return max(own, key=lambda t: (t["host_id"] == run.get("host_id"), t["threads"] or 0, t["started_at"] or ""),
-               default=None)
-
-
 def run_page(run: dict, curves: list[dict], timings: list[dict] = ()) -> dict:
     """Everything one run's page shows: spec, metrics, environment, curves, confusion matrix, and
     whether its own time was taken alone, with the time derived from its cell's timed-alone rate."""
@@ -116,7 +108,7 @@ def run_page(run: dict, curves: list[dict], timings: list[dict] = ()) -> dict:
         "curves": curves, "curves_svg": charts.curves(curves) if curves else None,
         "confusion_svg": charts.confusion(run["confusion"], run["dataset"]) if run["confusion"] else None,
         "command": commands.reproduce(run),
-        "alone": alone(run), "derived": q2.derived_time(run, _timed_alone(run, list(timings))),
+        "alone": alone(run), "derived": q2.derived_time(run, q2.timed_alone(run, list(timings))),
     }
 
 
@@ -146,4 +138,5 @@ def build(study: Study) -> dict:
         "pages": [run_page(r, study.curves.get(r["record_id"], []), study.timings) for r in tables.all_runs(runs)],
         "downloads": [name for name in STORE_FILES if name in study.files],
         "curves": study.curves,
+        "timings": study.timings,
     }
