@@ -17,8 +17,9 @@ from bench.report.tables import TABLE_KEY
 
 
 def _heat(ax, matrix: list[list[float | None]], xlabels: list[str], ylabels: list[str], vmin: float, vmax: float,
-          pending: set[tuple[int, int]] = frozenset()):
-    """A heatmap of accuracies (None: no value); the (x, y) positions in `pending` are labelled so."""
+          pending: set[tuple[int, int]] = frozenset(), hatched: set[tuple[int, int]] = frozenset()):
+    """A heatmap of accuracies (None: no value); the (x, y) positions in `pending` are labelled so,
+    those in `hatched` (degenerate fits) are hatched."""
     data = [[math.nan if v is None else v * 100 for v in row] for row in matrix]
     image = ax.imshow(data, cmap="viridis", vmin=vmin * 100, vmax=vmax * 100, aspect="auto")
     ax.set_xticks(range(len(xlabels)), xlabels)
@@ -32,6 +33,8 @@ def _heat(ax, matrix: list[list[float | None]], xlabels: list[str], ylabels: lis
                 ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor="#eeeeee", edgecolor="white"))
                 ax.text(x, y, "pending", ha="center", va="center", color="#444444", fontstyle="italic",
                         fontsize=MIN_FONT_PT)
+    for x, y in hatched:
+        ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="///", edgecolor="#d55e00", lw=0))
     for side in ("top", "right", "left", "bottom"):
         ax.spines[side].set_visible(False)
     return image
@@ -57,6 +60,14 @@ def _grid(runs: list[dict], xf: str, yf: str) -> tuple[list, list, list[list[flo
         if r["status"] == "done" and r["test_acc"] is not None:
             cells[(r[xf], r[yf])].append(r["test_acc"])
     return xs, ys, [[sum(cells[(x, y)]) / len(cells[(x, y)]) if cells[(x, y)] else None for x in xs] for y in ys]
+
+
+def _degenerate(runs: list[dict], xf: str, yf: str) -> set[tuple[int, int]]:
+    """The positions of `_grid(runs, xf, yf)` whose finished runs are all degenerate fits."""
+    xs, ys = sorted({r[xf] for r in runs}, key=repr), sorted({r[yf] for r in runs}, key=repr)
+    done = [r for r in runs if r["status"] == "done"]
+    return {(xs.index(x), ys.index(y)) for x in xs for y in ys
+            if (at := [r for r in done if (r[xf], r[yf]) == (x, y)]) and all(r["degenerate"] for r in at)}
 
 
 def _label(v) -> str:
@@ -101,9 +112,9 @@ def confusion_figures(view: dict) -> tuple[dict, list]:
         matrix = best["run"]["confusion"]
         if not matrix:
             continue
-        fig, (ax,) = figure(1, 1, w=4.0, h=3.6)
+        fig, (ax,) = figure(1, 1, w=5.4, h=4.6)  # room for four-digit counts in every cell
         image = ax.imshow(matrix, cmap="Blues")
-        fig.colorbar(image, ax=ax, shrink=0.8, label="test images")
+        fig.colorbar(image, ax=ax, shrink=0.8, pad=0.03, label="test images")
         top = max(max(row) for row in matrix) or 1
         for i, row in enumerate(matrix):
             for j, v in enumerate(row):
@@ -115,15 +126,15 @@ def confusion_figures(view: dict) -> tuple[dict, list]:
         ax.set_yticks(range(len(matrix)), names[:len(matrix)])
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-        ax.set_title(f"{best['dataset']}: {best['label']} ({best['run']['run_id']})")
+        ax.set_title(f"{best['dataset']}: {best['label']}", loc="left")  # the run id is in the caption
         name = f"figures/confusion-{slug(best['dataset'])}-{best['kind']}.svg"
         files[name] = svg(fig)
         worst = max(((matrix[i][j], names[i], names[j]) for i in range(len(matrix)) for j in range(len(matrix))
                      if i != j), default=(0, "", ""))
         kind = "ResNet" if best["kind"] == "resnet" else "SVM"
         figs.append({"src": name, "alt": f"confusion matrix of the best {best['dataset']} {kind}",
-                     "caption": f"{best['dataset']}: test-set confusion matrix of {best['label']}, the best {kind} "
-                                "on validation accuracy"
+                     "caption": f"{best['dataset']}: test-set confusion matrix of {best['label']} (run "
+                                f"{best['run']['run_id']}), the best {kind} on validation accuracy"
                                 + (f"; its most frequent mistake: {worst[1]} taken for {worst[2]} ({worst[0]} images)."
                                    if worst[0] else ".")})
     return files, figs
@@ -171,14 +182,15 @@ def svm_figures(view: dict) -> tuple[dict, list]:
         fig, axes = figure(len(panels), 1, w=2.4, h=1.9)
         for ax, (kernel, gamma) in zip(axes, panels, strict=True):
             if kernel == "poly":
-                xs, ys, m = _grid([r for r in own if r["kernel"] == "poly" and r["gamma"] == gamma], "C", "degree")
+                panel, yf = [r for r in own if r["kernel"] == "poly" and r["gamma"] == gamma], "degree"
                 ax.set_title(f"poly, gamma={gamma}")
-                ax.set_ylabel("degree")
             else:
-                xs, ys, m = _grid([r for r in own if r["kernel"] == "rbf"], "C", "gamma")
+                panel, yf = [r for r in own if r["kernel"] == "rbf"], "gamma"
                 ax.set_title("rbf")
-                ax.set_ylabel("gamma")
-            _heat(ax, m, [_label(x) for x in xs], [str(y) for y in ys], min(accs), max(accs))
+            xs, ys, m = _grid(panel, "C", yf)
+            ax.set_ylabel(yf)
+            _heat(ax, m, [_label(x) for x in xs], [str(y) for y in ys], min(accs), max(accs),
+                  hatched=_degenerate(panel, "C", yf))
             ax.set_xlabel("C")
         name = f"figures/svm-{slug(dataset)}-{n_train}.svg"
         files[name] = svg(fig)
@@ -187,7 +199,8 @@ def svm_figures(view: dict) -> tuple[dict, list]:
         trained = cells.n_trained(own[0]) or n_train
         figs.append({"src": name, "alt": f"SVM test accuracy heatmaps for {dataset}, {trained:,} training images",
                      "caption": f"{dataset}, SVMs trained on {trained:,} images: how C, the kernel and its degree or "
-                                "gamma move test accuracy (%), one colour scale for every panel. Best on validation: "
+                                "gamma move test accuracy (%), one colour scale for every panel; hatched: degenerate "
+                                "fits (see the methodology), kept out of every effect. Best on validation: "
                                 f"{best['label']}, C {best['C']:g}, gamma {best['gamma']} "
                                 f"({100 * best['test_acc']:.1f} % test)."})
     return files, figs
