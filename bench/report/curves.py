@@ -79,9 +79,11 @@ def _curve_figure(preset: str, dataset: str, device: str, trained: int, fams: li
         for _, members in sorted(seeds.items(), key=repr):
             runs = [f["curve"] for f in members]
             colour = OKABE_ITO[hp.index((members[0]["run"]["lr"], members[0]["run"]["batch_size"])) % len(OKABE_ITO)]
-            for ax, metric, scale in ((acc_ax, "acc", 100), (loss_ax, "loss", 1)):
+            for ax, metric, scale, (lo, hi) in ((acc_ax, "acc", 100, acc_range), (loss_ax, "loss", 1, loss_range)):
                 for split, style in (("val", {"lw": 1.2}), ("train", {"lw": 0.9, "ls": "--"})):
-                    ep, mean, low, high = _over_seeds(runs, f"{split}_{metric}", scale)
+                    ep, *values = _over_seeds(runs, f"{split}_{metric}", scale)
+                    # clipped here, not only by the axes: a PDF renderer may ignore an SVG's clip path
+                    mean, low, high = ([min(max(v, lo), hi) for v in vs] for vs in values)
                     ax.plot(ep, mean, color=colour, **style)
                     if split == "val" and len(runs) > 1:
                         ax.fill_between(ep, low, high, color=colour, alpha=0.15, lw=0)
