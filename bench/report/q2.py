@@ -119,8 +119,12 @@ def section(runs: list[dict], timings: list[dict] = ()) -> dict:
             "speedup": speedup(alone["cpu"][host], alone["cuda"][host]) if host else None,
             "run_ids": {d: sorted(m["run_id"] for m in members if m["device"] == d) for d in DEVICES},
         })
-        scatter += [{"device": m["device"], "label": m["label"], "optimizer": m["optimizer"],
-                     "time": m["train_time_s"], "acc": m["test_acc"]} for m in cells.done(members)]
+        derived = rows[-1]["derived"]
+        for m in cells.done(members):  # a time alone, or derived from the cell's timed-alone rate, or none
+            time = m["train_time_s"] if cells.alone(m) else (derived[m["device"]] or {}).get("median")
+            if time:
+                scatter.append({"device": m["device"], "label": m["label"], "optimizer": m["optimizer"],
+                                "time": time, "acc": m["test_acc"], "derived": not cells.alone(m)})
     all_speedups = [r["speedup"]["median"] for r in rows if r["speedup"]]
     return {
         "n_runs": len(q2), "devices": devices, "rows": rows, "scatter": scatter,
