@@ -9,6 +9,7 @@ from collections import defaultdict
 import matplotlib
 from matplotlib.ticker import MaxNLocator
 
+from bench import presets
 from bench.report import cells
 from bench.report.plotting import OKABE_ITO, PRINT_WIDTH_IN, figure, slug, svg
 from bench.spec import cell_key, training_run_key
@@ -100,11 +101,12 @@ def _curve_figure(preset: str, dataset: str, device: str, trained: int, fams: li
     fig.legend(handles=handles, loc="lower center", ncols=legend_cols, frameon=False)
     name = f"figures/curves-{slug(preset, dataset, device, trained)}.svg"
     note = " A few points beyond the shared ranges are clipped at the panel's edge." if clipped else ""
-    caption = (f"{preset} · {dataset} · {device} · {trained:,} training images: where validation accuracy "
+    shown = presets.display(preset)
+    caption = (f"{shown} · {dataset} · {device} · {trained:,} training images: where validation accuracy "
                "(top, solid) levels off and whether it falls behind train accuracy (dashed), per model and "
                "optimizer; loss below. All panels share their y ranges; one colour per learning rate and batch "
                f"size, its line the mean over seeds and its band (validation) their range.{note}")
-    return name, svg(fig), {"src": name, "alt": f"training curves, {preset} {dataset} on {device}, {trained:,} "
+    return name, svg(fig), {"src": name, "alt": f"training curves, {shown} {dataset} on {device}, {trained:,} "
                                                  "training images",
                             "caption": caption}
 

@@ -11,6 +11,7 @@ from collections import defaultdict
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from bench import presets
 from bench.report import cells, curves, findings, pareto
 from bench.report.charts import CLASS_NAMES
 from bench.report.plotting import MARKERS, MIN_FONT_PT, OKABE_ITO, figure, plain_log_x, slug, svg
@@ -155,7 +156,8 @@ def effects_figure(view: dict) -> tuple[dict, list]:
             ax.scatter(f["diffs"], [y + j for j in jitter], s=9, color=OKABE_ITO[0], alpha=0.7, lw=0)
             ax.plot([f["median"]] * 2, [y - 0.35, y + 0.35], color=OKABE_ITO[5], lw=2)
         ax.axvline(0, color="grey", lw=0.8)
-        ax.set_yticks(range(len(found)), [f"{f['preset']}: {f['a']} − {f['b']} (n={f['n']})" for f in found])
+        ax.set_yticks(range(len(found)),
+                      [f"{presets.display(f['preset'])}: {f['a']} − {f['b']} (n={f['n']})" for f in found])
         ax.invert_yaxis()
         ax.set_xlabel("difference in test accuracy (percentage points); bar: median")
         name = f"figures/effects-{slug(kind)}.svg"
@@ -165,7 +167,8 @@ def effects_figure(view: dict) -> tuple[dict, list]:
                      "caption": f"Which {what} factors matter: for runs identical in every other field, the "
                                 "difference in test accuracy (one dot per pair, orange bar at the median). A factor "
                                 "matters where its dots sit on one side of the zero line; the largest median: "
-                                f"{top['preset']}, {top['a']} over {top['b']}, {top['median']:+.1f} pp."})
+                                f"{presets.display(top['preset'])}, {top['a']} over {top['b']}, "
+                                f"{top['median']:+.1f} pp."})
     return files, figs
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from bench import presets
 from bench.report import charts, commands, findings, progress, q2, summary, tables
 from bench.report.cells import DEGENERATE_RULE, alone, group, loaded
 from bench.report.load import STORE_FILES, Study
@@ -112,6 +113,35 @@ def run_page(run: dict, curves: list[dict], timings: list[dict] = ()) -> dict:
     }
 
 
+# The report's sections: id, name in the navigation, title, and (for the questions' sections) the
+# question it answers for the study's own presets and what a store must hold to show it.
+SECTIONS = (("overview", "Overview", "Overview", None, None),
+            ("q1a", "ResNets", "ResNets over the hyperparameter grid", "Q1(a)", lambda r: r["role"] == "grid"
+             and r["kind"] == "resnet"),
+            ("figures", "Figures", "Training curves, factors and confusion matrices", None, None),
+            ("svm", "SVMs", "support vector machines", "Q1(b)", lambda r: r["role"] == "grid" and r["kind"] == "svm"),
+            ("q2", "CPU vs GPU", "CPU against GPU", "Q2", lambda r: r["role"] == "devices"),
+            ("runs", "All runs", "All runs", None, None),
+            ("methodology", "Methodology", "Methodology and environment", None, None),
+            ("downloads", "Downloads", "Downloads", None, None))
+
+
+def sections(runs: list[dict]) -> list[dict]:
+    """The sections this store's rows call for, in reading order: a question's section only where
+    rows of its kind exist, prefixed with the question (`Q1(a)`) only where they all come from the
+    study's own presets (a grid of your own is a grid, not the assignment's question)."""
+    study = set(presets.study())
+    out = []
+    for id_, nav, title, question, holds in SECTIONS:
+        rows = [r for r in runs if holds(r)] if holds else None
+        if rows == []:
+            continue
+        asked = question if rows and all(r["preset"] in study for r in rows) else None
+        out.append({"id": id_, "nav": f"{asked} {nav}" if asked else nav, "question": asked,
+                    "title": f"{asked}: {title}" if asked else title[0].upper() + title[1:]})
+    return out
+
+
 def build(study: Study) -> dict:
     """The whole report as data. Figures are attached later by `bench.report.figures`."""
     runs = study.runs
@@ -121,6 +151,9 @@ def build(study: Study) -> dict:
     return {
         "title": TITLE,
         "repository": "",  # the project's web address, set by the caller (`bench report --repository`)
+        "sections": sections(runs),
+        "titles": {s["id"]: s["title"] for s in sections(runs)},
+        "questions": {s["id"]: s["question"] for s in sections(runs)},
         "state": state,  # the study's cells planned, done and pending: told the same on every page
         "pending": progress.pending(state),
         "summary": summary.build(runs, found, q2_section, grid_best, state, findings.svm_vs_resnet(grid_best)),
