@@ -74,7 +74,12 @@ def methodology(runs: list[dict]) -> dict:
             dates = sorted((r["finished_at"] or "")[:10] for r in own if tuple(r[f] for f in ENV_FIELDS) == combo)
             envs.append({"device": device, "n": n, "fields": list(fields.items()), "commit": fields["git_commit"],
                          "dirty": bool(fields["git_dirty"]), "first": dates[0], "last": dates[-1]})
+    varying = [f for f in ENV_FIELDS if len({dict(e["fields"])[f] for e in envs}) > 1]
     return {
+        # one table of environments: what all share once, then a row per environment with what varies
+        "env_common": [(f, v) for f, v in (envs[0]["fields"] if envs else []) if f not in varying],
+        "env_columns": varying,
+        "env_rows": [{**e, "shown": [dict(e["fields"])[f] for f in varying]} for e in envs],
         "degenerate_rule": DEGENERATE_RULE,
         "step_configs": _counts(f"{r['memory_format']}/{r['optimizer_impl']}" for r in resnets
                                 if r.get("memory_format")),
@@ -89,7 +94,6 @@ def methodology(runs: list[dict]) -> dict:
         "momentum": _counts(r["momentum"] for r in resnets if r["optimizer"] == "sgd"),
         "cache": _counts(r["cache_size_mb"] for r in runs if r["kind"] == "svm" and r["cache_size_mb"]),
         "costs": [{"label": label, "macs": macs, "params": params} for label, macs, params in costs],
-        "environments": envs,
         "reproduce": commands.study(runs),
     }
 
