@@ -21,6 +21,7 @@ PYTHON ?= python3.11
 ENGINE ?= docker#      the container engine that builds and runs the images (docker or podman)
 IMAGE ?= bench:$(DEVICE)
 TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
+TORCH_CPU ?= auto#     auto: torch's CPU-only wheels from TORCH_INDEX_URL when DEVICE=cpu and pip reaches it; no
 PYTEST_ARGS ?=
 
 # DEVICE must be exactly one word, cpu or cuda: a typo must not start a long run on the wrong device.
@@ -40,7 +41,9 @@ endif
 VENV := .venv
 PY := $(VENV)/bin/python
 BENCH := $(VENV)/bin/bench
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed#            what running needs
+TEST_STAMP := $(VENV)/.installed-test#  and the test tools and linters (the test extras)
+TORCH_PINS = $$(grep -oE '"torch(vision)?==[^"]+"' pyproject.toml | tr -d '"')
 DATA_ABS := $(if $(DATA),$(abspath $(DATA)))
 COMMIT = $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 # A preset given as a file is mounted into the container at the same name under /presets.
@@ -54,10 +57,21 @@ help: ## Show this help (variables: DEVICE, PRESET, RUNNER, ENGINE, DATA, STORE,
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  now: DEVICE=$(DEVICE) PRESET=$(PRESET) RUNNER=$(RUNNER) ENGINE=$(ENGINE) DATA=$(or $(DATA),<download>)"
 
-venv: $(STAMP) ## Create .venv with bench and its test tools (again only when pyproject.toml changes)
+venv: $(STAMP) ## Create .venv with what bench needs to run (again only when pyproject.toml changes)
 
+# On a CPU machine torch's CPU-only wheels (about 1 GB less than the default CUDA build) when pip can
+# reach TORCH_INDEX_URL; otherwise, and with TORCH_CPU=no, the index pip is configured with.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+ifeq ($(DEVICE)$(TORCH_CPU),cpuauto)
+	if $(VENV)/bin/python -c "import urllib.request as u; u.urlopen('$(TORCH_INDEX_URL)/torch/', timeout=10)" \
+		2>/dev/null; then $(VENV)/bin/pip install --index-url $(TORCH_INDEX_URL) $(TORCH_PINS); \
+	else echo "make: $(TORCH_INDEX_URL) not reachable: torch from pip's own index"; fi
+endif
+	$(VENV)/bin/pip install -e .
+	touch $@
+
+$(TEST_STAMP): $(STAMP)
 	$(VENV)/bin/pip install -e '.[test]'
 	touch $@
 
@@ -86,13 +100,13 @@ report: $(STAMP)
 	$(BENCH) report --store $(STORE) --out $(SITE)
 endif
 
-test: $(STAMP) ## Run the test suite (lint checks included); the real-data tests use DATA, as make bench does
+test: $(TEST_STAMP) ## Run the test suite (lint checks included); the real-data tests use DATA, as make bench does
 	$(if $(DATA_ABS),BENCH_DATA_DIR=$(DATA_ABS)) $(PY) -m pytest $(PYTEST_ARGS)
 
-test-gpu: $(STAMP) ## Run only the GPU tests (they skip, with a reason, without a CUDA GPU)
+test-gpu: $(TEST_STAMP) ## Run only the GPU tests (they skip, with a reason, without a CUDA GPU)
 	$(PY) -m pytest -m cuda tests/test_gpu.py $(PYTEST_ARGS)
 
-slurm-test: $(STAMP) ## As root: deploy/slurm's job array and merge on a one-node SLURM cluster here, checked
+slurm-test: $(TEST_STAMP) ## As root: deploy/slurm's job array and merge on a one-node SLURM cluster here, checked
 	$(if $(DATA_ABS),DATA=$(DATA_ABS)) bash deploy/slurm/ci-cluster.sh
 
 gpu-carry: ## Here, before borrowing a GPU: the IDX files into data/ and the pure-Python wheels into build/gpu-wheels
@@ -105,7 +119,7 @@ gpu-session: ## On a GPU machine with a stock torch (no venv, no git): the study
 	PYTHONPATH=. BENCH_GIT_COMMIT=$(or $(BENCH_GIT_COMMIT),$(COMMIT)) $(or $(GPU_PYTHON),python3) \
 		benchmarks/gpu_session.py --out $(or $(OUT),build/gpu-session) $(if $(DATA_ABS),--data-dir $(DATA_ABS))
 
-lint: $(STAMP) ## ruff, hadolint, actionlint, schema checks, zizmor, shellcheck, kubernetes-validate
+lint: $(TEST_STAMP) ## ruff, hadolint, actionlint, schema checks, zizmor, shellcheck, kubernetes-validate
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/hadolint docker/Dockerfile.cpu docker/Dockerfile.cuda
 	$(VENV)/bin/actionlint
@@ -124,7 +138,7 @@ image: ## Build the DEVICE image (bench:cpu or bench:cuda) with ENGINE
 image-test: ## Build the DEVICE image with docker or podman and test it (cpu: smoke study; cuda: all but the GPU)
 	DEVICE=$(DEVICE) bash docker/image-test.sh
 
-perf: $(STAMP) ## On an idle machine: the training loop (perf.py), then --workers auto vs 1 on five grids (workers.py)
+perf: $(TEST_STAMP) ## On an idle machine: the training loop (perf.py), then --workers auto vs 1 on five grids (workers.py)
 	$(PY) benchmarks/perf.py
 	$(if $(DATA_ABS),BENCH_DATA_DIR=$(DATA_ABS)) $(PY) benchmarks/workers.py
 

@@ -59,12 +59,13 @@ def run(**opts) -> None:
     """Train and evaluate the cells of a preset; store each as it finishes; skip finished ones."""
     import time
 
-    from bench import runner, step_config
+    from bench import estimate, runner, step_config
+    from bench.progress import Progress
     from bench.store import FINISHED, Store
     from bench.store import exists as store_exists
 
-    started = time.time()
     budget = plan.parse_duration(opts["budget"]) if opts["budget"] else None
+    started = time.time()
     step = step_config.parse(opts["step_config"])
     cells = _planned(opts)
     skip = () if opts["force"] else ("done",) if opts["retry_failed"] else FINISHED
@@ -78,38 +79,51 @@ def run(**opts) -> None:
     planned = len(todo)
     todo = runner.store_reused(todo, store, opts["preset"], opts["tag"]) if skip else todo  # --force: compute all
     count, auto = workers.choose(opts["workers"], todo)
+    threads = workers.threads_each(count)
     estimates = {}
-    if budget is not None:
-        from bench import estimate
-
-        # each worker computes with its share of the threads: calibrate as it will run
-        estimates = estimate.seconds(todo, threads=workers.threads_each(count))
+    if budget is not None or (todo and not estimate.uncalibrated(todo, threads)):
+        # each worker computes with its share of the threads: calibrated as it will run
+        estimates = _estimated(todo, threads)
     settings = runner.Settings(opts["preset"], opts["tag"], skip, opts["deterministic"], step,
                                started + budget if budget is not None else None, estimates, count, auto)
-    click.echo(f"{len(cells)} cells planned, {len(cells) - planned} already stored"
+    click.echo(f"{plan.plural(len(cells), 'cell')} planned, {len(cells) - planned} already stored"
                + (f", {planned - len(todo)} stored as copies of the same computation" if planned > len(todo) else "")
                + f", {len(todo)} to run"
                + (f", {count} workers{' (auto)' if auto else ''}" if count > 1 else "")
-               + (f", estimated {plan.human(plan.total(todo, estimates))}, budget {plan.human(budget)}"
-                  if budget is not None else "") + _scale(opts), err=True)
-    lines = count > 1 or budget is not None  # progress as lines (with the ETA) instead of a bar
-    progress = runner.Progress(todo, estimates, started, lines and not opts["quiet"])
+               + (f", estimated {plan.human(workers.wall_seconds(todo, estimates, count))}" if estimates else "")
+               + (f", budget {plan.human(budget)}" if budget is not None else "") + _scale(opts), err=True)
+    if not todo:
+        return
+    progress = Progress(todo, estimates, show=not opts["quiet"])
     try:
         if count > 1:
-            workers.run(todo, opts["store"], opts["data_dir"], opts["artifacts"], settings, count, progress)
+            workers.run(todo, opts["store"], opts["data_dir"], opts["artifacts"], settings, count, progress.event)
         else:
-            runner.execute(todo, store, opts["data_dir"], opts["artifacts"], settings,
-                           progress=not (opts["quiet"] or lines), on_outcome=progress)
+            runner.execute(todo, store, opts["data_dir"], opts["artifacts"], settings, on_event=progress.event)
     except KeyboardInterrupt:
         raise BenchError("interrupted: finished cells are stored; the running cell was not recorded. "
                          "Run the same command again to resume.") from None
+    finally:
+        progress.close()
     for note in progress.summary(store, skip, budget is not None):
         click.echo(note, err=True)
-    outcomes = progress.outcomes
-    for o in outcomes:
+    for o in progress.outcomes:
         acc = "" if o.test_acc is None or o.test_acc != o.test_acc else f"{o.test_acc:.4f}"
-        click.echo(f"{o.run_id}  {o.status:8}  {o.dataset:7}  {o.label:18}  epochs={o.epochs:<3} "
-                   f"test_acc={acc}")
+        click.echo(f"{o.run_id}  {o.status:8}  {o.what}  test_acc={acc}")
+
+
+def _estimated(cells: list[plan.Cell], threads: int, again: bool = False) -> dict[str, float]:
+    """Estimated seconds per cell at `threads` threads per worker; the shapes not calibrated on this
+    machine yet (all of them `again`) are calibrated first, announced, with a bar."""
+    from bench import estimate
+
+    shapes = estimate.uncalibrated(cells, threads, again)
+    if shapes:
+        click.echo(f"calibrating {plan.plural(len(shapes), 'training shape')} at {plan.plural(threads, 'thread')} "
+                   f"(a few seconds each, once per machine: cached in {estimate.cache_path()}; "
+                   "--no-estimate skips it)", err=True)
+        estimate.calibrate(shapes, threads, show=True)
+    return estimate.seconds(cells, threads=threads)
 
 
 @main.command("time")
@@ -150,26 +164,28 @@ def time_cmd(**opts) -> None:
 
 @main.command("plan")
 @options.selection
-@click.option("--estimate/--no-estimate", default=True, help="Estimate the time (calibrates once per device).")
+@click.option("--estimate/--no-estimate", default=True,
+              help="Estimate the wall time (calibrates each training shape once per machine, seconds each).")
+@click.option("--recalibrate", is_flag=True,
+              help="Calibrate the shapes of the runs to do again (e.g. on an idle machine).")
+@click.option("--workers", type=options.WorkerCount(), default=workers.AUTO, show_default=True,
+              help="The workers of the `bench run` to estimate for (as its --workers).")
 @click.option("--step-table", type=click.Path(path_type=Path),
               help="A step experiment's CSV (benchmarks/step-<device>.csv): also estimate the ResNet runs "
                    "to do on its device under each technique it measured (no GPU needed).")
 def plan_cmd(**opts) -> None:
-    """List the cells of a preset, which are done, and an estimated time for the rest."""
+    """List the cells of a preset, which are done, and the wall time the rest would take here."""
     from bench.store import Store
     from bench.store import exists as store_exists
 
     cells = _planned(opts)
     finished = Store(opts["store"]).finished() if store_exists(opts["store"]) else set()
-    seconds = {}
-    if opts["estimate"]:
-        from bench import estimate  # calibrating needs torch: only when an estimate is asked for
-
-        seconds = estimate.seconds(cells)
     to_run = plan.pending(cells, finished)
     reusable = reuse.sources(Store(opts["store"]).table("runs.csv").rows, to_run) if finished else {}
     to_run = [c for c in to_run if c.run_id not in reusable]
-    todo = plan.total(to_run, seconds)
+    count, auto = workers.choose(opts["workers"], to_run)
+    threads = workers.threads_each(count)
+    seconds = _estimated(to_run, threads, opts["recalibrate"]) if opts["estimate"] and to_run else {}
     if opts["step_table"]:
         from bench import estimate
 
@@ -178,9 +194,17 @@ def plan_cmd(**opts) -> None:
         state = "done" if c.done_key in finished else "reuse" if c.run_id in reusable else "todo"
         click.echo(plan.listing(c, state, seconds.get(c.run_id)))
     n_done = sum(c.done_key in finished for c in cells)
-    click.echo(f"{len(cells)} cells, {n_done} done"
+    how = f"{plan.plural(count, 'worker')}{' (auto)' if auto else ''} of {plan.plural(threads, 'thread')}"
+    click.echo(f"{plan.plural(len(cells), 'cell')}, {n_done} done"
                + (f", {len(reusable)} reuse stored computations" if reusable else "") + f", {len(to_run)} to run"
-               + (f", estimated {plan.human(todo)} (grouped runs share work)" if seconds else "") + _scale(opts))
+               + (f" ({plan.plural(len(plan.groups_of(to_run)), 'training run')}), estimated "
+                  f"{plan.human(workers.wall_seconds(to_run, seconds, count))} of wall time with {how}"
+                  if seconds else "") + _scale(opts))
+    if seconds:
+        from bench import estimate
+
+        for note in estimate.under_load(to_run, threads):
+            click.echo(note, err=True)
     if opts["step_table"]:
         click.echo(f"from the step table {opts['step_table']} ({about['device']}: {about['device_name']}, "
                    f"{about['threads']} threads, torch {about['torch']}), the ResNet runs to do on {about['device']}:"

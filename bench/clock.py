@@ -2,7 +2,7 @@
 the step-configuration trials, `bench plan`'s calibration, the benchmarks): torch's thread count
 fixed from BENCH_THREADS, untimed warm-up calls, then timed blocks bracketed by device
 synchronisation, one time per block, so callers report the median and the range over blocks, the way
-torch.utils.benchmark does."""
+torch.utils.benchmark does; and the peak of CUDA memory a phase of a run allocates."""
 
 from __future__ import annotations
 
@@ -59,3 +59,21 @@ def block_seconds(fn: Callable[[], object], device: str, warmup: int, steps: int
 
 def median_seconds(fn: Callable[[], object], device: str, warmup: int, steps: int, blocks: int) -> float:
     return statistics.median(block_seconds(fn, device, warmup, steps, blocks))
+
+
+class MemoryPeaks:
+    """CUDA memory allocated at its peak, training and evaluation apart (each phase starts from a
+    reset counter, after warm-up). None on the CPU: the process's peak RSS grows with every run
+    before it in the process, so it says nothing about this run."""
+
+    def __init__(self, device: str):
+        self.cuda = device == "cuda"
+        self.mb = {"train": None, "eval": None}
+
+    def start(self) -> None:
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats()
+
+    def stop(self, phase: str) -> None:
+        if self.cuda:
+            self.mb[phase] = max(self.mb[phase] or 0.0, torch.cuda.max_memory_allocated() / 2**20)

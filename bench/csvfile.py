@@ -11,11 +11,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from bench.errors import BenchError
 from bench.schema import BOUNDS
+
+if TYPE_CHECKING:
+    import pandas
 
 # What pandas can parse for each non-string dtype (with our read options); anything else in a
 # hand-edited file would make pandas fail with a traceback, so it is reported as a bad line instead.
@@ -180,8 +182,10 @@ def ends_without_newline(path: Path) -> bool:
         return f.read(1) != b"\n"
 
 
-def to_frame(rows: list[dict], columns: dict[str, str]) -> pd.DataFrame:
+def to_frame(rows: list[dict], columns: dict[str, str]) -> pandas.DataFrame:
     """Rows of strings -> a DataFrame with the schema's dtypes (empty strings are missing values)."""
+    import pandas as pd  # here, not at the top: commands that never build a frame start without it
+
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
     writer.writeheader()

@@ -102,6 +102,18 @@ def load_average() -> float | None:
         return None
 
 
+def cpu_seconds_busy() -> float | None:
+    """CPU seconds every process on this machine has computed since boot (Linux's /proc/stat: all
+    but idle and I/O wait), or None where there is no such file."""
+    try:
+        ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    if len(ticks) < 5:
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def has_cuda() -> bool:
     import torch
 
@@ -110,8 +122,8 @@ def has_cuda() -> bool:
 
 def require_device(device: str) -> None:
     if device == "cuda" and not has_cuda():
-        raise BenchError("--device cuda was asked for but no CUDA GPU is visible to torch; "
-                         "run on a GPU machine (make bench DEVICE=cuda) or use --device cpu")
+        raise BenchError("cuda cells were asked for but no CUDA GPU is visible to torch; run them on a GPU "
+                         "machine (make bench DEVICE=cuda), or only the CPU cells with --device cpu")
 
 
 def device_name(device: str) -> str:
@@ -123,7 +135,8 @@ def device_name(device: str) -> str:
 
 
 def device_identity(device: str) -> str:
-    """Part of every run id: the same spec on another kind of device is another run."""
+    """The device as `device:name` (e.g. `cpu:AMD EPYC 9R14`): what keys this machine's caches (step
+    choices, calibrations). Not part of a run id: the same spec is one cell on every CPU model."""
     return f"{device}:{device_name(device)}"
 
 

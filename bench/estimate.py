@@ -5,14 +5,14 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import math
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
-from bench import cache, clock, env, models
-from bench.data import val_size
+from bench import cache, env
 from bench.errors import BenchError
 from bench.plan import TEST_PART, TRAIN_PART, VAL_PART, Cell, groups_of, total, training_seconds
 from bench.spec import RunSpec
@@ -21,8 +21,8 @@ from bench.spec import RunSpec
 # poly kernels and Fashion-MNIST vary around it by about 2x: a rough figure.
 SVM_SECONDS_PER_PAIR = 2.5e-7
 
-
 CALIBRATION = "calibration.json"
+UNDER_LOAD = 0.25  # cores other processes used while a shape was calibrated, beyond which its estimate is flagged
 
 
 def cache_path() -> Path:
@@ -30,33 +30,100 @@ def cache_path() -> Path:
 
 
 def _load_cache() -> dict:
-    """The cached calibrations (entries that are not positive numbers are dropped)."""
-    return {k: v for k, v in cache.read(CALIBRATION).items() if type(v) is float and math.isfinite(v) and v > 0}
+    """The cached calibrations: key -> {seconds_per_image, others_cores, at}; entries of another form
+    (an older bench's bare numbers, a hand edit) are dropped and measured again."""
+    def valid(v) -> bool:
+        rate = v.get("seconds_per_image") if isinstance(v, dict) else None
+        return type(rate) is float and math.isfinite(rate) and rate > 0
+    return {k: v for k, v in cache.read(CALIBRATION).items() if valid(v)}
 
 
-def step_seconds_per_image(spec: RunSpec) -> float:
-    """Measured seconds per training image for this model/batch/amp on this device (cached)."""
-    key = (f"{env.device_identity(spec.device)}|{spec.label}|{spec.batch_size}|{spec.optimizer}|{spec.amp}"
-           f"|t{torch.get_num_threads()}|chosen-step")
+def _key(spec: RunSpec, threads: int) -> str:
+    """A calibration's shape on this machine (torch-free, so `bench plan` can tell what is missing
+    before importing torch)."""
+    return (f"{env.device_identity(spec.device)}|{spec.label}|{spec.batch_size}|{spec.optimizer}|{spec.amp}"
+            f"|t{threads}")
+
+
+def _shapes(cells: list[Cell], threads: int) -> dict[str, RunSpec]:
+    """The ResNet shapes among `cells` that can be calibrated here, by key (CUDA ones need a GPU)."""
+    out = {}
+    for group in groups_of(cells):
+        spec = group[0].spec
+        if spec.kind == "resnet" and not (spec.device == "cuda" and not env.has_cuda()):
+            out.setdefault(_key(spec, threads), spec)
+    return out
+
+
+def uncalibrated(cells: list[Cell], threads: int | None = None, every: bool = False) -> list[RunSpec]:
+    """The shapes `seconds` would have to calibrate first (none cached for this machine and thread
+    count), or `every` shape of the cells (to calibrate them again)."""
+    threads = threads or env.thread_count()
+    known = {} if every else _load_cache()
+    return [spec for key, spec in _shapes(cells, threads).items() if key not in known]
+
+
+def calibrate(specs: list[RunSpec], threads: int | None = None, show: bool = False) -> None:
+    """Measure each shape's seconds per training image (a few steps of the step `bench run` would
+    take, `step_config.for_calibration`) on `threads` threads, with how many cores other processes
+    used meanwhile, into the machine's cache; a bar on stderr when `show`."""
+    from tqdm import tqdm
+
+    from bench import clock
+
+    threads = clock.use_threads(threads)
+    for spec in tqdm(specs, desc="calibrating", unit="shape", disable=not show, leave=False):
+        busy, own, start = env.cpu_seconds_busy(), _own_cpu_seconds(), time.perf_counter()
+        rate = _calibrate(spec)
+        wall = time.perf_counter() - start
+        after = env.cpu_seconds_busy()
+        others = None if busy is None or after is None else max(0.0, (after - busy - (_own_cpu_seconds() - own)) / wall)
+        entry = {"seconds_per_image": rate, "others_cores": None if others is None else round(others, 2),
+                 "at": dt.datetime.now(dt.UTC).isoformat(timespec="minutes")}
+        cache.write(CALIBRATION, {**_load_cache(), _key(spec, threads): entry})
+
+
+def _own_cpu_seconds() -> float:
+    return sum(os.times()[:2])
+
+
+def under_load(cells: list[Cell], threads: int | None = None) -> list[str]:
+    """A line per calibration behind these cells' estimates that other processes disturbed."""
+    threads = threads or env.thread_count()
     known = _load_cache()
-    if key not in known:
-        known[key] = _calibrate(spec)
-        cache.write(CALIBRATION, known)
-    return known[key]
+    notes = []
+    for key, spec in _shapes(cells, threads).items():
+        entry = known.get(key, {})
+        if (entry.get("others_cores") or 0) >= UNDER_LOAD:
+            notes.append(f"{spec.label} batch {spec.batch_size} {spec.optimizer} was calibrated under load "
+                         f"({entry['others_cores']:g} cores busy with other processes, {entry['at']}): "
+                         f"`bench plan --recalibrate` on an idle machine measures it again")
+    return notes
+
+
+def step_seconds_per_image(spec: RunSpec, threads: int | None = None) -> float:
+    """Measured seconds per training image for this shape on this device (cached)."""
+    threads = threads or env.thread_count()
+    key = _key(spec, threads)
+    if key not in _load_cache():
+        calibrate([spec], threads)
+    return _load_cache()[key]["seconds_per_image"]
 
 
 def _calibrate(spec: RunSpec) -> float:
-    """Seconds per training image of the step `bench run` would choose here (the fastest step
-    configuration, timed as the warm-up times it), on random batches of the cell's shape, normalised by
-    their own statistics (the time of a step does not depend on the pixel values)."""
-    from bench import train
+    """Seconds per training image of the step `bench run` would take here, timed as the warm-up
+    times its candidates, on random batches of the cell's shape, normalised by their own statistics
+    (the time of a step does not depend on the pixel values)."""
+    import torch
+
+    from bench import models, step_config, train
     from bench.data import Stats
 
     torch.manual_seed(0)
     model = models.build(spec.model, spec.stem).to(spec.device)
     x = torch.randint(0, 256, (spec.batch_size, *models.INPUT_SHAPE[1:]), dtype=torch.uint8)
     y = torch.randint(0, models.NUM_CLASSES, (spec.batch_size,))
-    _, trials = train.choose_step(spec, model, x, y, Stats.of(x))
+    _, trials = train.choose_step(spec, model, x, y, Stats.of(x), step_config.for_calibration(spec))
     return min(trials.values()) / spec.batch_size
 
 
@@ -66,7 +133,9 @@ def seconds(cells: list[Cell], per_image: Callable[[RunSpec], float | None] | No
     its longest cell and the others show the time to reach their epoch count. `per_image` gives a
     ResNet spec's seconds per training image (None: not known); by default, calibrated here with
     `threads` (default BENCH_THREADS: what one process computing alone gets)."""
-    clock.use_threads(threads)
+    from bench.data import val_size
+
+    threads = threads or env.thread_count()
     out: dict[str, float] = {}
     for group in groups_of(cells):
         spec = group[0].spec
@@ -78,7 +147,7 @@ def seconds(cells: list[Cell], per_image: Callable[[RunSpec], float | None] | No
         if per_image is None:
             if spec.device == "cuda" and not env.has_cuda():  # no GPU here to calibrate on
                 continue
-            rate = step_seconds_per_image(spec)
+            rate = step_seconds_per_image(spec, threads)
         else:
             rate = per_image(spec)
             if rate is None:

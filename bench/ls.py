@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
 from bench import options
 from bench.errors import BenchError
 from bench.schema import RUN_COLUMNS
+
+if TYPE_CHECKING:  # pandas is imported by the command itself: every other command starts without it
+    import pandas as pd
 
 FORMATS = ("table", "csv", "json")
 COLUMNS = ("run_id", "preset", "status", "device", "dataset", "label", "optimizer", "lr", "batch_size", "epochs",

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import presets
 from bench.attempts import latest
 from bench.report import progress
 from bench.store import Store
@@ -21,7 +20,7 @@ STATE_COLUMNS = {"preset": "string", "question": "string", "cells": "Int64", "do
 @dataclass(frozen=True)
 class Results:
     """A store as DataFrames. `runs`: the latest attempt of every cell (of every cell and host for a
-    `same_host` preset such as q2), one row each, in stored order; `epochs`: their curves (join on
+    `same_host` preset), one row each, in stored order; `epochs`: their curves (join on
     `record_id`); `timings`: every `bench time` row; `state`: per study preset, its cells as the preset
     states them, how many are done and to do, and its scale: what `bench plan --preset P` counts."""
 
@@ -32,16 +31,12 @@ class Results:
     state: pd.DataFrame
 
 
-def state(store: Store) -> pd.DataFrame:
-    """Per study preset (in the questions' order): cells planned, done (as `bench plan` counts them:
-    for a same_host preset, by attempts of this host) and to do, with the scale the preset states."""
-    finished = store.finished()
-    rows = []
-    for name in presets.study():
-        cells = progress.planned(name)
-        done = sum(c.done_key in finished for c in cells)
-        rows.append({"preset": name, "question": presets.question(name), "cells": len(cells), "done": done,
-                     "todo": len(cells) - done, "scale": progress.describe([c.spec for c in cells])})
+def state(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per study preset (in the questions' order): cells planned, done and to do, as the report's
+    account counts them (`bench.report.progress.account`), with the scale the preset states."""
+    rows = [{"preset": p["preset"], "question": p["question"], "cells": p["cells"], "done": p["cells_done"],
+             "todo": p["pending"], "scale": p["scale"]}
+            for p in progress.account(runs[["run_id", "status"]].astype(object).to_dict("records"))]
     return pd.DataFrame(rows, columns=list(STATE_COLUMNS)).astype(STATE_COLUMNS)
 
 
@@ -51,4 +46,4 @@ def load(path: str | Path = "results") -> Results:
     store = Store(Path(path))
     stored = store.table("runs.csv").rows  # read and checked once
     runs = latest(store, stored).reset_index(drop=True)
-    return Results(Path(path), runs, store.epochs(runs).reset_index(drop=True), store.timings(), state(store))
+    return Results(Path(path), runs, store.epochs(runs).reset_index(drop=True), store.timings(), state(runs))

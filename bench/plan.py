@@ -91,13 +91,20 @@ def shard(cells: list[Cell], k: int, n: int, cost) -> list[Cell]:
     return [c for c in cells if c.run_id in mine]
 
 
+def settings(spec: RunSpec) -> str:
+    """A cell in words: model, dataset and every value that can set it apart from the other cells of
+    a grid (one definition for `bench plan`'s listing and `bench run`'s progress)."""
+    what = f"{spec.label} {spec.dataset}"
+    if spec.kind == "resnet":
+        return f"{what} {spec.optimizer} lr={spec.lr:g} bs={spec.batch_size} epochs={spec.epochs} pin={spec.pin_memory}"
+    return f"{what} C={spec.C:g} gamma={spec.gamma} n_train={spec.n_train}"
+
+
 def listing(cell: Cell, state: str, seconds: float | None) -> str:
-    """One line of `bench plan`: id, state (done, reuse, todo), the spec and the estimate."""
+    """One line of `bench plan`: id, state (done, reuse, todo), the cell and the estimate."""
     s = cell.spec
-    hp = (f"{s.optimizer:4} lr={s.lr:g} bs={s.batch_size:<3} ep={s.epochs:<3} pin={s.pin_memory}"
-          if s.kind == "resnet" else f"C={s.C:g} gamma={s.gamma} n_train={s.n_train}")
-    est = f"~{seconds:7.0f}s" if seconds else ""
-    return f"{cell.run_id}  {state}  {s.compute_device:4} {s.dataset:7} {s.label:18} {hp}  seed={s.seed} {est}"
+    est = f"  ~{human(seconds)}" if seconds else ""
+    return f"{cell.run_id}  {state:5} {s.compute_device:4} {settings(s)}  seed={s.seed}{est}"
 
 
 def pending(cells: list[Cell], finished: set[str]) -> list[Cell]:
@@ -134,6 +141,11 @@ def parse_duration(text: str) -> float:
     if not 0 < seconds <= 30 * 86_400:
         raise BenchError(f"--budget {text!r}: give more than zero and at most 30 days")
     return float(seconds)
+
+
+def plural(n: int, word: str) -> str:
+    """`1 cell`, `2 cells`, `0 cells`."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def human(secs: float) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from bench import clock, data, env, reuse
 from bench.csvfile import writable_folder
 from bench.errors import BenchError
-from bench.plan import Cell, groups_of, human, pending, total
+from bench.plan import Cell, groups_of
+from bench.plan import settings as settings_of
+from bench.progress import EpochDone, Outcome
 from bench.spec import SGD_MOMENTUM, RunSpec
 from bench.step_config import StepConfig
 from bench.store import FINISHED, Store
@@ -46,47 +46,6 @@ class Settings:
             return True
         need = max((self.estimates.get(c.run_id, 0.0) for c in group), default=0.0)
         return time.time() + need <= self.deadline
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What `bench run` returns per stored cell (the CLI prints it as a table)."""
-
-    run_id: str
-    label: str
-    dataset: str
-    epochs: int
-    status: str
-    test_acc: float | None
-
-
-class Progress:
-    """`bench run`'s outcomes as they are stored, as lines with the campaign's ETA when `show`
-    (the estimate of what is left, from `estimates`), and what remains at the end."""
-
-    def __init__(self, todo: list[Cell], estimates: dict, started: float, show: bool):
-        self.todo, self.estimates, self.started, self.show = todo, estimates, started, show
-        self.outcomes: list[Outcome] = []
-
-    def __call__(self, outcome: Outcome) -> None:
-        self.outcomes.append(outcome)
-        if not self.show:
-            return
-        done = {o.run_id for o in self.outcomes}
-        left = total([c for c in self.todo if c.run_id not in done], self.estimates)
-        tqdm.write(f"[{len(self.outcomes)}/{len(self.todo)}] {outcome.label} {outcome.dataset} epochs={outcome.epochs} "
-                   f"{outcome.status}" + (f"; about {human(left)} of computing left" if self.estimates else "")
-                   + f" ({human(time.time() - self.started)} elapsed)", file=sys.stderr)
-
-    def summary(self, store: Store, skip: tuple[str, ...], budgeted: bool) -> list[str]:
-        """What another process had, and what a budget left for the next run of the same command."""
-        remaining = pending(self.todo, store.finished(skip) if skip else {o.run_id for o in self.outcomes})
-        busy = len(self.todo) - len(self.outcomes) - (len(remaining) if budgeted else 0)
-        notes = [f"{busy} cells were stored or are being run by another bench process; not run here"][:busy > 0]
-        if budgeted and remaining:
-            notes.append(f"budget: {len(remaining)} cells ({len(groups_of(remaining))} training runs, about "
-                         f"{human(total(remaining, self.estimates))}) left for the next run of this command")
-        return notes
 
 
 def _now() -> str:
@@ -148,42 +107,28 @@ def _failed(cell: Cell, exc: Exception) -> CellResult:
 
 
 def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: Path | None, settings: Settings,
-            progress: bool = True, on_outcome: Callable[[Outcome], None] | None = None,
-            share: Callable[[], int] = env.thread_count) -> tuple[list[Outcome], int, int]:
+            on_event: Callable[[Outcome | EpochDone], None] = lambda event: None,
+            share: Callable[[], int] = env.thread_count) -> None:
     """Train/fit every cell (grouped so no work is done twice) and store each as it finishes.
 
     Each group is claimed in the store first, so a second `bench run` on the same store skips what
     this one stored or is computing; a group that would not end before the settings' deadline is
-    not started. `share` says how many threads this process may use now (a worker's share grows as
-    other workers run out of work; `bench.workers`). Returns the outcomes, how many cells another
-    process had and how many were left for the deadline."""
+    not started. `on_event` hears of every epoch trained (`EpochDone`) and every cell stored
+    (`Outcome`). `share` says how many threads this process may use now (a worker's share grows as
+    other workers run out of work; `bench.workers`). What another process had, or the deadline left,
+    the caller reads from the store (`progress.Progress.summary`)."""
     clock.use_threads(share())
     set_deterministic(settings.deterministic)
     for device in {c.spec.compute_device for c in cells}:
         env.describe(device)  # the provenance of this process's rows: the commit as it starts
-    outcomes: list[Outcome] = []
-    busy = left = 0
-    bar = tqdm(total=len(cells), unit="cell", disable=not progress, dynamic_ncols=True)
-    try:
-        for group in groups_of(cells):
-            if not settings.fits(group):
-                left += len(group)
-                bar.update(len(group))
-                continue
-            with store.claim(group, settings.skip) as mine:
-                busy += len(group) - len(mine)
-                bar.update(len(group) - len(mine))
-                group = [c for c in group if c.run_id in mine]
-                if group:
-                    bar.set_description(_describe(group[0].spec))
-                    for outcome in _run_group(group, store, data_dir, artifacts, settings, share):
-                        outcomes.append(outcome)
-                        bar.update(1)
-                        if on_outcome:
-                            on_outcome(outcome)
-    finally:
-        bar.close()
-    return outcomes, busy, left
+    for group in groups_of(cells):
+        if not settings.fits(group):
+            continue
+        with store.claim(group, settings.skip) as mine:
+            group = [c for c in group if c.run_id in mine]
+            if group:
+                for outcome in _run_group(group, store, data_dir, artifacts, settings, share, on_event):
+                    on_event(outcome)
 
 
 def save_weights(artifacts: Path, run_id: str, weights: dict) -> None:
@@ -215,12 +160,9 @@ def preflight(cells: list[Cell], data_dir: Path | None, folders: dict[str, Path 
             writable_folder(folder, option, "nothing was trained")
 
 
-def _describe(spec: RunSpec) -> str:
-    return f"{spec.label} {spec.dataset}" + (f" {spec.optimizer} lr={spec.lr:g}" if spec.kind == "resnet" else "")
-
-
 def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts: Path | None,
-               settings: Settings, share: Callable[[], int]) -> Iterator[Outcome]:
+               settings: Settings, share: Callable[[], int],
+               on_event: Callable[[EpochDone], None]) -> Iterator[Outcome]:
     spec = group[0].spec
     dataset = data.load(spec.dataset, data_dir)
     split = data.split(dataset, spec.split, spec.subset, spec.data_seed, spec.test_size)
@@ -229,7 +171,8 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
         if spec.kind == "svm":
             results = [run_svm(spec, dataset, split)]
         else:
-            results = train_group([c.spec for c in group], dataset, split, config=settings.step, share=share)
+            results = train_group([c.spec for c in group], dataset, split, config=settings.step, share=share,
+                                  on_epoch=lambda epoch, epochs: on_event(EpochDone(group[0].run_id, epoch, epochs)))
     except BenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - a crashing cell is stored, the grid goes on
@@ -243,5 +186,4 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
                      curves)
         if artifacts is not None and result.weights is not None:
             save_weights(artifacts, cell.run_id, result.weights)
-        yield Outcome(cell.run_id, cell.spec.label, cell.spec.dataset, cell.spec.epochs, result.status,
-                      result.metrics.get("test_acc"))
+        yield Outcome(cell.run_id, settings_of(cell.spec), result.status, result.metrics.get("test_acc"))

@@ -119,18 +119,42 @@ def memory_format_of(model: torch.nn.Module) -> torch.memory_format:
 STEP_CHOICES = "step-configs.json"
 
 
+def _choice_key(spec) -> str:
+    return (f"{env.device_identity(spec.device)}|{spec.label}|{spec.batch_size}|{spec.optimizer}|{spec.amp}"
+            f"|t{torch.get_num_threads()}|torch {torch.__version__}")
+
+
+def recalled(spec) -> StepConfig | None:
+    """The step configuration remembered for this cell's shape on this machine (None: none yet, a
+    foreign or hand-edited entry, or one that is no candidate any more, e.g. with BENCH_CUDA_GRAPH=0)."""
+    try:
+        config = parse(cache.read(STEP_CHOICES)[_choice_key(spec)])
+    except (KeyError, TypeError, AttributeError, BenchError):
+        return None
+    return config if config in candidates(spec.device, spec.amp) else None
+
+
 def remembered(spec, measure: Callable[[], tuple[StepConfig, dict]]) -> tuple[StepConfig, dict]:
     """The step configuration chosen for this cell's shape on this machine: measured the first time
     (`measure()`), then remembered in the machine's cache, so that every later run of the same shape
     here computes the same way and two runs of one cell agree exactly, as they did before."""
-    key = (f"{env.device_identity(spec.device)}|{spec.label}|{spec.batch_size}|{spec.optimizer}|{spec.amp}"
-           f"|t{torch.get_num_threads()}|torch {torch.__version__}")
-    try:
-        remembered_config = parse(cache.read(STEP_CHOICES)[key])
-    except (KeyError, TypeError, AttributeError, BenchError):
-        remembered_config = None  # none yet, or a foreign or hand-edited entry: measure again
-    if remembered_config in candidates(spec.device, spec.amp):  # not one any more (BENCH_CUDA_GRAPH=0): measure
-        return remembered_config, {}
+    config = recalled(spec)
+    if config is not None:
+        return config, {}
     config, trials = measure()
-    cache.write(STEP_CHOICES, {**cache.read(STEP_CHOICES), key: str(config)})
+    cache.write(STEP_CHOICES, {**cache.read(STEP_CHOICES), _choice_key(spec): str(config)})
     return config, trials
+
+
+# The configuration the warm-up chose for most CPU shapes measured (q1a's ResNet-18/50 rows on two
+# machines): what `bench plan` times for a shape no run has chosen for yet.
+USUAL_CPU = StepConfig("contiguous", "fused")
+
+
+def for_calibration(spec) -> list[StepConfig]:
+    """What `bench plan` times for a shape: the remembered choice; else on the CPU the usual one (one
+    candidate instead of four keeps a calibration short), on CUDA every candidate."""
+    config = recalled(spec)
+    if config is not None:
+        return [config]
+    return [USUAL_CPU] if spec.device == "cpu" else candidates(spec.device, spec.amp)

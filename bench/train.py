@@ -62,24 +62,6 @@ class Batches:
                 yield self.stats.normalise(self.images[idx], self.memory_format), self.labels[idx]
 
 
-class MemoryPeaks:
-    """CUDA memory allocated at its peak, training and evaluation apart (each phase starts from a
-    reset counter, after warm-up). None on the CPU: the process's peak RSS grows with every run
-    before it in the process, so it says nothing about this run."""
-
-    def __init__(self, device: str):
-        self.cuda = device == "cuda"
-        self.mb = {"train": None, "eval": None}
-
-    def start(self) -> None:
-        if self.cuda:
-            torch.cuda.reset_peak_memory_stats()
-
-    def stop(self, phase: str) -> None:
-        if self.cuda:
-            self.mb[phase] = max(self.mb[phase] or 0.0, torch.cuda.max_memory_allocated() / 2**20)
-
-
 def set_deterministic(on: bool) -> None:
     """Deterministic kernels for the whole process: cuDNN without autotuning and torch's deterministic
     algorithms where they exist (warn_only: an operation without one, e.g. adaptive average pooling's
@@ -143,9 +125,11 @@ def first_batch(spec: RunSpec, images, labels, stats: Stats, fmt: torch.memory_f
     return stats.normalise(images[:n].to(spec.device), fmt), labels[:n].to(spec.device)
 
 
-def choose_step(spec: RunSpec, model: nn.Module, images, labels, stats: Stats) -> tuple[StepConfig, dict]:
-    """The fastest step configuration for this cell on this machine, timed on throwaway copies with
-    the cell's batch size (untimed for the run itself; the run's RNG is untouched)."""
+def choose_step(spec: RunSpec, model: nn.Module, images, labels, stats: Stats,
+                options: list[StepConfig] | None = None) -> tuple[StepConfig, dict]:
+    """The fastest step configuration for this cell on this machine among `options` (default: every
+    candidate), timed on throwaway copies with the cell's batch size (untimed for the run itself; the
+    run's RNG is untouched)."""
     scaler = grad_scaler(spec)
 
     def batches(config: StepConfig):
@@ -155,7 +139,7 @@ def choose_step(spec: RunSpec, model: nn.Module, images, labels, stats: Stats) -
 
     return step_config.fastest(model, lambda params, config: _optimizer(params, spec, config), batches,
                                lambda m, o, config, x, y: make_step(m, o, scaler, spec, config, x, y), spec.device,
-                               step_config.candidates(spec.device, spec.amp))
+                               options or step_config.candidates(spec.device, spec.amp))
 
 
 def _optimizer(params, spec: RunSpec, config: StepConfig) -> torch.optim.Optimizer:
@@ -212,10 +196,12 @@ def _train_epoch(run: Setup, spec: RunSpec, threads: int) -> dict:
 
 
 def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool = True,
-                config: StepConfig | None = None, share: Callable[[], int] = env.thread_count) -> list[CellResult]:
+                config: StepConfig | None = None, share: Callable[[], int] = env.thread_count,
+                on_epoch: Callable[[int, int], None] | None = None) -> list[CellResult]:
     """Train the group's shared run to the largest epoch count; one result per spec. `config` forces a
     step configuration (None: the fastest here). torch's threads are `share()`, renewed before every
-    epoch outside its timer (a worker's share grows as others finish); each curve row records its own."""
+    epoch outside its timer (a worker's share grows as others finish); each curve row records its own.
+    `on_epoch(epoch, epochs)` hears of every epoch trained and evaluated."""
     spec = specs[0]
     assert all(s.group_key() == spec.group_key() for s in specs)
     clock.use_threads(share())  # the step configuration is chosen and warmed up under the current share
@@ -226,7 +212,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
     macs, params = cost.model_cost(spec.model, spec.stem)
     if warmup:
         warm_up(run, spec)
-    peaks = MemoryPeaks(spec.device)  # counted after warm-up: the run's own peaks
+    peaks = clock.MemoryPeaks(spec.device)  # counted after warm-up: the run's own peaks
 
     wanted = sorted({s.epochs for s in specs})
     curves, results_at, best = [], {}, {"val_acc": -1.0}
@@ -253,10 +239,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
         val_acc = float((val_pred == part["val"][1].numpy()).mean())
         curves.append({"epoch": epoch, **{k: trained[k] for k in ("train_loss", "train_acc", "threads")},
                        "val_loss": val_loss, "val_acc": val_acc, "epoch_time_s": trained["seconds"]})
-        if val_acc > best["val_acc"]:
-            # kept on the CPU: no GPU memory held for them, and saved as CPU tensors
-            best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch,
-                    "weights": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
+        best = _best_so_far(best, model, val_acc, val_loss, epoch)
         if epoch in wanted:
             results_at[epoch] = evaluate.measure(model, best, test_images, part["test"][1], spec, stats)
         eval_time += time.perf_counter() - start
@@ -265,10 +248,21 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
             results_at[epoch].update(train_time_s=train_time, eval_time_s=eval_time, images_per_s=seen / train_time,
                                      steady_images_per_s=float(np.median(rates)),
                                      achieved_flops=cost.achieved_flops(macs, seen, train_time))
+        if on_epoch:
+            on_epoch(epoch, wanted[-1])
 
     common = {"macs": macs, "params": params, "peak_mem_mb": peaks.mb["train"], "eval_peak_mem_mb": peaks.mb["eval"],
               "shared_compute": len(specs) > 1, **_how(spec, run)}
     return [_cell_result(s, curves, results_at.get(s.epochs), common, failure, train_time) for s in specs]
+
+
+def _best_so_far(best: dict, model: nn.Module, val_acc: float, val_loss: float, epoch: int) -> dict:
+    """The best validation epoch so far, with its weights kept on the CPU (no GPU memory held for
+    them, and saved as CPU tensors)."""
+    if val_acc <= best["val_acc"]:
+        return best
+    return {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch,
+            "weights": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
 
 
 def _how(spec: RunSpec, run: Setup) -> dict:

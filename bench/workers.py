@@ -1,8 +1,8 @@
 """`bench run --workers N`: N worker processes on one machine share one store through its claims
 (each takes the next group no one holds), each with its share of the threads. The threads are
 shared by the workers that still have work: a worker that finds nothing left to start leaves, and
-the others take its threads over at their next epoch (`share`). Outcomes come back
-through a queue as cells finish. Stopping is the parent's job: workers ignore Ctrl-C and stop on
+the others take its threads over at their next epoch (`share`). Progress (epochs trained, cells
+stored) comes back through a queue. Stopping is the parent's job: workers ignore Ctrl-C and stop on
 SIGTERM, which the parent sends once on Ctrl-C, on its own SIGTERM or on any error, and which the
 kernel sends if the parent dies; a stopped or crashed worker loses only the cell it was computing,
 whose claim dies with it, so the next `bench run` computes it."""
@@ -59,6 +59,29 @@ def share(budget: int, active: Sequence, me: int) -> int:
     return max(1, count + (ranks.index(me) < extra))
 
 
+def wall_seconds(cells: list[Cell], per_cell: dict[str, float], count: int) -> float:
+    """The wall time of `count` workers computing `cells`, from each training run's estimated seconds
+    at a worker's starting share of the threads (`threads_each`): workers take runs in plan order, and
+    once nothing is left to start, the threads of a worker that finishes go to the others, whose
+    ResNet runs speed up in proportion (2 threads ran 1.96x as fast as 1, benchmarks/README.md, chunk
+    5); an SVM fits on one thread whatever its share."""
+    budget, base = env.thread_count(), threads_each(count)
+    queue = [[max(per_cell.get(c.run_id, 0.0) for c in g), g[0].spec.kind == "resnet"] for g in groups_of(cells)]
+    running: list[list] = []
+    elapsed = 0.0
+    while queue or running:
+        while queue and len(running) < count:
+            running.append(queue.pop(0))
+        speeds = [share(budget, [True] * len(running), i) / base if scales else 1.0
+                  for i, (_, scales) in enumerate(running)]
+        step = min(left / speed for (left, _), speed in zip(running, speeds, strict=True))
+        elapsed += step
+        for job, speed in zip(running, speeds, strict=True):
+            job[0] -= step * speed
+        running = [job for job in running if job[0] > 1e-9]
+    return elapsed
+
+
 def _work(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, settings,
           active, me: int, outbox, parent: int) -> None:
     """One worker: the ordinary single-process run over all cells, skipping what others claim, with
@@ -71,8 +94,8 @@ def _work(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts:
         from bench import runner
         from bench.store import Store
 
-        runner.execute(cells, Store(store_root), data_dir, artifacts, settings, progress=False,
-                       on_outcome=lambda o: outbox.put(("outcome", o)), share=lambda: share(budget, active, me))
+        runner.execute(cells, Store(store_root), data_dir, artifacts, settings,
+                       on_event=lambda event: outbox.put(("event", event)), share=lambda: share(budget, active, me))
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except BenchError as exc:
@@ -111,10 +134,10 @@ def _stop(procs: list) -> None:
 
 
 def run(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, settings,
-        workers: int, on_outcome: Callable) -> None:
-    """Run `cells` with `workers` processes (`runner.Settings` shared), calling `on_outcome` in this
-    process as each cell is stored. Raises BenchError, after the others finish, when a worker failed
-    or died."""
+        workers: int, on_event: Callable) -> None:
+    """Run `cells` with `workers` processes (`runner.Settings` shared), calling `on_event` in this
+    process with each epoch trained and each cell stored (`bench.progress`). Raises BenchError, after
+    the others finish, when a worker failed or died."""
     ctx = multiprocessing.get_context("spawn")  # no forked torch state, the same on every OS
     outbox = ctx.Queue()
     active = ctx.RawArray(ctypes.c_bool, [True] * workers)  # who still computes: they share the threads
@@ -139,8 +162,8 @@ def run(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: P
                 kind, value = outbox.get(timeout=0.5)
             except queue.Empty:
                 continue
-            if kind == "outcome":
-                on_outcome(value)
+            if kind == "event":
+                on_event(value)
             else:
                 errors.append(value)
         finished = True

@@ -49,7 +49,7 @@ def test_readme_lists_each_variable_once_in_its_table():
 
 def _plan(env: dict) -> CliRunner:
     return CliRunner().invoke(main, ["plan", "--preset", "smoke", "--no-estimate", "--store", "/nonexistent"],
-                              env=env)
+                              env={"BENCH_WORKERS": None, **env})  # not the tests' own (conftest.py)
 
 
 def test_the_variable_works_is_announced_and_other_names_do_nothing():

@@ -140,3 +140,34 @@ def test_a_partial_saved_table_renders_with_its_coverage(tmp_path):
     out = subprocess.run([sys.executable, "benchmarks/step.py", "--from-csv", str(table), "--out", str(tmp_path)],
                          capture_output=True, text=True, check=True).stdout
     assert "| resnet50 | 32 | – |" in out and "(8 of 32 runs covered) |" in out
+
+
+def test_plan_announces_its_calibration_caches_it_and_says_when_it_was_measured_under_load(tmp_path, monkeypatch):
+    """Only the shapes of the runs to do are calibrated, once per machine, announced before they
+    start; a calibration beside other work is flagged; the estimate is wall time for the workers."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("BENCH_THREADS", "2")
+    measured = []
+    monkeypatch.setattr(estimate, "_calibrate", lambda spec: measured.append(spec.label) or 1e-3)
+    busy = iter(range(0, 1000, 3))  # others use a core's worth of CPU while each shape is timed
+    monkeypatch.setattr("bench.env.cpu_seconds_busy", lambda: float(next(busy)))
+    monkeypatch.setattr("bench.estimate.time.perf_counter", lambda: float(next(busy)))
+
+    def plan_q1a(*extra: str):
+        result = CliRunner().invoke(main, ["plan", "--preset", "q1a", "--models", "resnet50", "--workers", "1",
+                                           "--store", str(tmp_path / "none"), *extra])
+        assert result.exit_code == 0, result.output
+        return result
+
+    first = plan_q1a()
+    assert first.stderr.splitlines()[0].startswith("calibrating 4 training shapes at 2 threads (a few seconds each, "
+                                                   "once per machine: cached in ")
+    assert "--no-estimate skips it" in first.stderr and measured == ["resnet50"] * 4
+    summary = first.stdout.splitlines()[-1]
+    assert summary.startswith("64 cells, 0 done, 64 to run (16 training runs), estimated ")
+    assert summary.endswith(" of wall time with 1 worker of 2 threads")
+    assert "was calibrated under load" in first.stderr and "`bench plan --recalibrate`" in first.stderr
+    second = plan_q1a()
+    assert "calibrating" not in second.stderr and len(measured) == 4 and second.stdout == first.stdout
+    plan_q1a("--recalibrate")
+    assert len(measured) == 8

@@ -42,7 +42,7 @@ def _as(cpu: str, monkeypatch) -> None:
 def _plan(store: Path, *args: str) -> list[list[str]]:
     result = CliRunner().invoke(main, ["plan", *args, "--no-estimate", "--store", str(store)])
     assert result.exit_code == 0, result.output
-    return [line.split() for line in result.output.splitlines()[:-1]]
+    return [line.split() for line in result.stdout.splitlines()[:-1]]
 
 
 def test_a_store_made_under_one_cpu_model_is_done_under_another(tiny_data, tmp_path, monkeypatch):
@@ -157,12 +157,15 @@ def test_the_committed_store_plans_as_done_here(committed_store):
     stored = set(Store(committed_store).runs()["run_id"])
     assert len(q1a) == 128 and sum(line[1] == "done" for line in q1a) >= 72
     assert {line[1] for line in q1a if line[0] in stored} == {"done"}
-    for args in (("--preset", "q1a", "--models", "resnet18"), ("--preset", "q1b"), ("--preset", "q2")):
+    for args in (("--preset", "q1a", "--models", "resnet18"), ("--preset", "q1b"),
+                 ("--preset", "q2", "--device", "cpu")):
         assert {line[1] for line in _plan(committed_store, *args)} == {"done"}, args
+    q2 = _plan(committed_store, "--preset", "q2")  # the study's q2 has both devices' cells: CUDA's are to do
+    assert {(line[2], line[1]) for line in q2} == {("cpu", "done"), ("cuda", "todo")} and len(q2) == 16
     # another scale is another plan, visible as such: nothing of it is done
     assert {line[1] for line in _plan(committed_store, "--preset", "q1b", "--test-size", "2000")} == {"todo"}
     last = CliRunner().invoke(main, ["plan", "--preset", "q1b", "--test-size", "2000", "--no-estimate", "--store",
-                                     str(committed_store)]).output.splitlines()[-1]
+                                     str(committed_store)]).stdout.splitlines()[-1]
     assert last == ("48 cells, 0 done, 48 to run; at another scale than preset q1b states: "
                     "test_size 2000 (the preset: 0)")
 

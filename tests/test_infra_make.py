@@ -137,3 +137,17 @@ def test_engine_chooses_the_engine_for_runs_as_well_as_builds():
     assert out.returncode == 0, out.stderr
     assert "podman build -f docker/Dockerfile.cpu" in out.stdout
     assert "podman run --rm" in out.stdout and "docker" not in out.stdout.replace("docker/", "")
+
+
+def test_make_bench_installs_what_running_needs_and_make_test_adds_the_test_tools(tmp_path):
+    """A fresh venv (one that does not exist yet): make bench installs bench alone, on a CPU machine
+    torch's CPU wheels first when their index answers; make test adds the test extras."""
+    venv = f"VENV={tmp_path / 'venv'}"
+    bench = make("-n", "bench", "RUNNER=local", venv)
+    assert bench.returncode == 0, bench.stderr
+    assert "pip install -e .\n" in bench.stdout and ".[test]" not in bench.stdout
+    assert "pip install --index-url https://download.pytorch.org/whl/cpu" in bench.stdout
+    assert "pip install --index-url" not in make("-n", "bench", "RUNNER=local", "TORCH_CPU=no", venv).stdout
+    assert "pip install --index-url" not in make("-n", "bench", "RUNNER=local", "DEVICE=cuda", venv).stdout
+    test = make("-n", "test", venv)
+    assert "pip install -e .\n" in test.stdout and "pip install -e '.[test]'" in test.stdout

@@ -19,12 +19,16 @@ def test_counts_whole_training_runs_and_lists_the_rest():
     stored += [{"run_id": groups[4][0].run_id, "status": "error"}]
     stored += [{"run_id": c.run_id, "status": "done"} for c in
                plan.cells_of(presets.expand(presets.load_preset("q1a"), {"test_size": 2000}))]  # reduced scale
-    q1a, q1b, q2 = progress.build(stored)  # once a campaign has begun, every unfinished study preset
+    q1a, q1b, q2 = progress.banner(progress.account(stored))  # once a campaign has begun, every unfinished preset
     assert (q1b["cells_done"], q2["cells_done"]) == (0, 0)
     assert q2["after"] == ["q1a"] and q1a["after"] == q1b["after"] == []  # q2's resnet18/50 cells are q1a cells
     assert (q1a["preset"], q1a["runs_done"], q1a["runs"], q1a["cells"]) == ("q1a", 3, 32, 128)
     assert q1a["cells_done"] == 3 * 4 + 1
-    assert q1a["command"].startswith("bench run --preset q1a --budget")  # the preset states the scale
+    assert q1a["commands"] == ["bench run --preset q1a --budget 2h30m"]  # the preset states the scale
+    # q2 plans both devices: a command per device with cells to compute
+    assert q2["commands"] == ["bench run --preset q2 --device cpu --budget 2h30m",
+                              "bench run --preset q2 --device cuda --budget 2h30m"]
+    assert [(d["device"], d["cells"], d["pending"]) for d in q2["devices"]] == [("cpu", 8, 8), ("cuda", 8, 8)]
     assert q1a["scale"] == "all 49,000 training images, all 14,000 test images, 1 seed, cpu"
     assert q1a["remaining"][0] == "mnist resnet18: 5" and sum(int(x.split(": ")[1]) for x in q1a["remaining"]) == 29
     assert q1a["listing"] == "bench plan --preset q1a"
@@ -32,10 +36,15 @@ def test_counts_whole_training_runs_and_lists_the_rest():
 
 def test_nothing_at_full_scale_and_a_finished_preset_need_no_line():
     """No full-scale run stored: no banner; a finished preset: no line of its own."""
-    assert progress.build([]) == []
-    assert [p["preset"] for p in progress.build([{"run_id": c.run_id, "status": "done"}
-                                                 for c in _full("q1b")])] == ["q1a", "q2"]
-    q2 = progress.build([{"run_id": _full("q2")[0].run_id, "status": "done"}])[-1]
+    assert progress.banner(progress.account([])) == []
+    state = progress.account([{"run_id": c.run_id, "status": "done"} for c in _full("q1b")])
+    assert [p["preset"] for p in progress.banner(state)] == ["q1a", "q2"]
+    assert progress.pending(state) == [
+        {"preset": "q1a", "device": "cpu", "cells": 128, "command": "bench run --preset q1a --budget 2h30m"},
+        {"preset": "q2", "device": "cpu", "cells": 8, "command": "bench run --preset q2 --device cpu --budget 2h30m"},
+        {"preset": "q2", "device": "cuda", "cells": 8,
+         "command": "bench run --preset q2 --device cuda --budget 2h30m"}]
+    q2 = progress.banner(progress.account([{"run_id": _full("q2")[0].run_id, "status": "done"}]))[-1]
     assert q2["speed"].startswith("bench time --preset q2")  # a preset of paired speeds says how to time them
 
 
@@ -59,4 +68,4 @@ def test_the_study_is_defined_by_its_presets_not_by_a_constant_of_the_report():
         assert {(s.subset, s.test_size, s.seed) for s in specs} == {(0, 0, 0)}, name
     assert progress.stated() == ("q1a all 49,000 training images, all 14,000 test images, 1 seed, cpu; "
                                  "q1b 10,000 training images, all 14,000 test images, 1 seed, cpu; "
-                                 "q2 all 49,000 training images, all 14,000 test images, 1 seed, cpu")
+                                 "q2 all 49,000 training images, all 14,000 test images, 1 seed, cpu+cuda")

@@ -18,7 +18,7 @@ def test_empty_store_renders(tmp_path):
     files = build_files(empty(tmp_path / "store"), pdf=False)
     index = files["index.html"]
     assert "The store holds no runs yet" in index
-    assert "No Q2 runs in the store" in index
+    assert 'id="q2"' not in index and 'id="q1a"' not in index  # no section for rows the store lacks
     assert not [name for name in files if name.startswith("runs/")]
 
 
@@ -365,9 +365,10 @@ def test_key_results_state_each_comparison_once():
 
     def finding(preset, n, median, caveat=None):
         return {"preset": preset, "factor": "label", "a": "resnet18", "b": "resnet50", "metric": "accuracy",
-                "n": n, "median": median, "caveat": caveat}
+                "n": n, "median": median, "caveat": caveat, "kind": "resnet"}
 
-    effects = summary._effects([finding("q2", 6, 12.1), finding("q1a", 32, 11.7), finding("q2x", 2, 30.0, "chance")])
+    effects = summary._factor_effects([finding("q2", 6, 12.1), finding("q1a", 32, 11.7),
+                                       finding("q2x", 2, 30.0, "chance")], "resnet", {"q1a", "q2", "q2x"})
     assert [(f["preset"], f["noise"]) for f in effects] == [("q1a", False)]
 
 
@@ -411,10 +412,10 @@ def test_key_results_take_the_comparison_with_the_most_pairs_whichever_level_won
 
     def finding(preset, a, b, n, median, caveat=None):
         return {"preset": preset, "factor": "optimizer", "a": a, "b": b, "metric": "accuracy", "n": n,
-                "median": median, "caveat": caveat}
+                "median": median, "caveat": caveat, "kind": "resnet"}
 
-    effects = summary._effects([finding("q1a", "Adam", "SGD", 32, 0.4, "within the run-to-run spread"),
-                                finding("q2", "SGD", "Adam", 4, 3.0)])
+    effects = summary._factor_effects([finding("q1a", "Adam", "SGD", 32, 0.4, "within the run-to-run spread"),
+                                       finding("q2", "SGD", "Adam", 4, 3.0)], "resnet", {"q1a", "q2"})
     assert [(f["preset"], f["noise"]) for f in effects] == [("q1a", True)]
 
 

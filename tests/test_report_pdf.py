@@ -90,11 +90,11 @@ def test_pdf_has_no_raw_dumps_and_nothing_runs_off_the_page(pdf_path):
         assert not ends or max(ends) <= width, (number, max(ends), width)
 
 
-def test_the_key_results_share_the_page_of_the_scale_banner(pdf):
+def test_the_answers_share_the_page_of_the_scale_banner(pdf):
     """The summary opens the report: the scale banner alone on a page would waste it."""
     pages = [" ".join(page.extract_text().split()) for page in pdf.pages]
     banner = next(i for i, text in enumerate(pages) if "Train / test images per preset" in text)
-    assert "Key results" in pages[banner] and "Largest effects on test accuracy" in pages[banner]
+    assert "The answers" in pages[banner] and "Q1(a): the best ResNet, and what matters" in pages[banner]
 
 
 

@@ -23,7 +23,7 @@ def test_every_reproduce_command_plans_exactly_its_run(tmp_path, committed_store
         assert args[:2] == ["bench", "run"], command
         result = CliRunner().invoke(main, ["plan", *args[2:], "--no-estimate", "--store", str(tmp_path)])
         assert result.exit_code == 0, (command, result.output)
-        planned = [line.split()[0] for line in result.output.splitlines()[:-1]]
+        planned = [line.split()[0] for line in result.stdout.splitlines()[:-1]]
         spec = RunSpec(**identity_of(run))
         assert planned == [run_id(spec)], command
         kinds.add((run["kind"], run["preset"]))
@@ -39,5 +39,5 @@ def test_every_study_command_plans_every_stored_run_it_stands_for(tmp_path, comm
         args = shlex.split(entry["command"])
         result = CliRunner().invoke(main, ["plan", *args[2:], "--no-estimate", "--store", str(tmp_path)])
         assert result.exit_code == 0, (entry["command"], result.output)
-        planned |= {line.split()[0] for line in result.output.splitlines()[:-1]}
+        planned |= {line.split()[0] for line in result.stdout.splitlines()[:-1]}
     assert {run_id(RunSpec(**identity_of(r))) for r in study.runs} <= planned

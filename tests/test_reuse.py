@@ -24,7 +24,7 @@ epochs = [1, 2]
 def _invoke(*args: str) -> str:
     result = CliRunner().invoke(main, list(args))
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 def test_a_cpu_cell_without_pin_memory_reuses_the_stored_pin_memory_cells(tiny_data, tmp_path, monkeypatch):

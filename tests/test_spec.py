@@ -28,12 +28,12 @@ def test_q1b_has_18_poly_and_6_rbf_cells_per_dataset():
     assert len({run_id(s) for s in specs}) == 48
 
 
-def test_q2_pairs_four_models_with_two_optimizers():
+def test_q2_pairs_four_models_with_two_optimizers_on_both_devices():
     specs = cells("q2")
-    assert len(specs) == 8
+    assert len(specs) == 16 and {s.device for s in specs} == {"cpu", "cuda"}
     assert {s.label for s in specs} == {"resnet18", "resnet32", "resnet34", "resnet50"}
     assert {s.batch_size for s in specs} == {16} and {s.epochs for s in specs} == {5}
-    assert len(cells("q2", {"device": "cuda"})) == 8
+    assert len(cells("q2", {"device": "cuda"})) == len(cells("q2", {"device": "cpu"})) == 8
 
 
 def test_overrides_and_repeats():

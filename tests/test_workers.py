@@ -115,10 +115,10 @@ def test_a_worker_takes_over_the_threads_of_one_that_ran_out_of_work(tiny_data, 
     monkeypatch.setattr(train, "_train_epoch", epoch_while_the_other_runs_out_of_work)
     spec = RunSpec(model="resnet20", epochs=3, batch_size=32, subset=0)
     group = plan.cells_of([spec.replace(epochs=1), spec])
-    before = torch.get_num_threads()
+    before, events = torch.get_num_threads(), []
     try:
         runner.execute(group, Store(tmp_path / "results", create=True), tiny_data, None, runner.Settings("test"),
-                       progress=False, share=lambda: workers.share(2, active, 0))
+                       on_event=events.append, share=lambda: workers.share(2, active, 0))
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
@@ -128,6 +128,9 @@ def test_a_worker_takes_over_the_threads_of_one_that_ran_out_of_work(tiny_data, 
     assert (by_epochs[3]["threads"], by_epochs[3]["threads_max"]) == (1, 2)
     assert (by_epochs[1]["threads"], by_epochs[1]["threads_max"]) == (1, 1)  # its one epoch ran on one thread
     assert not any(cells.timed(r) for r in study.runs if r["threads"] != r["threads_max"])
+    # progress heard of each epoch of the shared run, then of both cells as they were stored
+    assert [(type(e).__name__, getattr(e, "epoch", None)) for e in events] == [
+        ("EpochDone", 1), ("EpochDone", 2), ("EpochDone", 3), ("Outcome", None), ("Outcome", None)]
 
 
 def test_the_last_long_run_gets_the_threads_of_the_workers_that_finished(real_data, tmp_path, monkeypatch):

@@ -81,6 +81,13 @@ def load_preset(name_or_path: str) -> list[dict]:
     return grids
 
 
+def display(name_or_path) -> str:
+    """A preset as a reader knows it: `q1a`, or a preset file by its name (`/tmp/my-grid.toml` ->
+    `my-grid`); stored rows keep the path, which their reproduce commands need."""
+    text = str(name_or_path or "")
+    return Path(text).stem if text.endswith(".toml") else text
+
+
 def same_host(name_or_path: str) -> bool:
     """Whether the preset pairs measurements of one machine (`same_host = true`, as q2 does: its CPU
     and GPU cells are compared by speed). Its cells count as done only by attempts from this host."""

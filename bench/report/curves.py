@@ -9,6 +9,7 @@ from collections import defaultdict
 import matplotlib
 from matplotlib.ticker import MaxNLocator
 
+from bench import presets
 from bench.report import cells
 from bench.report.plotting import OKABE_ITO, PRINT_WIDTH_IN, figure, slug, svg
 from bench.spec import cell_key, training_run_key
@@ -79,9 +80,11 @@ def _curve_figure(preset: str, dataset: str, device: str, trained: int, fams: li
         for _, members in sorted(seeds.items(), key=repr):
             runs = [f["curve"] for f in members]
             colour = OKABE_ITO[hp.index((members[0]["run"]["lr"], members[0]["run"]["batch_size"])) % len(OKABE_ITO)]
-            for ax, metric, scale in ((acc_ax, "acc", 100), (loss_ax, "loss", 1)):
+            for ax, metric, scale, (lo, hi) in ((acc_ax, "acc", 100, acc_range), (loss_ax, "loss", 1, loss_range)):
                 for split, style in (("val", {"lw": 1.2}), ("train", {"lw": 0.9, "ls": "--"})):
-                    ep, mean, low, high = _over_seeds(runs, f"{split}_{metric}", scale)
+                    ep, *values = _over_seeds(runs, f"{split}_{metric}", scale)
+                    # clipped here, not only by the axes: a PDF renderer may ignore an SVG's clip path
+                    mean, low, high = ([min(max(v, lo), hi) for v in vs] for vs in values)
                     ax.plot(ep, mean, color=colour, **style)
                     if split == "val" and len(runs) > 1:
                         ax.fill_between(ep, low, high, color=colour, alpha=0.15, lw=0)
@@ -98,11 +101,12 @@ def _curve_figure(preset: str, dataset: str, device: str, trained: int, fams: li
     fig.legend(handles=handles, loc="lower center", ncols=legend_cols, frameon=False)
     name = f"figures/curves-{slug(preset, dataset, device, trained)}.svg"
     note = " A few points beyond the shared ranges are clipped at the panel's edge." if clipped else ""
-    caption = (f"{preset} · {dataset} · {device} · {trained:,} training images: where validation accuracy "
+    shown = presets.display(preset)
+    caption = (f"{shown} · {dataset} · {device} · {trained:,} training images: where validation accuracy "
                "(top, solid) levels off and whether it falls behind train accuracy (dashed), per model and "
                "optimizer; loss below. All panels share their y ranges; one colour per learning rate and batch "
                f"size, its line the mean over seeds and its band (validation) their range.{note}")
-    return name, svg(fig), {"src": name, "alt": f"training curves, {preset} {dataset} on {device}, {trained:,} "
+    return name, svg(fig), {"src": name, "alt": f"training curves, {shown} {dataset} on {device}, {trained:,} "
                                                  "training images",
                             "caption": caption}
 

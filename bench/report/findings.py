@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import statistics
 
 from bench.report import cells
@@ -127,6 +128,13 @@ def noise_margin(sigma: dict, n: int) -> float | None:
     return NOISE_SES * MEDIAN_SE * math.sqrt(2) * sigma["sd"] * 100 / math.sqrt(n)
 
 
+# Cells that differ only in epochs are one run measured at two epoch counts, each at its best
+# validation epoch so far: the longer cell chooses among more epochs, so its pairs are not
+# independent runs and its win is partly built in.
+NESTED = ("nested, not independent: each pair is one training run measured at both epoch counts, and the "
+          "longer cell picks its best validation epoch among more epochs")
+
+
 def caveat(diffs: list[float], sigma: dict, n: int) -> str | None:
     """Why a finding may not hold: a single pair, or a median paired difference that chance alone
     could give: within the run-to-run spread where repeats measure it, else by the sign test (also
@@ -181,9 +189,17 @@ def factor_findings(runs: list[dict]) -> list[dict]:
                 "median": statistics.median(diffs), "lo": min(diffs), "hi": max(diffs),
                 "diffs": sorted(diffs), **_evidence(factor, members),
                 "caveat": (("fewer than 3 pairs: the timing spread is unknown" if len(diffs) < 3 else None)
-                           if factor == "pin_memory" else caveat(diffs, sigma, len(diffs))),
+                           if factor == "pin_memory" else NESTED if factor == "epochs"
+                           else caveat(diffs, sigma, len(diffs))),
             })
+            found[-1]["flag"] = flag(found[-1]["caveat"])
     return found
+
+
+def flag(caveat: str | None) -> str | None:
+    """A caveat in a few words, for a table cell or an answer line (the whole caveat on hover and in
+    the findings): its text before the first colon or parenthesis."""
+    return re.split(r"[:(]", caveat, maxsplit=1)[0].strip() if caveat else None
 
 
 def _evidence(factor: str, members: list[tuple[dict, dict]]) -> dict:

@@ -1,6 +1,8 @@
 """Accuracy against training time per dataset, the grid's ResNets and SVMs together: which models buy
-accuracy with time, and which are beaten on both. One point per cell (its runs over seeds averaged;
-runs timed under load or beside other cells are left out, their times not being comparable); the
+accuracy with time, and which are beaten on both. One point per cell (its runs over seeds averaged).
+A run's own time counts where it was timed alone; a ResNet run computed beside other work takes the
+time derived from its cell's timed-alone rate (`bench time`, `q2.derived_time`); other runs are left
+out, their times not being comparable. The
 points no other cell beats on both accuracy and time form the front and are labelled. The full-scale
 reference is left out: it trains on another scale, and the caption states each kind's training size."""
 
@@ -8,15 +10,26 @@ from __future__ import annotations
 
 from bench.report import cells
 from bench.report.plotting import MARKERS, MIN_FONT_PT, OKABE_ITO, figure, plain_log_x, slug, svg
+from bench.report.q2 import derived_time, timed_alone
 
 
-def points(runs: list[dict], dataset: str) -> list[dict]:
-    """Per cell: mean test accuracy, mean training time (SVM: fit time) and a short name."""
-    own = [r for r in cells.distinct(cells.done(runs)) if r["dataset"] == dataset and r["role"] != "reference"
-           and r["test_acc"] is not None and cells.alone(r)]
+def _time(run: dict, timings: list[dict]) -> tuple[float | None, str | None]:
+    """A run's training time (SVM: fit time) and, where it is derived from a timed-alone rate, the
+    host of that rate."""
+    if cells.alone(run):
+        return run["train_time_s"] if run["kind"] == "resnet" else run["fit_time_s"], None
+    derived = derived_time(run, timed_alone(run, timings)) if run["kind"] == "resnet" else None
+    return (derived["median"], derived["host"]) if derived else (None, None)
+
+
+def points(runs: list[dict], dataset: str, timings: list[dict] = ()) -> list[dict]:
+    """Per cell: mean test accuracy, mean training time (`_time`), whether derived, and a short name."""
+    own = [r for r in cells.distinct(cells.done(runs)) if r["dataset"] == dataset and r["role"] == "grid"
+           and r["test_acc"] is not None and _time(r, list(timings))[0]]
     out = []
     for members in cells.group(own).values():
-        times = [m["train_time_s"] if m["kind"] == "resnet" else m["fit_time_s"] for m in members]
+        timed = [_time(m, list(timings)) for m in members]
+        times = [t for t, _ in timed]
         if not all(t and t > 0 for t in times):
             continue
         first = members[0]
@@ -26,7 +39,7 @@ def points(runs: list[dict], dataset: str) -> list[dict]:
         out.append({"label": first["label"], "kind": first["kind"], "name": name, "preset": first["preset"],
                     "n_train": cells.n_trained(first),
                     "acc": sum(m["test_acc"] for m in members) / len(members) * 100,
-                    "time": sum(times) / len(times)})
+                    "time": sum(times) / len(times), "derived": sorted({h for _, h in timed if h})})
     if len({p["n_train"] for p in out if p["kind"] == "svm"}) > 1:  # name which size an SVM point is
         out = [{**p, "name": f"{p['name']} n {p['n_train']:,}"} if p["kind"] == "svm" and p["n_train"] else p
                for p in out]
@@ -87,8 +100,11 @@ def figures(view: dict) -> tuple[dict, list]:
     files, figs = {}, []
     runs = view["runs"]
     for dataset in sorted({r["dataset"] for r in runs}):
-        pts = points(runs, dataset)
-        shared = sum(1 for r in cells.distinct(cells.done(runs)) if r["dataset"] == dataset and not cells.alone(r))
+        pts = points(runs, dataset, view["timings"])
+        left_out = sum(1 for r in cells.distinct(cells.done(runs)) if r["dataset"] == dataset
+                       and r["role"] == "grid" and not _time(r, view["timings"])[0])
+        derived = sum(bool(p["derived"]) for p in pts)
+        hosts = sorted({h for p in pts for h in p["derived"]})
         if len(pts) < 2:
             continue
         fig, (ax,) = figure(1, 1, w=6.4, h=3.6)
@@ -112,8 +128,12 @@ def figures(view: dict) -> tuple[dict, list]:
                      "caption": f"{dataset}: what accuracy each model buys with training time, {_sizes(pts)}. "
                                 "The dashed line joins "
                                 f"the {len(top)} cells that no other cell beats on both (labelled); every other "
-                                "point is slower, less accurate, or both. Times are on one host and thread count "
-                                "only where the scale banner says so."
-                                + (f" {shared} runs timed beside other work (--workers, or under load) are left "
-                                   "out: their times do not compare." if shared else "")})
+                                "point is slower, less accurate, or both."
+                                + (f" {derived} ResNet cells computed beside other work show the time derived from "
+                                   "their timed-alone rate (bench time: images trained ÷ rate, plus evaluation), "
+                                   f"as on their run pages, measured on host {' and '.join(hosts)}"
+                                   + (" (several machines: their times compare only within one)" if len(hosts) > 1
+                                      else "") + "." if derived else "")
+                                + (f" {left_out} runs computed beside other work without a timed-alone rate are left "
+                                   "out: their times do not compare." if left_out else "")})
     return files, figs

@@ -60,9 +60,11 @@ def figure(ncols: int, nrows: int, w: float = 2.3, h: float = 1.9, bottom: float
 
 
 def plain_log_x(ax) -> None:
-    """A log x axis labelled with plain numbers (20, 50, 100), never 2×10¹, and no minor labels."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    """A log x axis labelled with plain numbers at 1, 2 and 5 of every decade (20, 50, 100), never
+    2×10¹, so an axis spanning less than a decade still has several labels; no minor labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())

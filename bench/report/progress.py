@@ -11,6 +11,9 @@ from bench.spec import RunSpec
 COMMAND = "bench run --preset {preset} --budget 2h30m"
 SPEED = "bench time --preset {preset} --blocks 5"  # speeds: alone, on an idle machine
 LISTING = "bench plan --preset {preset}"  # every cell, done or to do, with its estimate
+# What a table or figure needs to place a pending cell where its row would be.
+PENDING_FIELDS = ("kind", "dataset", "device", "subset", "split", "batch_size", "optimizer", "lr", "epochs",
+                  "pin_memory", "kernel", "C", "gamma", "degree", "n_train")
 
 
 def planned(name: str) -> list[plan.Cell]:
@@ -56,15 +59,17 @@ def _left(remaining: list[list[plan.Cell]]) -> list[str]:
     return [f"{key}: {n}" for key, n in counts.items()]
 
 
-def build(runs: list[dict]) -> list[dict]:
-    """Once the study's campaign has begun, per study preset not finished: runs and cells done of
-    all, its scale, the remaining training runs, the commands that compute them and the earlier
-    presets that hold some of its cells (`after`: compute those first, and this preset stores them
-    as copies, `bench.reuse`). A finished preset needs no line: the scale banner states it."""
+def account(runs: list[dict]) -> list[dict]:
+    """The study's state, computed once for every place that tells it (cover, overview, banner,
+    notebook): per study preset in the questions' order, its cells planned, done and pending, in all
+    and per device, its training runs, the runs left per dataset and model, and the command per
+    device with work left; `todo` lists the pending cells (`PENDING_FIELDS`), for the tables and
+    figures that draw them as pending. `after` names the earlier presets that hold some of its cells (compute
+    those first, and this preset stores them as copies, `bench.reuse`)."""
     done = {r["run_id"] for r in runs if r["status"] == "done"}
-    out, begun = [], False
+    out = []
     earlier: dict[tuple, str] = {}  # computations of the presets before this one -> the first preset
-    for name in presets.study():  # the presets that answer the assignment's questions, in its order
+    for name in presets.study():
         cells = planned(name)
         groups = plan.groups_of(cells)
         keys = {c.run_id: c.spec.computation_key() for c in cells}
@@ -72,15 +77,37 @@ def build(runs: list[dict]) -> list[dict]:
                          if c.run_id not in done and keys[c.run_id] in earlier})
         for key in keys.values():
             earlier.setdefault(key, name)
-        finished = [g for g in groups if all(c.run_id in done for c in g)]
-        n_cells = sum(c.run_id in done for c in cells)
-        begun = begun or n_cells > 0
-        if len(finished) == len(groups):
-            continue
         remaining = [g for g in groups if not all(c.run_id in done for c in g)]
-        out.append({"preset": name, "runs_done": len(finished), "runs": len(groups), "cells_done": n_cells,
-                    "cells": len(cells), "scale": describe([c.spec for c in cells]),
+        devices = sorted({c.spec.compute_device for c in cells})
+        per_device = []
+        for device in devices:
+            own = [c for c in cells if c.spec.compute_device == device]
+            n_done = sum(c.run_id in done for c in own)
+            per_device.append({"device": device, "cells": len(own), "done": n_done, "pending": len(own) - n_done,
+                               "command": COMMAND.format(preset=name + (f" --device {device}" if len(devices) > 1
+                                                                         else ""))})
+        n_done = sum(c.run_id in done for c in cells)
+        todo = [{"preset": name, "run_id": c.run_id, "label": c.spec.label, **{k: getattr(c.spec, k) for k in
+                                                                              PENDING_FIELDS}}
+                for c in cells if c.run_id not in done]
+        out.append({"preset": name, "todo": todo, "question": presets.question(name), "cells": len(cells),
+                    "cells_done": n_done,
+                    "pending": len(cells) - n_done, "runs": len(groups), "runs_done": len(groups) - len(remaining),
+                    "devices": per_device, "scale": describe([c.spec for c in cells]),
                     "remaining": _left(remaining), "listing": LISTING.format(preset=name),
-                    "command": COMMAND.format(preset=name), "after": shared,
+                    "commands": [d["command"] for d in per_device if d["pending"]], "after": shared,
                     "speed": SPEED.format(preset=name) if presets.role(name) == "devices" else ""})
-    return out if begun else []  # no campaign at the presets' scale begun: no banner
+    return out
+
+
+def pending(state: list[dict]) -> list[dict]:
+    """The pending cells of the study's `account`, per preset and device: {preset, device, cells, command}."""
+    return [{"preset": p["preset"], "device": d["device"], "cells": d["pending"], "command": d["command"]}
+            for p in state for d in p["devices"] if d["pending"]]
+
+
+def banner(state: list[dict]) -> list[dict]:
+    """The banner's lines from the study's `account`: once its campaign has begun, the study presets
+    not finished; a finished preset needs no line: the scale banner states it."""
+    begun = any(p["cells_done"] for p in state)
+    return [p for p in state if p["pending"]] if begun else []

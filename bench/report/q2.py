@@ -43,6 +43,14 @@ def speedup(cpu: dict, cuda: dict) -> dict:
             "host": cpu["host_id"]}
 
 
+def timed_alone(run: dict, timings: list[dict]) -> dict | None:
+    """The `bench time` row a run's time alone is derived from: of its cell's rows taken alone, the
+    run's own host first, then the most threads (the machine to itself), then the latest."""
+    own = [t for t in timings if t["run_id"] == run["run_id"] and cells.alone(t)]
+    return max(own, key=lambda t: (t["host_id"] == run.get("host_id"), t["threads"] or 0, t["started_at"] or ""),
+               default=None)
+
+
 def derived_time(run: dict | None, timing: dict | None) -> dict | None:
     """The time a run costs on `timing`'s machine alone, derived from that `bench time` row's rate
     (images trained ÷ rate, evaluation at a third of a training image: `plan.training_seconds`), with
@@ -109,9 +117,14 @@ def section(runs: list[dict], timings: list[dict] = ()) -> dict:
             "derived": {d: derived_time(next(iter(cells.done([m for m in members if m["device"] == d])), None),
                                         shown[d]) for d in DEVICES},
             "speedup": speedup(alone["cpu"][host], alone["cuda"][host]) if host else None,
+            "run_ids": {d: sorted(m["run_id"] for m in members if m["device"] == d) for d in DEVICES},
         })
-        scatter += [{"device": m["device"], "label": m["label"], "optimizer": m["optimizer"],
-                     "time": m["train_time_s"], "acc": m["test_acc"]} for m in cells.done(members)]
+        derived = rows[-1]["derived"]
+        for m in cells.done(members):  # a time alone, or derived from the cell's timed-alone rate, or none
+            time = m["train_time_s"] if cells.alone(m) else (derived[m["device"]] or {}).get("median")
+            if time:
+                scatter.append({"device": m["device"], "label": m["label"], "optimizer": m["optimizer"],
+                                "time": time, "acc": m["test_acc"], "derived": not cells.alone(m)})
     all_speedups = [r["speedup"]["median"] for r in rows if r["speedup"]]
     return {
         "n_runs": len(q2), "devices": devices, "rows": rows, "scatter": scatter,

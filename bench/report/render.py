@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 import bench
+from bench import presets
 
 ASSETS = ("report.css", "screen.css", "table.js")  # copied from templates/assets/ into site/assets/
 MISSING = "–"
@@ -150,7 +151,7 @@ def sortkey(x) -> str:
 FORMATS = {"pct": pct, "secs": secs, "si": si, "num": num, "times": times, "flops": lambda x: si(x, "FLOP/s")}
 FILTERS = {"interval": interval, "acc_ci": acc_ci, "median_range": median_range,
            "pct": pct, "pp": pp, "secs": secs, "si": si, "num": num, "value": value, "fixed": fixed,
-           "meansd": meansd, "times": times, "plural": plural, "sortkey": sortkey}
+           "meansd": meansd, "times": times, "plural": plural, "sortkey": sortkey, "preset": presets.display}
 
 
 def environment(directory: Path | None = None) -> jinja2.Environment:

@@ -1,14 +1,11 @@
 """The answers a reader wants in thirty seconds: the scale every number rests on (the banner) and
-the key results (best ResNet and best SVM per dataset with intervals, the largest effects that
-chance would not explain first, flagged ones after them, and the CPU→GPU speedup per model where CUDA rows exist)."""
+one answer per question (`answers`): Q1(a) and Q1(b) the best configuration per dataset with its
+interval and every factor's effect, those chance would not explain first; the SVM-against-ResNet
+gap; Q2 each model's cost and speed per device with the speedup, or what is pending."""
 
 from __future__ import annotations
 
-import statistics
-
 from bench.report import cells, findings, progress
-
-TOP_EFFECTS = 4  # what fits the first screen at 1400 px with the rest of the box; all are in the findings
 
 
 def scale(runs: list[dict]) -> list[dict]:
@@ -41,32 +38,60 @@ def _best(runs: list[dict], grid_best: dict[str, dict[str, dict]]) -> list[dict]
             for d in sorted(set(resnets) | set(svms) | set(reference))]
 
 
-def _effects(found: list[dict]) -> list[dict]:
-    """Accuracy effects that chance alone would not explain, ranked by the size of their median paired
-    difference; flagged ones only after them. One line per comparison, from the preset with the most
-    pairs: q2 repeats some of q1a's specs, so its runs are not new evidence for the same comparison."""
+def _factor_effects(found: list[dict], kind: str, grids: set[str]) -> list[dict]:
+    """Every accuracy effect of a kind's factors in the grid presets `grids`, one line per comparison
+    (from the preset with the most pairs), those chance would not explain first."""
     chosen: dict[tuple, dict] = {}
-    for f in (f for f in found if f["metric"] == "accuracy"):
-        key = (f["factor"], *sorted((f["a"], f["b"])))  # either level may have won in either preset
-        if key not in chosen or f["n"] > chosen[key]["n"]:
-            chosen[key] = f
-    ranked = sorted(chosen.values(), key=lambda f: (f["caveat"] is not None, -abs(f["median"])))
-    return [{**f, "noise": f["caveat"] is not None} for f in ranked[:TOP_EFFECTS]]
+    for f in found:
+        if f["kind"] == kind and f["metric"] == "accuracy" and f["preset"] in grids:
+            key = (f["factor"], *sorted((f["a"], f["b"])))
+            if key not in chosen or f["n"] > chosen[key]["n"]:
+                chosen[key] = f
+    return [{**f, "noise": f["caveat"] is not None}
+            for f in sorted(chosen.values(), key=lambda f: (f["caveat"] is not None, -abs(f["median"])))]
 
 
-def _speedups(q2: dict) -> list[dict]:
-    """Per model: the median CUDA/CPU speedup over its Q2 cells timed on both devices, with the range."""
-    by_model: dict[str, list[float]] = {}
+def _per_model(q2: dict) -> list[dict]:
+    """Q2 per model: parameters, MACs, each device's timed-alone rate (median over the model's cells)
+    and the CUDA ÷ CPU speedup (median and range over its cells timed on both devices)."""
+    out: dict[str, dict] = {}
     for row in q2["rows"]:
+        m = out.setdefault(row["label"], {"label": row["label"], "params": row["params"], "macs": row["macs"],
+                                          "rates": {"cpu": [], "cuda": []}, "speedups": [],
+                                          "run_ids": {"cpu": [], "cuda": []}})
+        m["macs"] = m["macs"] or row["macs"]
+        for device, timed in row["timed"].items():
+            if timed["median"] is not None:
+                m["rates"][device].append(timed["median"])
+            m["run_ids"][device] += row["run_ids"][device]
         if row["speedup"]:
-            by_model.setdefault(row["label"], []).append(row["speedup"]["median"])
-    return [{"label": label, "median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
-            for label, v in sorted(by_model.items())]
+            m["speedups"].append(row["speedup"]["median"])
+    return [{**m, "rates": {d: cells.summary(v) for d, v in m["rates"].items()},
+             "speedup": cells.summary(m["speedups"])} for m in out.values()]
 
 
-def build(runs: list[dict], found: list[dict], q2: dict, grid_best: dict[str, dict[str, dict]]) -> dict:
+def answers(found: list[dict], q2: dict, grid_best: dict[str, dict[str, dict]], vs: list[dict],
+            state: list[dict], grids: set[str]) -> dict:
+    """One answer per question for the first screen: Q1(a) the best ResNet configuration per
+    dataset (chosen on validation) and every factor's effect; Q1(b) the best SVM per dataset, the
+    SVM factors and the gap to the best ResNet on the same test images; Q2 per model its cost and
+    speed on each device with the speedup, and the cells still pending with their commands."""
+    q2_pending = [d for p in state if p["preset"] == "q2" for d in p["devices"] if d["pending"]]
+    return {"q1a": {"best": [grid_best["resnet"][d] for d in sorted(grid_best["resnet"])],
+                    "effects": _factor_effects(found, "resnet", grids)},
+            "q1b": {"best": [grid_best["svm"][d] for d in sorted(grid_best["svm"])],
+                    "effects": _factor_effects(found, "svm", grids), "gap": vs},
+            "q2": {"models": _per_model(q2), "pending": q2_pending}}
+
+
+def build(runs: list[dict], found: list[dict], q2: dict, grid_best: dict[str, dict[str, dict]],
+          state: list[dict], vs: list[dict] = ()) -> dict:
+    """The first screen; `state` is the study's account (`progress.account`), `vs` the SVM-against-
+    ResNet rows (`findings.svm_vs_resnet`)."""
     best, scales = _best(runs, grid_best), scale(runs)
     return {"scale": scales, "single_seed": bool(scales) and all(s["seeds"] == 1 for s in scales),
-            "best": best, "effects": _effects(found), "speedups": _speedups(q2),
-            "full_scale": progress.build(runs), "stage": progress.stage(runs), "stated": progress.stated(),
-            "has_reference": any(b["reference"] for b in best)}
+            "best": best,
+            "full_scale": progress.banner(state), "stage": progress.stage(runs), "stated": progress.stated(),
+            "has_reference": any(b["reference"] for b in best),
+            "answers": answers(found, q2, grid_best, list(vs), state if progress.stage(runs) != "other" else [],
+                               {r["preset"] for r in runs if r["role"] == "grid"})}

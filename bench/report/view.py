@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bench.report import charts, commands, findings, q2, summary, tables
-from bench.report.cells import DEGENERATE_RULE, group, loaded
+from bench import presets
+from bench.report import charts, commands, findings, progress, q2, summary, tables
+from bench.report.cells import DEGENERATE_RULE, alone, group, loaded
 from bench.report.load import STORE_FILES, Study
 from bench.spec import identity_of
 
@@ -73,7 +74,12 @@ def methodology(runs: list[dict]) -> dict:
             dates = sorted((r["finished_at"] or "")[:10] for r in own if tuple(r[f] for f in ENV_FIELDS) == combo)
             envs.append({"device": device, "n": n, "fields": list(fields.items()), "commit": fields["git_commit"],
                          "dirty": bool(fields["git_dirty"]), "first": dates[0], "last": dates[-1]})
+    varying = [f for f in ENV_FIELDS if len({dict(e["fields"])[f] for e in envs}) > 1]
     return {
+        # one table of environments: what all share once, then a row per environment with what varies
+        "env_common": [(f, v) for f, v in (envs[0]["fields"] if envs else []) if f not in varying],
+        "env_columns": varying,
+        "env_rows": [{**e, "shown": [dict(e["fields"])[f] for f in varying]} for e in envs],
         "degenerate_rule": DEGENERATE_RULE,
         "step_configs": _counts(f"{r['memory_format']}/{r['optimizer_impl']}" for r in resnets
                                 if r.get("memory_format")),
@@ -88,13 +94,13 @@ def methodology(runs: list[dict]) -> dict:
         "momentum": _counts(r["momentum"] for r in resnets if r["optimizer"] == "sgd"),
         "cache": _counts(r["cache_size_mb"] for r in runs if r["kind"] == "svm" and r["cache_size_mb"]),
         "costs": [{"label": label, "macs": macs, "params": params} for label, macs, params in costs],
-        "environments": envs,
         "reproduce": commands.study(runs),
     }
 
 
-def run_page(run: dict, curves: list[dict]) -> dict:
-    """Everything one run's page shows: spec, metrics, environment, curves, confusion matrix."""
+def run_page(run: dict, curves: list[dict], timings: list[dict] = ()) -> dict:
+    """Everything one run's page shows: spec, metrics, environment, curves, confusion matrix, and
+    whether its own time was taken alone, with the time derived from its cell's timed-alone rate."""
     spec = {"preset": run["preset"], "label": run["label"], **identity_of(run), "tag": run["tag"]}
     if run["momentum"] is not None:
         spec["momentum"] = run["momentum"]
@@ -107,30 +113,67 @@ def run_page(run: dict, curves: list[dict]) -> dict:
         "curves": curves, "curves_svg": charts.curves(curves) if curves else None,
         "confusion_svg": charts.confusion(run["confusion"], run["dataset"]) if run["confusion"] else None,
         "command": commands.reproduce(run),
+        "alone": alone(run), "derived": q2.derived_time(run, q2.timed_alone(run, list(timings))),
     }
+
+
+# The report's sections: id, name in the navigation, title, and (for the questions' sections) the
+# question it answers for the study's own presets and what a store must hold to show it.
+SECTIONS = (("overview", "Overview", "Overview", None, None),
+            ("q1a", "ResNets", "ResNets over the hyperparameter grid", "Q1(a)", lambda r: r["role"] == "grid"
+             and r["kind"] == "resnet"),
+            ("figures", "Figures", "Training curves, factors and confusion matrices", None, None),
+            ("svm", "SVMs", "support vector machines", "Q1(b)", lambda r: r["role"] == "grid" and r["kind"] == "svm"),
+            ("q2", "CPU vs GPU", "CPU against GPU", "Q2", lambda r: r["role"] == "devices"),
+            ("runs", "All runs", "All runs", None, None),
+            ("methodology", "Methodology", "Methodology and environment", None, None),
+            ("downloads", "Downloads", "Downloads", None, None))
+
+
+def sections(runs: list[dict]) -> list[dict]:
+    """The sections this store's rows call for, in reading order: a question's section only where
+    rows of its kind exist, prefixed with the question (`Q1(a)`) only where they all come from the
+    study's own presets (a grid of your own is a grid, not the assignment's question)."""
+    study = set(presets.study())
+    out = []
+    for id_, nav, title, question, holds in SECTIONS:
+        rows = [r for r in runs if holds(r)] if holds else None
+        if rows == []:
+            continue
+        asked = question if rows and all(r["preset"] in study for r in rows) else None
+        out.append({"id": id_, "nav": f"{asked} {nav}" if asked else nav, "question": asked,
+                    "title": f"{asked}: {title}" if asked else title[0].upper() + title[1:]})
+    return out
 
 
 def build(study: Study) -> dict:
     """The whole report as data. Figures are attached later by `bench.report.figures`."""
     runs = study.runs
     found, q2_section = findings.factor_findings(runs), q2.section(runs, study.timings)
-    grid_best = findings.best_by_kind([r for r in runs if r["role"] != "reference"])
+    grid_best = findings.best_by_kind([r for r in runs if r["role"] == "grid"])  # the questions' grids, not Q2
+    state = progress.account(runs)
     return {
         "title": TITLE,
         "repository": "",  # the project's web address, set by the caller (`bench report --repository`)
-        "summary": summary.build(runs, found, q2_section, grid_best),
+        "sections": sections(runs),
+        "titles": {s["id"]: s["title"] for s in sections(runs)},
+        "questions": {s["id"]: s["question"] for s in sections(runs)},
+        "state": state,  # the study's cells planned, done and pending: told the same on every page
+        "pending": progress.pending(state),
+        "summary": summary.build(runs, found, q2_section, grid_best, state, findings.svm_vs_resnet(grid_best)),
         "overview": overview(runs, study.superseded),
         "best": findings.best_per_kind(grid_best),
         "findings": found,
         "answers": findings.answers(found),
         "shared_presets": findings.shared_across_presets(runs),
         "svm_vs_resnet": findings.svm_vs_resnet(grid_best),
-        "q1a": tables.q1a_tables(runs),
+        "q1a": tables.q1a_tables(runs, [c for p in state for c in p["todo"]]),
         "runs": tables.all_runs(runs),
         "svm": tables.svm_rows(runs),
         "q2": q2_section,
         "methodology": methodology(runs),
-        "pages": [run_page(r, study.curves.get(r["record_id"], [])) for r in tables.all_runs(runs)],
+        "pages": [run_page(r, study.curves.get(r["record_id"], []), study.timings) for r in tables.all_runs(runs)],
         "downloads": [name for name in STORE_FILES if name in study.files],
         "curves": study.curves,
+        "timings": study.timings,
     }

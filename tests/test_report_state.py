@@ -1,0 +1,100 @@
+"""The study's state is told once: the cover, the overview and the banner count the same planned,
+done and pending cells (`report.progress.account`), and the pending cells of the committed study are
+drawn as pending in the Q1(a) tables and heatmaps, never blank and never highlighted as best."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from bench.report import figures, load, render, view
+
+
+def _text(markup: str) -> str:
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", markup)))
+
+
+@pytest.fixture(scope="module")
+def committed(committed_store) -> tuple[dict, dict[str, str]]:
+    model = view.build(load.read(committed_store))
+    model.update(repository="", has_pdf=True)
+    files, model["figures"] = figures.render(model)
+    env = render.environment()
+    pages = {**render.site(model, env), "report.html": env.get_template("report.html").render(v=model, root="",
+                                                                                               pdf=True)}
+    return model, {**pages, **{k: v.decode() for k, v in files.items() if k.endswith(".svg")}}
+
+
+def test_one_count_of_the_study_on_the_cover_the_overview_and_the_banner(committed):
+    model, pages = committed
+    q1a = next(p for p in model["state"] if p["preset"] == "q1a")
+    q2 = next(p for p in model["state"] if p["preset"] == "q2")
+    assert q1a["cells"] == 128 and q1a["cells_done"] + q1a["pending"] == 128 and q1a["cells_done"] >= 72
+    assert [(d["device"], d["cells"]) for d in q2["devices"]] == [("cpu", 8), ("cuda", 8)]
+    said = f"q1a {q1a['cells_done']} of 128 cells done"
+    cover = _text(pages["report.html"].split('<nav class="toc">')[0])
+    assert said in cover and "q2 8 of 16 cells done: cpu 8 of 8, cuda 0 of 8" in cover
+    assert "8 q2 cuda cells" in cover  # what is pending, by preset and device
+    index = _text(pages["index.html"])
+    assert f"q1a: {q1a['runs_done']} of 32 training runs done ({q1a['cells_done']} of 128 cells done;" in index
+    state_table = index.split("The study's state", 1)[1].split("What was run", 1)[0]
+    assert f"q1a Q1(a) cpu 128 {q1a['cells_done']} {q1a['pending']}" in state_table
+    assert "q2 Q2 cuda 8 0 8 bench run --preset q2 --device cuda" in state_table
+
+
+def test_pending_cells_are_labelled_in_the_tables_and_heatmaps_and_never_best(committed):
+    model, pages = committed
+    todo = {(c["dataset"], c["batch_size"], c["optimizer"], c["lr"], c["label"], c["epochs"])
+            for p in model["state"] if p["preset"] == "q1a" for c in p["todo"]}
+    shown = [c for t in model["q1a"] for r in t["rows"] for c in r["cells"] if c and c["pending"]]
+    assert len(shown) == len(todo) > 0 and not any(c["best"] for c in shown)
+    assert all(c is not None for t in model["q1a"] for r in t["rows"] for c in r["cells"])  # no blank cell
+    assert _text(pages["index.html"]).count(" pending ") >= len(todo)
+    heatmaps = [name for name in pages if name.startswith("figures/heatmap-q1a")]
+    assert heatmaps and sum(pages[name].count("pending") for name in heatmaps) >= len(todo)
+
+
+def test_one_answer_per_question_on_the_first_screen_with_linked_numbers(committed):
+    model, pages = committed
+    page = pages["index.html"]
+    answers = page.split('<div class="keyresults answers">', 1)[1].split('<section id="overview">', 1)[0]
+    for question in ("q1a", "q1b", "q2"):
+        box = answers.split(f'id="answer-{question}"', 1)[1].split('<div class="answer"', 1)[0]
+        assert 'href="runs/' in box, question  # its numbers link to their runs
+    q1a = _text(answers.split('id="answer-q1a"', 1)[1].split('id="answer-q1b"', 1)[0])
+    assert "fashion : resnet18, adam" in q1a and "mnist : resnet18, adam" in q1a and "learning rate: lr 0.001" in q1a
+    assert 'title="nested, not independent' in answers  # 5 against 10 epochs of one run, flagged
+    q2 = _text(answers.split('id="answer-q2"', 1)[1])
+    assert "resnet50" in q2 and "Pending: 8 cuda cells" in q2 and "make gpu-session" in q2
+    assert page.index("The answers") < page.index("<h2>Overview</h2>")
+
+
+def test_a_study_of_ones_own_presets_gets_their_sections_named_by_preset(tmp_path):
+    """Two presets of one's own (a ResNet grid and an SVM grid, given as files): a section for each
+    kind of row the store holds, titled without the assignment's questions, no CPU-against-GPU
+    section, and each preset named by its file's name, not its path."""
+    import csv
+
+    from fixtures.report.make_fixture import small
+
+    from bench.report import build_files
+
+    root = small(tmp_path / "store")
+    resnets, svms = tmp_path / "presets" / "my-grid.toml", tmp_path / "presets" / "my-svms.toml"
+    path = root / "runs.csv"
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    kept = [{**r, "preset": str(resnets if r["kind"] == "resnet" else svms)} for r in rows if r["preset"] != "q2"]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(kept)
+    index = build_files(root, pdf=False)["index.html"]
+    nav = index.split('<nav class="sections"', 1)[1].split("</nav>", 1)[0]
+    assert [_text(a).strip() for a in re.findall(r"<a [^>]*>[^<]*</a>", nav)] == [
+        "Overview", "ResNets", "Figures", "SVMs", "All runs", "Methodology", "Downloads"]
+    assert 'id="q2"' not in index and "Q1(a)" not in _text(index.split('<section id="q1a">')[1][:200])
+    shown = _text(index.split('<section id="runs">')[0])
+    assert "my-grid · mnist" in shown and str(resnets) not in shown.split("Reproduce the study")[0]
