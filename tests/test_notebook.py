@@ -39,7 +39,8 @@ def test_load_reads_the_committed_study_with_numeric_dtypes():
     assert str(study.epochs["val_acc"].dtype) == "Float64" and len(study.timings) > 0
     state = study.state.set_index("preset")
     assert list(state.index) == ["q1a", "q1b", "q2"]
-    assert (state.loc["q1a", "cells"], state.loc["q1a", "done"], state.loc["q1b", "todo"]) == (128, 72, 0)
+    q1a = state.loc["q1a"]  # the campaign goes on: at least the first half, never more than planned
+    assert q1a["cells"] == 128 and 72 <= q1a["done"] == 128 - q1a["todo"] and state.loc["q1b", "todo"] == 0
     assert state.loc["q1a", "scale"].startswith("all 49,000 training images, all 14,000 test images")
 
 

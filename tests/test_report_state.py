@@ -52,6 +52,8 @@ def test_pending_cells_are_labelled_in_the_tables_and_heatmaps_and_never_best(co
     assert len(shown) == len(todo) > 0 and not any(c["best"] for c in shown)
     assert all(c is not None for t in model["q1a"] for r in t["rows"] for c in r["cells"])  # no blank cell
     assert _text(pages["index.html"]).count(" pending ") >= len(todo)
+    pending = sum(p["pending"] for p in model["state"])
+    assert f"Pending cells of the study ({pending})" in pages["runs.html"]  # the all-runs page lists them
     heatmaps = [name for name in pages if name.startswith("figures/heatmap-q1a")]
     assert heatmaps and sum(pages[name].count("pending") for name in heatmaps) >= len(todo)
 
