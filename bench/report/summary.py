@@ -76,7 +76,7 @@ def answers(found: list[dict], q2: dict, grid_best: dict[str, dict[str, dict]], 
     dataset (chosen on validation) and every factor's effect; Q1(b) the best SVM per dataset, the
     SVM factors and the gap to the best ResNet on the same test images; Q2 per model its cost and
     speed on each device with the speedup, and the cells still pending with their commands."""
-    q2_pending = [d for p in state if p["preset"] == "q2" for d in p["devices"] if d["pending"]]
+    q2_pending = [x for x in progress.pending(state) if x["preset"] == "q2"]
     return {"q1a": {"best": [grid_best["resnet"][d] for d in sorted(grid_best["resnet"])],
                     "effects": _factor_effects(found, "resnet", grids)},
             "q1b": {"best": [grid_best["svm"][d] for d in sorted(grid_best["svm"])],

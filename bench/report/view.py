@@ -151,13 +151,13 @@ def build(study: Study) -> dict:
     runs = study.runs
     found, q2_section = findings.factor_findings(runs), q2.section(runs, study.timings)
     grid_best = findings.best_by_kind([r for r in runs if r["role"] == "grid"])  # the questions' grids, not Q2
-    state = progress.account(runs)
+    state, shown = progress.account(runs), sections(runs)
     return {
         "title": TITLE,
         "repository": "",  # the project's web address, set by the caller (`bench report --repository`)
-        "sections": sections(runs),
-        "titles": {s["id"]: s["title"] for s in sections(runs)},
-        "questions": {s["id"]: s["question"] for s in sections(runs)},
+        "sections": shown,
+        "titles": {s["id"]: s["title"] for s in shown},
+        "questions": {s["id"]: s["question"] for s in shown},
         "state": state,  # the study's cells planned, done and pending: told the same on every page
         "pending": progress.pending(state),
         "pending_cells": [c for p in state for c in p["todo"] if p["cells_done"]] if progress.stage(runs) != "other"
