@@ -46,6 +46,13 @@ def secs(x) -> str:
     return f"{x:.3g} s" if x < 100 else f"{x:,.0f} s"
 
 
+def minutes(x) -> str:
+    """A training time at a glance: seconds under a minute, then minutes (whole from ten on)."""
+    if _missing(x) or x < 60:
+        return secs(x)
+    return f"{x / 60:.1f} min" if x < 600 else f"{x / 60:,.0f} min"
+
+
 def si(x, unit: str = "") -> str:
     """1.23e9 -> '1.23 G' + unit; MACs and FLOP/s are read at a glance this way."""
     if _missing(x):
@@ -148,9 +155,10 @@ def sortkey(x) -> str:
     return repr(x) if isinstance(x, int | float) else str(x)
 
 
-FORMATS = {"pct": pct, "secs": secs, "si": si, "num": num, "times": times, "flops": lambda x: si(x, "FLOP/s")}
+FORMATS = {"pct": pct, "secs": secs, "minutes": minutes, "si": si, "num": num, "times": times,
+           "flops": lambda x: si(x, "FLOP/s")}
 FILTERS = {"interval": interval, "acc_ci": acc_ci, "median_range": median_range,
-           "pct": pct, "pp": pp, "secs": secs, "si": si, "num": num, "value": value, "fixed": fixed,
+           "pct": pct, "pp": pp, "secs": secs, "minutes": minutes, "si": si, "num": num, "value": value, "fixed": fixed,
            "meansd": meansd, "times": times, "plural": plural, "sortkey": sortkey, "preset": presets.display}
 
 
