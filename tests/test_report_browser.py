@@ -158,3 +158,25 @@ def test_phone_390_shows_q1a_accuracies_without_sideways_scroll(large_site, tmp_
         assert not errors, errors
     finally:
         driver.quit()
+
+
+def test_phone_390_shows_the_accuracy_and_time_of_every_wide_table(large_site):
+    """SVMs, Q2 and all runs: on a phone each row is its cell in a few words, then what it measured,
+    with no column behind a sideways scroll (the other columns are on a wider screen and in the PDF)."""
+    driver = chrome(390, 844, phone=True)
+    try:
+        for page, table, columns in (("index.html", "svm-table", ("SVM", "test acc", "fit")),
+                                     ("index.html", "q2-table", ("cell", "train time", "test acc", "speedup")),
+                                     ("runs.html", "runs-table", ("cell", "test acc", "train time"))):
+            driver.get((large_site / page).as_uri())
+            width, frame, right = driver.execute_script(
+                "var t = document.getElementById(arguments[0]);"
+                "return [t.scrollWidth, t.parentElement.clientWidth, Object.fromEntries("
+                "Array.from(t.tHead.rows[0].cells)"
+                ".map(h => [h.textContent.trim(), h.getBoundingClientRect().right]))];",
+                table)
+            assert width <= frame, (table, width, frame)
+            assert all(0 < right[c] <= 390 for c in columns), (table, right)
+            assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+    finally:
+        driver.quit()
