@@ -180,3 +180,27 @@ def test_phone_390_shows_the_accuracy_and_time_of_every_wide_table(large_site):
             assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
     finally:
         driver.quit()
+
+
+def test_phone_390_shows_every_figure_at_its_printed_size_in_its_own_scroller(large_site):
+    """Heatmaps and curves shrunk to a phone's width print their text at 4 px; at their own size
+    (text 7 pt and up, as in the PDF) a figure scrolls sideways in its frame, never the page."""
+    import time
+
+    driver = chrome(390, 844, phone=True)
+    try:
+        driver.get((large_site / "index.html").as_uri())
+        driver.execute_script("document.querySelectorAll('figure img').forEach(i => i.loading = 'eager')")
+        for _ in range(50):
+            sizes = driver.execute_script(
+                "return Array.from(document.querySelectorAll('figure img')).map(i => [i.getAttribute('src'),"
+                " i.complete, i.naturalWidth, i.getBoundingClientRect().width, i.parentElement.clientWidth]);")
+            if all(complete for _, complete, *_ in sizes):
+                break
+            time.sleep(0.1)
+        assert sizes
+        for src, complete, natural, shown, frame in sizes:
+            assert complete and natural and shown >= natural and frame <= 390, (src, natural, shown, frame)
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+    finally:
+        driver.quit()
