@@ -123,6 +123,11 @@ def test_desktop_1400_summary_above_the_fold_and_no_overflow(large_site, tmp_pat
             " ['q1a', 'q1b', 'q2'].map(q => document.querySelector('#answer-' + q + ' li')"
             ".getBoundingClientRect().bottom), document.getElementById('runs-table')];")
         assert page <= viewport  # the page itself never scrolls sideways
+        cut = driver.execute_script(
+            "return Array.from(document.querySelectorAll('table'))"
+            ".filter(t => t.scrollWidth > t.parentElement.clientWidth + 1)"
+            ".map(t => t.id || (t.tHead ? t.tHead.textContent : '').slice(0, 60));")
+        assert not cut, cut  # every table whole, none behind a sideways scroll
         # one answer per question on the first screen: each question's first answer line
         assert max(answered) <= driver.execute_script("return window.innerHeight"), answered
         assert table is None  # all runs are a page of their own, not 20,000 px of the report
