@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import shutil
 import statistics
 import tempfile
 import time
@@ -144,8 +145,10 @@ def notebook_cell(root: Path, spec: RunSpec, subset: int) -> tuple[float, float,
 def notebook_grid(data_dir: Path, grid: list[RunSpec], grid_subset: int) -> list[tuple[float, float, float]]:
     """(e)'s notebook half: each cell of `grid` through the hand-written pipeline, one after another."""
     root = notebook_root(data_dir)
-    # the notebook splits its subset 70/10/20: give it the images whose 70 % is bench's training set
-    return [notebook_cell(root, s, round(grid_subset / 0.7)) for s in grid]
+    try:  # the notebook splits its subset 70/10/20: give it the images whose 70 % is bench's training set
+        return [notebook_cell(root, s, round(grid_subset / 0.7)) for s in grid]
+    finally:
+        shutil.rmtree(root)
 
 
 def accuracy(model, part) -> float:
