@@ -140,7 +140,7 @@ image-test: ## Build the DEVICE image with docker or podman and test it (cpu: sm
 
 perf: $(TEST_STAMP) ## On an idle machine: the training loop (perf.py), then --workers auto vs 1 on five grids (workers.py)
 	$(PY) benchmarks/perf.py
-	$(if $(DATA_ABS),BENCH_DATA_DIR=$(DATA_ABS)) $(PY) benchmarks/workers.py
+	$(if $(DATA_ABS),BENCH_DATA_DIR=$(DATA_ABS)) $(PY) benchmarks/workers.py --notebook
 
 step: ## On an idle machine: the step experiment on DEVICE (benchmarks/step.py; .venv's Python, else GPU_PYTHON or python3)
 	PYTHONPATH=. $(or $(GPU_PYTHON),$(if $(wildcard $(PY)),$(PY),python3)) benchmarks/step.py --device $(DEVICE)

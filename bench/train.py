@@ -179,20 +179,23 @@ def setup(spec: RunSpec, data: Dataset, split: Split, config: StepConfig | None 
                  make_step(model, opt, grad_scaler(spec), spec, config, x, y), trials)
 
 
-def _train_epoch(run: Setup, spec: RunSpec, threads: int) -> dict:
-    """One timed pass over the training batches (timer bracketed by device synchronisation), on
-    `threads` torch threads, set before the timer starts."""
-    threads = clock.use_threads(threads)
+def _train_epoch(run: Setup, spec: RunSpec, share: Callable[[], int]) -> dict:
+    """One timed pass over the training batches (timer bracketed by device synchronisation). torch's
+    threads follow `share()` step by step (a worker's share grows as soon as another runs out of
+    work, `bench.workers`); the epoch reports the fewest and the most threads its steps had."""
+    had = [clock.use_threads(share())]
     run.model.train()
     loss_sum = correct = count = 0
     with clock.timed(spec.device) as timer:
         for x, y in run.batches:
+            if (threads := share()) != had[-1]:
+                had.append(clock.use_threads(threads))
             out, loss = run.step(x, y)
             loss_sum += loss.detach() * len(y)
             correct += (out.argmax(1) == y).sum()
             count += len(y)
     return {"train_loss": float(loss_sum) / count, "train_acc": float(correct) / count, "images": count,
-            "seconds": timer["seconds"], "threads": threads}
+            "seconds": timer["seconds"], "threads": min(had), "threads_max": max(had)}
 
 
 def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool = True,
@@ -200,7 +203,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
                 on_epoch: Callable[[int, int], None] | None = None) -> list[CellResult]:
     """Train the group's shared run to the largest epoch count; one result per spec. `config` forces a
     step configuration (None: the fastest here). torch's threads are `share()`, renewed before every
-    epoch outside its timer (a worker's share grows as others finish); each curve row records its own.
+    step (a worker's share grows as others finish); each curve row records the fewest its epoch had.
     `on_epoch(epoch, epochs)` hears of every epoch trained and evaluated."""
     spec = specs[0]
     assert all(s.group_key() == spec.group_key() for s in specs)
@@ -215,12 +218,12 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
     peaks = clock.MemoryPeaks(spec.device)  # counted after warm-up: the run's own peaks
 
     wanted = sorted({s.epochs for s in specs})
-    curves, results_at, best = [], {}, {"val_acc": -1.0}
+    curves, most, results_at, best = [], [], {}, {"val_acc": -1.0}  # most: each epoch's most threads
     train_time = eval_time = 0.0
     seen, rates, failure = 0, [], ""  # rates: images per second of each timed epoch
     for epoch in range(1, wanted[-1] + 1):
         peaks.start()
-        trained = _train_epoch(run, spec, share())
+        trained = _train_epoch(run, spec, share)
         peaks.stop("train")
         run.opt.zero_grad(set_to_none=True)  # frees the gradients before evaluation; the next step zeroes them anyway
         if not math.isfinite(trained["train_loss"]) or trained["train_loss"] > DIVERGED_LOSS:
@@ -237,6 +240,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
             failure = f"validation loss became {val_loss:.3g} in epoch {epoch}"
             break
         val_acc = float((val_pred == part["val"][1].numpy()).mean())
+        most.append(trained["threads_max"])
         curves.append({"epoch": epoch, **{k: trained[k] for k in ("train_loss", "train_acc", "threads")},
                        "val_loss": val_loss, "val_acc": val_acc, "epoch_time_s": trained["seconds"]})
         best = _best_so_far(best, model, val_acc, val_loss, epoch)
@@ -253,7 +257,7 @@ def train_group(specs: list[RunSpec], data: Dataset, split: Split, warmup: bool 
 
     common = {"macs": macs, "params": params, "peak_mem_mb": peaks.mb["train"], "eval_peak_mem_mb": peaks.mb["eval"],
               "shared_compute": len(specs) > 1, **_how(spec, run)}
-    return [_cell_result(s, curves, results_at.get(s.epochs), common, failure, train_time) for s in specs]
+    return [_cell_result(s, curves, most, results_at.get(s.epochs), common, failure, train_time) for s in specs]
 
 
 def _best_so_far(best: dict, model: nn.Module, val_acc: float, val_loss: float, epoch: int) -> dict:
@@ -273,13 +277,14 @@ def _how(spec: RunSpec, run: Setup) -> dict:
             "optimizer_impl": run.config.optimizer_impl}
 
 
-def _cell_result(spec: RunSpec, curves: list[dict], done: dict | None, common: dict, failure: str,
-                 train_time: float) -> CellResult:
+def _cell_result(spec: RunSpec, curves: list[dict], most: list[int], done: dict | None, common: dict,
+                 failure: str, train_time: float) -> CellResult:
     """One cell of a group: its epochs' slice of the shared curve, the metrics at its epoch count and
-    the fewest and the most threads its epochs had (a run that diverged in its first epoch: torch's)."""
+    the fewest and the most threads its steps had (`most`: each epoch's most; a run that diverged in
+    its first epoch: torch's)."""
     cell = CellResult(spec, curves=curves[: spec.epochs])
-    threads = [c["threads"] for c in cell.curves] or [torch.get_num_threads()]
-    common = {**common, "threads": min(threads), "threads_max": max(threads)}
+    fewest = [c["threads"] for c in cell.curves] or [torch.get_num_threads()]
+    common = {**common, "threads": min(fewest), "threads_max": max(most[: spec.epochs] or fewest)}
     if done is None:
         cell.status, cell.message = "diverged", failure
         last = curves[-1] if curves else {}

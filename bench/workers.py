@@ -1,11 +1,11 @@
-"""`bench run --workers N`: N worker processes on one machine share one store through its claims
-(each takes the next group no one holds), each with its share of the threads. The threads are
-shared by the workers that still have work: a worker that finds nothing left to start leaves, and
-the others take its threads over at their next epoch (`share`). Progress (epochs trained, cells
-stored) comes back through a queue. Stopping is the parent's job: workers ignore Ctrl-C and stop on
-SIGTERM, which the parent sends once on Ctrl-C, on its own SIGTERM or on any error, and which the
-kernel sends if the parent dies; a stopped or crashed worker loses only the cell it was computing,
-whose claim dies with it, so the next `bench run` computes it."""
+"""`bench run --workers N`: N workers on one machine (this process and N - 1 spawned ones) share
+one store through its claims (each takes the next group no one holds), each with its share of the
+threads. The threads are shared by the workers that still have work: a worker that finds nothing
+left to start leaves, and the others take its threads over at their next training step (`share`).
+Progress (epochs trained, cells stored) comes back through a queue. Stopping is the parent's job:
+spawned workers ignore Ctrl-C and stop on SIGTERM, which the parent sends once on Ctrl-C, on its own
+SIGTERM or on any error, and which the kernel sends if the parent dies; a stopped or crashed worker
+loses only the cell it was computing, whose claim dies with it, so the next `bench run` computes it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -84,9 +85,9 @@ def wall_seconds(cells: list[Cell], per_cell: dict[str, float], count: int) -> f
 
 def _work(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, settings,
           active, me: int, outbox, parent: int) -> None:
-    """One worker: the ordinary single-process run over all cells, skipping what others claim, with
-    its share of the threads as it stands at every group and epoch start; when it finds nothing left
-    to start it leaves `active`, and its threads go to the workers still computing."""
+    """One spawned worker: the ordinary single-process run over all cells, skipping what others claim,
+    with its share of the threads as it stands at every group and training step; when it finds
+    nothing left to start it leaves `active`, and its threads go to the workers still computing."""
     signal.signal(signal.SIGTERM, _interrupt)
     _die_with_parent(parent)
     budget = env.thread_count()
@@ -135,17 +136,27 @@ def _stop(procs: list) -> None:
 
 def run(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: Path | None, settings,
         workers: int, on_event: Callable) -> None:
-    """Run `cells` with `workers` processes (`runner.Settings` shared), calling `on_event` in this
-    process with each epoch trained and each cell stored (`bench.progress`). Raises BenchError, after
-    the others finish, when a worker failed or died."""
+    """Run `cells` with `workers` workers (`runner.Settings` shared): this process is the first, so
+    its computation starts without a second start-up (interpreter, torch), and `workers - 1` spawned
+    processes are the others; `on_event` hears, in this process and one at a time, of each epoch
+    trained and each cell stored (`bench.progress`). Raises BenchError, after the others finish, when
+    a worker failed or died."""
+    from bench import runner
+    from bench.store import Store
+
     ctx = multiprocessing.get_context("spawn")  # no forked torch state, the same on every OS
     outbox = ctx.Queue()
     active = ctx.RawArray(ctypes.c_bool, [True] * workers)  # who still computes: they share the threads
     procs = [ctx.Process(target=_work, args=(cells, store_root, data_dir, artifacts, settings, active, i, outbox,
                                              os.getpid()),
                          name=f"bench-worker-{i + 1}")
-             for i in range(workers)]
-    errors, finished = [], False
+             for i in range(1, workers)]
+    lock, errors, finished = threading.Lock(), [], False
+
+    def hear(event) -> None:
+        with lock:
+            on_event(event)
+
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill`, `timeout`: stop like Ctrl-C
     try:
         interactive = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: workers ignore Ctrl-C
@@ -154,18 +165,18 @@ def run(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: P
                 p.start()
         finally:
             signal.signal(signal.SIGINT, interactive)
-        while any(p.is_alive() for p in procs) or not outbox.empty():
-            for i, p in enumerate(procs):
-                if p.exitcode is not None:
-                    active[i] = False  # a worker that died leaves its threads to the others too
-            try:
-                kind, value = outbox.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if kind == "event":
-                on_event(value)
-            else:
-                errors.append(value)
+        listener = threading.Thread(target=_listen, args=(procs, outbox, active, hear, errors), daemon=True)
+        listener.start()
+        budget = env.thread_count()
+        try:
+            runner.execute(cells, Store(store_root), data_dir, artifacts, settings, on_event=hear,
+                           share=lambda: share(budget, active, 0))
+        except BenchError as exc:
+            errors.append(str(exc))  # the others finish their work first
+        finally:
+            active[0] = False  # this process's threads go to the workers still computing
+        while listener.is_alive():
+            listener.join(0.5)  # in steps, so Ctrl-C and SIGTERM are heard here
         finished = True
     finally:
         if not finished:  # Ctrl-C, SIGTERM or an error here: no worker outlives this process
@@ -177,5 +188,22 @@ def run(cells: list[Cell], store_root: Path, data_dir: Path | None, artifacts: P
     if errors:
         raise BenchError("; ".join(dict.fromkeys(errors)))
     if died:
-        raise BenchError("; ".join(died) + ": its running cell was not stored; run the same command again "
-                         "to compute it")
+        raise BenchError("; ".join(died) + ": the cell it was computing is stored only if another worker "
+                         "computed it after; run the same command again to compute what is missing")
+
+
+def _listen(procs: list, outbox, active, hear: Callable, errors: list) -> None:
+    """Until every spawned worker has exited and said all it had: their events to `hear`, their
+    errors to `errors`, and the threads of one that died to the others."""
+    while any(p.is_alive() for p in procs) or not outbox.empty():
+        for i, p in enumerate(procs, start=1):
+            if p.exitcode is not None:
+                active[i] = False  # a worker that died leaves its threads to the others too
+        try:
+            kind, value = outbox.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if kind == "event":
+            hear(value)
+        else:
+            errors.append(value)

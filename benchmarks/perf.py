@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import shutil
 import statistics
 import tempfile
 import time
@@ -141,6 +142,15 @@ def notebook_cell(root: Path, spec: RunSpec, subset: int) -> tuple[float, float,
     return seen / train_time, accuracy(model, te), time.perf_counter() - wall
 
 
+def notebook_grid(data_dir: Path, grid: list[RunSpec], grid_subset: int) -> list[tuple[float, float, float]]:
+    """(e)'s notebook half: each cell of `grid` through the hand-written pipeline, one after another."""
+    root = notebook_root(data_dir)
+    try:  # the notebook splits its subset 70/10/20: give it the images whose 70 % is bench's training set
+        return [notebook_cell(root, s, round(grid_subset / 0.7)) for s in grid]
+    finally:
+        shutil.rmtree(root)
+
+
 def accuracy(model, part) -> float:
     model.eval()
     correct = 0
@@ -160,10 +170,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--grid-subset", type=int, default=4_900, help="training images of the (e) grid")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/perf.csv"))
+    parser.add_argument("--notebook-grid", action="store_true",
+                        help="only (e)'s notebook half, as its own process (benchmarks/workers.py times it)")
     args = parser.parse_args()
     clock.use_threads()
     spec = RunSpec(model=args.model, batch_size=args.batch_size, optimizer="adam", lr=1e-3, epochs=1,
                    subset=args.subset)
+    grid = [spec.replace(subset=args.grid_subset, epochs=e, pin_memory=p) for e in (1, 2) for p in (True, False)]
+    if args.notebook_grid:
+        nb = notebook_grid(args.data_dir, grid, args.grid_subset)
+        print(f"(e) notebook cell by cell {sum(w for _, _, w in nb):.1f}s, test acc {[round(x[1], 4) for x in nb]}")
+        return
     ds = data.load("mnist", args.data_dir)
     split = data.split(ds, "random", args.subset, 0)
     root = notebook_root(args.data_dir)
@@ -193,15 +210,13 @@ def main() -> None:
     print(f"ratios: b/a = {b / a:.2f} (target >= 0.9), b/c = {b / c:.2f} (target >= 1.3), "
           f"d/b = {d / b:.2f} (target >= 1.3)")
 
-    grid = [spec.replace(subset=args.grid_subset, epochs=e, pin_memory=p) for e in (1, 2) for p in (True, False)]
     cells = plan.cells_of(grid)
     predicted = plan.total(cells, estimate.seconds(cells))
     start = time.perf_counter()
     gsplit = data.split(ds, "random", args.grid_subset, 0)
     bench_results = train.train_group(grid, ds, gsplit)
     bench_wall = time.perf_counter() - start
-    # the notebook splits its subset 70/10/20: give it the images whose 70 % is bench's training set
-    nb = [notebook_cell(root, s, round(args.grid_subset / 0.7)) for s in grid]
+    nb = notebook_grid(args.data_dir, grid, args.grid_subset)
     nb_wall = sum(w for _, _, w in nb)
     print(f"(e) q1a-shaped grid of 4 cells: bench {bench_wall:.1f}s, notebook cell by cell {nb_wall:.1f}s, "
           f"{nb_wall / bench_wall:.2f}x less wall time (goal >= 3.5x); test acc bench "

@@ -11,6 +11,8 @@ Grids (each run into a fresh store, process start included: what the user waits 
   grid (e)) beside one SVM of a few seconds: the grid where one-thread workers left a core idle;
 - equal: two equal ResNet training runs (as `single`, 2 epochs, lr 1e-3 and 1e-4);
 - long: one long ResNet run (as `single`, 3 epochs) beside four SVMs.
+With `--notebook`, each repetition of `single` also times the notebook-style pipeline on its ResNet
+cells (perf.py --notebook-grid, one whole process): the issue-34 comparison, side by side.
 
 With `--old PATH` (a checkout of the code before, e.g. `git worktree add /tmp/bench-old ec55db0`)
 every setting runs under both versions; each repetition runs every (version, workers) pair, the
@@ -65,12 +67,24 @@ def wall_time(grid: str, workers: str, code: Path, data_dir: str | None) -> floa
         return time.perf_counter() - start
 
 
+def notebook_time(data_dir: str | None) -> float:
+    """Seconds of one whole process running `single`'s ResNet cells through the notebook-style pipeline
+    (perf.py's grid (e), cell by cell; the notebook has no SVM: the comparison favours it by that)."""
+    cmd = [sys.executable, str(HERE / "perf.py"), "--notebook-grid", *(["--data-dir", data_dir] if data_dir else [])]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=HERE.parent,
+                   env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--grids", default="svm,resnet,single,equal,long", help=f"Comma-separated: {', '.join(GRIDS)}.")
     parser.add_argument("--compare", default="1,auto", help="The two --workers settings, the reference first.")
     parser.add_argument("--old", type=Path, help="A checkout of the code to compare with (it runs as `old`).")
+    parser.add_argument("--notebook", action="store_true",
+                        help="in each repetition of `single`, also the notebook-style pipeline (perf.py's (e))")
     parser.add_argument("--data-dir", default=os.environ.get("BENCH_DATA_DIR"))
     parser.add_argument("--out", type=Path, default=HERE / "workers.csv")
     args = parser.parse_args()
@@ -79,10 +93,12 @@ def main() -> None:
     pairs = [(code, w) for code in codes for w in settings]
     rows = []
     for grid in args.grids.split(","):
+        runs = pairs + ([("notebook", "-")] if args.notebook and grid == "single" else [])
         for rep in range(args.repeats):
-            shift = rep % len(pairs)
-            for code, workers in pairs[shift:] + pairs[:shift]:
-                seconds = wall_time(grid, workers, codes[code], args.data_dir)
+            shift = rep % len(runs)
+            for code, workers in runs[shift:] + runs[:shift]:
+                seconds = (notebook_time(args.data_dir) if code == "notebook"
+                           else wall_time(grid, workers, codes[code], args.data_dir))
                 rows.append({"grid": grid, "repeat": rep + 1, "code": code, "workers": workers,
                              "seconds": round(seconds, 2)})
                 print(f"{grid} repeat {rep + 1}: {code} --workers {workers}: {seconds:.1f} s", flush=True)
@@ -95,6 +111,13 @@ def main() -> None:
             print(f"{grid}, {code} code: {spread}: --workers {settings[1]} is {ratio:.2f}x as fast as --workers "
                   f"{settings[0]} ({os.cpu_count()} cores, BENCH_THREADS={os.environ.get('BENCH_THREADS', 'unset')}, "
                   f"median of {args.repeats})", flush=True)
+        notebook = [r["seconds"] for r in rows if (r["grid"], r["code"]) == (grid, "notebook")]
+        if notebook:
+            default = statistics.median(r["seconds"] for r in rows
+                                        if (r["grid"], r["code"], r["workers"]) == (grid, "new", settings[-1]))
+            print(f"{grid}: notebook pipeline {statistics.median(notebook):.1f} s (range {min(notebook):.1f}-"
+                  f"{max(notebook):.1f}): new --workers {settings[-1]} is {statistics.median(notebook) / default:.2f}x "
+                  "as fast", flush=True)
     with args.out.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -123,6 +123,11 @@ def test_desktop_1400_summary_above_the_fold_and_no_overflow(large_site, tmp_pat
             " ['q1a', 'q1b', 'q2'].map(q => document.querySelector('#answer-' + q + ' li')"
             ".getBoundingClientRect().bottom), document.getElementById('runs-table')];")
         assert page <= viewport  # the page itself never scrolls sideways
+        cut = driver.execute_script(
+            "return Array.from(document.querySelectorAll('table'))"
+            ".filter(t => t.scrollWidth > t.parentElement.clientWidth + 1)"
+            ".map(t => t.id || (t.tHead ? t.tHead.textContent : '').slice(0, 60));")
+        assert not cut, cut  # every table whole, none behind a sideways scroll
         # one answer per question on the first screen: each question's first answer line
         assert max(answered) <= driver.execute_script("return window.innerHeight"), answered
         assert table is None  # all runs are a page of their own, not 20,000 px of the report
@@ -156,5 +161,51 @@ def test_phone_390_shows_q1a_accuracies_without_sideways_scroll(large_site, tmp_
         driver.save_screenshot(str(tmp_path / "390.png"))
         errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
         assert not errors, errors
+    finally:
+        driver.quit()
+
+
+def test_phone_390_shows_the_accuracy_and_time_of_every_wide_table(large_site):
+    """SVMs, Q2 and all runs: on a phone each row is its cell in a few words, then what it measured,
+    with no column behind a sideways scroll (the other columns are on a wider screen and in the PDF)."""
+    driver = chrome(390, 844, phone=True)
+    try:
+        for page, table, columns in (("index.html", "svm-table", ("SVM", "test acc", "fit")),
+                                     ("index.html", "q2-table", ("cell", "train time", "test acc", "speedup")),
+                                     ("runs.html", "runs-table", ("cell", "test acc", "train time"))):
+            driver.get((large_site / page).as_uri())
+            width, frame, right = driver.execute_script(
+                "var t = document.getElementById(arguments[0]);"
+                "return [t.scrollWidth, t.parentElement.clientWidth, Object.fromEntries("
+                "Array.from(t.tHead.rows[0].cells)"
+                ".map(h => [h.textContent.trim(), h.getBoundingClientRect().right]))];",
+                table)
+            assert width <= frame, (table, width, frame)
+            assert all(0 < right[c] <= 390 for c in columns), (table, right)
+            assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+    finally:
+        driver.quit()
+
+
+def test_phone_390_shows_every_figure_at_its_printed_size_in_its_own_scroller(large_site):
+    """Heatmaps and curves shrunk to a phone's width print their text at 4 px; at their own size
+    (text 7 pt and up, as in the PDF) a figure scrolls sideways in its frame, never the page."""
+    import time
+
+    driver = chrome(390, 844, phone=True)
+    try:
+        driver.get((large_site / "index.html").as_uri())
+        driver.execute_script("document.querySelectorAll('figure img').forEach(i => i.loading = 'eager')")
+        for _ in range(50):
+            sizes = driver.execute_script(
+                "return Array.from(document.querySelectorAll('figure img')).map(i => [i.getAttribute('src'),"
+                " i.complete, i.naturalWidth, i.getBoundingClientRect().width, i.parentElement.clientWidth]);")
+            if all(complete for _, complete, *_ in sizes):
+                break
+            time.sleep(0.1)
+        assert sizes
+        for src, complete, natural, shown, frame in sizes:
+            assert complete and natural and shown >= natural and frame <= 390, (src, natural, shown, frame)
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
     finally:
         driver.quit()

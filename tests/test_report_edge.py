@@ -600,3 +600,23 @@ def test_q2_derives_a_loaded_runs_time_from_its_timed_alone_rate():
     assert derived["median"] == pytest.approx(seconds) and derived["host"] == "hostA"
     assert derived["low"] == pytest.approx(seconds * 100 / 125) and derived["high"] == pytest.approx(seconds * 100 / 80)
     assert row["derived"]["cuda"] is None
+
+
+def test_q1a_cells_show_the_time_derived_from_their_timed_alone_rate():
+    """A Q1(a) cell trained beside another worker shows, under its accuracy, the time it costs alone
+    from its computation's `bench time` rate; a cell without a rate shows none, a pending one none."""
+    from bench.report import render, tables
+
+    grid = {"preset": "q1a", "role": "grid", "val_acc": 0.9, "val_loss": 0.3, "n_val": 90, "n_test": 300,
+            "n_train_images": 1000, "concurrency": 2}
+    timed = _q2_run("cpu", "hostA", 0, 100.0, **grid, run_id="timed")
+    untimed = _q2_run("cpu", "hostA", 0, 100.0, **{**grid, "lr": 0.0001}, run_id="untimed")
+    pending = {**_q2_run("cpu", "hostA", 0, 100.0, **{**grid, "batch_size": 16}), "run_id": "later"}
+    (table,) = tables.q1a_tables([timed, untimed], [pending],
+                                 [_timing("timed", "hostA", 100.0, "2026-12-02T07:13:00+00:00", 80.0, 125.0)])
+    by_lr = {(r["batch_size"], r["lr"]): r["cells"][0] for r in table["rows"]}
+    seconds = (2 * (1000 + 90 / 3) + 300 / 3) / 100  # 2 epochs, validation each, one test pass
+    derived = by_lr[(32, 0.001)]["derived"]
+    assert derived["median"] == pytest.approx(seconds) and derived["high"] == pytest.approx(seconds * 100 / 80)
+    assert by_lr[(32, 0.0001)]["derived"] is None and by_lr[(16, 0.001)]["pending"] and table["derived"]
+    assert [render.minutes(x).replace(render.UNIT, " ") for x in (59, 90, 5400)] == ["59 s", "1.5 min", "90 min"]

@@ -66,7 +66,7 @@ def _curve_figure(preset: str, dataset: str, device: str, trained: int, fams: li
     legend_cols = min(len(hp) + 2, max(1, int(min(PRINT_WIDTH_IN, 2.3 * ncols) / LEGEND_ENTRY_IN)))
     legend_rows = math.ceil((len(hp) + 2) / legend_cols)
     acc_range, loss_range, clipped = _shared_limits(fams)
-    fig, axes = figure(ncols, 2 * chunks, h=1.7, bottom=0.2 * legend_rows)
+    fig, axes = figure(ncols, 2 * chunks, h=1.25, bottom=0.2 * legend_rows)  # two fit a printed page
     for i in range(chunks * ncols):
         acc_ax, loss_ax = axes[(i // ncols) * 2 * ncols + i % ncols], axes[(i // ncols) * 2 * ncols + ncols + i % ncols]
         if i >= len(panels):  # the empty places of the last row of panels

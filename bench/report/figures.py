@@ -114,7 +114,7 @@ def confusion_figures(view: dict) -> tuple[dict, list]:
         matrix = best["run"]["confusion"]
         if not matrix:
             continue
-        fig, (ax,) = figure(1, 1, w=5.4, h=4.6)  # room for four-digit counts in every cell
+        fig, (ax,) = figure(1, 1, w=4.4, h=3.6)  # four-digit counts fit every cell; two figures fit a printed page
         image = ax.imshow(matrix, cmap="Blues")
         fig.colorbar(image, ax=ax, shrink=0.8, pad=0.03, label="test images")
         top = max(max(row) for row in matrix) or 1
@@ -150,7 +150,7 @@ def effects_figure(view: dict) -> tuple[dict, list]:
         found = [f for f in view["findings"] if f["metric"] == "accuracy" and f["kind"] == kind]
         if not found:
             continue
-        fig, (ax,) = figure(1, 1, w=6.0, h=0.35 * len(found) + 0.9)
+        fig, (ax,) = figure(1, 1, w=6.0, h=0.24 * len(found) + 0.8)
         for y, f in enumerate(found):
             jitter = [((i * 0.618) % 1 - 0.5) * 0.5 for i in range(len(f["diffs"]))]  # golden-ratio spread
             ax.scatter(f["diffs"], [y + j for j in jitter], s=9, color=OKABE_ITO[0], alpha=0.7, lw=0)

@@ -107,7 +107,7 @@ def figures(view: dict) -> tuple[dict, list]:
         hosts = sorted({h for p in pts for h in p["derived"]})
         if len(pts) < 2:
             continue
-        fig, (ax,) = figure(1, 1, w=6.4, h=3.6)
+        fig, (ax,) = figure(1, 1, w=6.4, h=2.9)  # two with their captions fit a printed page
         labels = sorted({p["label"] for p in pts})
         for i, label in enumerate(labels):
             mine = [p for p in pts if p["label"] == label]

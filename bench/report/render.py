@@ -40,10 +40,20 @@ def pp(x, digits: int = 2) -> str:
     return f"{0.0 if round(x, digits) == 0 else x:+.{digits}f} pp"
 
 
+UNIT = "\u00a0"  # between a time and its unit: a narrow column wraps a table cell, never '18.3 / s'
+
+
 def secs(x) -> str:
     if _missing(x):
         return MISSING
-    return f"{x:.3g} s" if x < 100 else f"{x:,.0f} s"
+    return f"{x:.3g}{UNIT}s" if x < 100 else f"{x:,.0f}{UNIT}s"
+
+
+def minutes(x) -> str:
+    """A training time at a glance: seconds under a minute, then minutes (whole from ten on)."""
+    if _missing(x) or x < 60:
+        return secs(x)
+    return f"{x / 60:.1f}{UNIT}min" if x < 600 else f"{x / 60:,.0f}{UNIT}min"
 
 
 def si(x, unit: str = "") -> str:
@@ -135,6 +145,19 @@ def plural(value, word: str) -> str:
     return f"{'/'.join(num(c) for c in counts)} {word}{'' if counts == [1] else 's'}"
 
 
+def setting(row: dict) -> str:
+    """A row's cell in a few words: the one configuration column a phone shows of a wide table
+    ('mnist resnet18 cpu · sgd 0.001 · batch 16 · 10 epochs · pin true', 'mnist svc-rbf cpu · C 1 ·
+    scale · 10,000'); only the keys the row has."""
+    words = " ".join(value(row[k]) for k in ("dataset", "label", "device") if k in row)
+    if row.get("kind") == "svm":
+        return f"{words} · C {value(row['C'])} · {row['gamma']} · {num(row['n_train_used'])}"
+    rest = [" ".join(value(row[k]) for k in ("optimizer", "lr") if k in row),
+            *(form.format(value(row[k])) for k, form in (("batch_size", "batch {}"), ("epochs", "{} epochs"),
+                                                         ("pin_memory", "pin {}")) if k in row)]
+    return " · ".join([words, *rest])
+
+
 def times(x) -> str:
     return MISSING if _missing(x) else f"{x:.3g}×"
 
@@ -148,10 +171,12 @@ def sortkey(x) -> str:
     return repr(x) if isinstance(x, int | float) else str(x)
 
 
-FORMATS = {"pct": pct, "secs": secs, "si": si, "num": num, "times": times, "flops": lambda x: si(x, "FLOP/s")}
+FORMATS = {"pct": pct, "secs": secs, "minutes": minutes, "si": si, "num": num, "times": times,
+           "flops": lambda x: si(x, "FLOP/s")}
 FILTERS = {"interval": interval, "acc_ci": acc_ci, "median_range": median_range,
-           "pct": pct, "pp": pp, "secs": secs, "si": si, "num": num, "value": value, "fixed": fixed,
-           "meansd": meansd, "times": times, "plural": plural, "sortkey": sortkey, "preset": presets.display}
+           "pct": pct, "pp": pp, "secs": secs, "minutes": minutes, "si": si, "num": num, "value": value, "fixed": fixed,
+           "meansd": meansd, "times": times, "plural": plural, "sortkey": sortkey, "preset": presets.display,
+           "setting": setting}
 
 
 def environment(directory: Path | None = None) -> jinja2.Environment:

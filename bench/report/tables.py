@@ -4,6 +4,7 @@ SVM table. Cells carry raw numbers (mean, sd, n); templates format them with fil
 from __future__ import annotations
 
 from bench.report import cells
+from bench.report.q2 import derived_time, timed_alone
 
 ROW_FIELDS = ("batch_size", "optimizer", "lr")
 COLUMN_FIELDS = ("label", "epochs")
@@ -19,11 +20,12 @@ def _sortable(key: tuple) -> tuple:
     return tuple((v is None, str(type(v)), v if v is not None else 0) for v in key)
 
 
-def q1a_tables(runs: list[dict], pending: list[dict] = ()) -> list[dict]:
+def q1a_tables(runs: list[dict], pending: list[dict] = (), timings: list[dict] = ()) -> list[dict]:
     """Per grid preset and dataset (and device, subset, split): rows batch × optimizer × lr (the two
     pin_memory values are one computation, shown once), columns model × epochs, cells the test
-    accuracy as mean ± sd over seeds, with n. The study's `pending` cells (`progress.account`'s
-    `todo`) of a table with stored runs take their places, marked pending."""
+    accuracy as mean ± sd over seeds, with n, and the time the cell costs on a machine alone, derived
+    from its `bench time` rate (`q2.derived_time`; None without one). The study's `pending` cells
+    (`progress.account`'s `todo`) of a table with stored runs take their places, marked pending."""
     grid = [r for r in runs if r["role"] == "grid" and r["kind"] == "resnet"]
     tables = []
     for tkey in sorted({_key(r, TABLE_KEY) for r in grid}, key=_sortable):
@@ -38,28 +40,30 @@ def q1a_tables(runs: list[dict], pending: list[dict] = ()) -> list[dict]:
         later = {_key(p, fields) + _key(p, COLUMN_FIELDS) for p in waiting}
         rows = []
         for rk in row_keys:
-            values = [_cell(by_cell[rk + ck]) if rk + ck in by_cell else PENDING if rk + ck in later else None
+            values = [_cell(by_cell[rk + ck], timings) if rk + ck in by_cell else PENDING if rk + ck in later else None
                       for ck in columns]
             rows.append({**dict(zip(fields, rk, strict=True)), "cells": values})
         _mark_best(rows)
         seeds = max((c["seeds"] for r in rows for c in r["cells"] if c and not c["pending"]), default=0)
         tables.append({**dict(zip(TABLE_KEY, tkey, strict=True)), "n_runs": len(members), "seeds": seeds,
                        "columns": [dict(zip(COLUMN_FIELDS, c, strict=True)) for c in columns], "rows": rows,
+                       "derived": any(c and c.get("derived") for r in rows for c in r["cells"]),
                        "id": "-".join(str(v) for v in tkey)})
     return tables
 
 
-def _cell(members: list[dict]) -> dict | None:
+def _cell(members: list[dict], timings: list[dict]) -> dict | None:
     if not members:
         return None
     ok = cells.done(members)
     pooled = cells.pooled_accuracy(ok)
+    derived = derived_time(ok[0], timed_alone(ok[0], timings)) if ok else None
     return {"test": cells.summary([m["test_acc"] for m in ok]), "val": cells.summary([m["val_acc"] for m in ok]),
             "ci": pooled["ci"], "n_test": pooled["n"], "seeds": len({m["seed"] for m in ok}),
             "n_val": min((m["n_val"] for m in ok if m["n_val"]), default=None),
             "failed": sorted(m["status"] for m in members if m["status"] != "done"),
             "run_ids": sorted(m["run_id"] for m in members), "rank": cells.validation_rank(ok), "best": False,
-            "tied": False, "pending": False}
+            "tied": False, "pending": False, "derived": derived}
 
 
 def _mark_best(rows: list[dict]) -> None:

@@ -169,7 +169,7 @@ def build(study: Study) -> dict:
         "answers": findings.answers(found),
         "shared_presets": findings.shared_across_presets(runs),
         "svm_vs_resnet": findings.svm_vs_resnet(grid_best),
-        "q1a": tables.q1a_tables(runs, [c for p in state for c in p["todo"]]),
+        "q1a": tables.q1a_tables(runs, [c for p in state for c in p["todo"]], study.timings),
         "runs": tables.all_runs(runs),
         "svm": tables.svm_rows(runs),
         "q2": q2_section,
