@@ -142,13 +142,10 @@ def notebook_cell(root: Path, spec: RunSpec, subset: int) -> tuple[float, float,
     return seen / train_time, accuracy(model, te), time.perf_counter() - wall
 
 
-def notebook_grid(data_dir: Path, grid: list[RunSpec], grid_subset: int) -> list[tuple[float, float, float]]:
+def notebook_grid(root: Path, grid: list[RunSpec], grid_subset: int) -> list[tuple[float, float, float]]:
     """(e)'s notebook half: each cell of `grid` through the hand-written pipeline, one after another."""
-    root = notebook_root(data_dir)
-    try:  # the notebook splits its subset 70/10/20: give it the images whose 70 % is bench's training set
-        return [notebook_cell(root, s, round(grid_subset / 0.7)) for s in grid]
-    finally:
-        shutil.rmtree(root)
+    # the notebook splits its subset 70/10/20: give it the images whose 70 % is bench's training set
+    return [notebook_cell(root, s, round(grid_subset / 0.7)) for s in grid]
 
 
 def accuracy(model, part) -> float:
@@ -177,13 +174,21 @@ def main() -> None:
     spec = RunSpec(model=args.model, batch_size=args.batch_size, optimizer="adam", lr=1e-3, epochs=1,
                    subset=args.subset)
     grid = [spec.replace(subset=args.grid_subset, epochs=e, pin_memory=p) for e in (1, 2) for p in (True, False)]
-    if args.notebook_grid:
-        nb = notebook_grid(args.data_dir, grid, args.grid_subset)
-        print(f"(e) notebook cell by cell {sum(w for _, _, w in nb):.1f}s, test acc {[round(x[1], 4) for x in nb]}")
-        return
+    root = notebook_root(args.data_dir)
+    try:
+        if args.notebook_grid:
+            nb = notebook_grid(root, grid, args.grid_subset)
+            print(f"(e) notebook cell by cell {sum(w for _, _, w in nb):.1f}s, test acc {[round(x[1], 4) for x in nb]}")
+        else:
+            measure(args, spec, grid, root)
+    finally:
+        shutil.rmtree(root)  # the decompressed MNIST copy
+
+
+def measure(args: argparse.Namespace, spec: RunSpec, grid: list[RunSpec], root: Path) -> None:
+    """(s) and (a)-(f), printed and written to `args.out`."""
     ds = data.load("mnist", args.data_dir)
     split = data.split(ds, "random", args.subset, 0)
-    root = notebook_root(args.data_dir)
     rows = []
 
     def record(name: str, rates: list[float], accs: list[float] | None = None) -> float:
@@ -216,7 +221,7 @@ def main() -> None:
     gsplit = data.split(ds, "random", args.grid_subset, 0)
     bench_results = train.train_group(grid, ds, gsplit)
     bench_wall = time.perf_counter() - start
-    nb = notebook_grid(args.data_dir, grid, args.grid_subset)
+    nb = notebook_grid(root, grid, args.grid_subset)
     nb_wall = sum(w for _, _, w in nb)
     print(f"(e) q1a-shaped grid of 4 cells: bench {bench_wall:.1f}s, notebook cell by cell {nb_wall:.1f}s, "
           f"{nb_wall / bench_wall:.2f}x less wall time (goal >= 3.5x); test acc bench "
