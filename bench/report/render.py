@@ -208,6 +208,11 @@ def assets(env: jinja2.Environment) -> dict[str, bytes]:
 def pdf(view: dict, env: jinja2.Environment, files: dict[str, str | bytes]) -> bytes:
     """The PDF from the same view and partials, with print CSS; figures and CSS come from `files`
     (the site being built), so nothing is read from or written to disk."""
+    return layout(view, env, files).write_pdf()
+
+
+def layout(view: dict, env: jinja2.Environment, files: dict[str, str | bytes]):
+    """The PDF's pages as weasyprint lays them out (a `weasyprint.Document`), before they are written."""
     import weasyprint
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -225,4 +230,4 @@ def pdf(view: dict, env: jinja2.Environment, files: dict[str, str | bytes]) -> b
 
     html = env.get_template("report.html").render(v=view, root="", pdf=True)
     fetcher = SiteFetcher(fail_on_errors=True)
-    return weasyprint.HTML(string=html, base_url="file://" + VIRTUAL_ROOT, url_fetcher=fetcher).write_pdf()
+    return weasyprint.HTML(string=html, base_url="file://" + VIRTUAL_ROOT, url_fetcher=fetcher).render()
