@@ -178,3 +178,4 @@ def test_a_table_that_breaks_goes_on_under_its_header_and_its_own_section(large_
             assert header and rows > 0, (titles[table], number, header, rows)
         for number, _, _, running in parts[1:]:
             assert running == titles[table], (number, running, titles[table])
+
