@@ -640,3 +640,11 @@ def test_q1a_cells_show_the_time_derived_from_their_timed_alone_rate():
     assert derived["median"] == pytest.approx(seconds) and derived["high"] == pytest.approx(seconds * 100 / 80)
     assert by_lr[(32, 0.0001)]["derived"] is None and by_lr[(16, 0.001)]["pending"] and table["derived"]
     assert [render.minutes(x).replace(render.UNIT, " ") for x in (59, 90, 5400)] == ["59 s", "1.5 min", "90 min"]
+
+
+def test_a_derived_time_range_is_printed_only_where_its_ends_differ_as_shown():
+    from bench.report.render import UNIT, time_range
+
+    assert time_range({"low": 780.0, "high": 800.0}) == ""  # '13 min (13 min–13 min)' said nothing
+    assert time_range({"low": 780.0, "high": 900.0}) == f" (13–15{UNIT}min)"
+    assert time_range({"low": 50.0, "high": 900.0}) == f" (50{UNIT}s–15{UNIT}min)"
