@@ -127,6 +127,11 @@ def _calibrate(spec: RunSpec) -> float:
     return min(trials.values()) / spec.batch_size
 
 
+def svm_seconds(spec: RunSpec) -> float:
+    """An SVM's estimated fit seconds on the CPU (a rough figure: SVM_SECONDS_PER_PAIR)."""
+    return SVM_SECONDS_PER_PAIR * min(spec.n_train, spec.subset or TRAIN_PART) ** 2
+
+
 def seconds(cells: list[Cell], per_image: Callable[[RunSpec], float | None] | None = None,
             threads: int | None = None) -> dict[str, float]:
     """Estimated seconds per cell; cells of one group share a run, so the group's time is given to
@@ -142,7 +147,7 @@ def seconds(cells: list[Cell], per_image: Callable[[RunSpec], float | None] | No
         n_train = spec.subset or TRAIN_PART
         n_val = val_size(spec.subset, VAL_PART)
         if spec.kind == "svm":
-            out[group[0].run_id] = SVM_SECONDS_PER_PAIR * min(spec.n_train, n_train) ** 2
+            out[group[0].run_id] = svm_seconds(spec)
             continue
         if per_image is None:
             if spec.device == "cuda" and not env.has_cuda():  # no GPU here to calibrate on

@@ -10,6 +10,7 @@ loses only the cell it was computing, whose claim dies with it, so the next `ben
 from __future__ import annotations
 
 import ctypes
+import math
 import multiprocessing
 import os
 import queue
@@ -20,27 +21,45 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench import env
+from bench.estimate import svm_seconds
 from bench.errors import BenchError
 from bench.plan import Cell, groups_of
 
 MAX_WORKERS = 256
 AUTO = "auto"
 AUTO_MOST = 8  # auto never starts more: each worker holds both datasets; more was never measured
+# A spawned worker's start: importing torch, torchvision and scikit-learn took 4.6 s of a core on the
+# 2-core Intel machine (2026-12-05), a core the other worker's training then lacks
+WORKER_START_S = 5.0
 STOP_GRACE_S = 30  # how long stopped workers may take to leave their current step
 
 
 def choose(requested: str, cells: list[Cell]) -> tuple[int, bool]:
     """How many worker processes compute `cells`, and whether `auto` chose that: a number as given;
-    `auto` (the default) one one-thread worker per thread of the budget on the CPU, as many as there
-    are training runs to share them (at most AUTO_MOST), because two one-thread processes beat one
-    two-thread process on the 2-core machines measured, for the ResNets and for the SVMs
-    (benchmarks/README.md, "Parallel workers"), and the threads of a worker that runs out of work go
-    to those still computing (`share`); on CUDA one process, which has the GPU to itself."""
+    `auto` (the default) on the CPU one one-thread worker per thread of the budget, because two
+    one-thread processes beat one two-thread process on the 2-core machines measured, for the ResNets
+    and for the SVMs (benchmarks/README.md, "Parallel workers"), but never more workers than have
+    work worth a process start (`worth_a_worker`), at most AUTO_MOST; the threads of a worker that
+    runs out of work go to those still computing (`share`). On CUDA one process, which has the GPU
+    to itself."""
     if requested != AUTO:
         return int(requested), False
     if any(c.spec.compute_device != "cpu" for c in cells):
         return 1, True
-    return max(1, min(env.thread_count(), len(groups_of(cells)), AUTO_MOST)), True
+    return max(1, min(env.thread_count(), worth_a_worker(cells), AUTO_MOST)), True
+
+
+def worth_a_worker(cells: list[Cell]) -> int:
+    """How many workers the computations of `cells` keep busy for longer than a worker takes to start
+    (WORKER_START_S): one per training run or long SVM, and the short SVMs pooled, one worker per
+    WORKER_START_S of their estimated seconds. A worker started for less work costs more than it
+    saves: a q1a-shaped grid of one ResNet run and one 2-second SVM ran slower with a second worker
+    than with one (benchmarks/README.md, issue 34)."""
+    long, short = 0, 0.0
+    for group in groups_of(cells):
+        seconds = svm_seconds(group[0].spec) if group[0].spec.kind == "svm" else math.inf
+        long, short = (long + 1, short) if seconds >= WORKER_START_S else (long, short + seconds)
+    return long + int(short // WORKER_START_S)
 
 
 def threads_each(workers: int) -> int:

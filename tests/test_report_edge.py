@@ -177,6 +177,26 @@ def test_q2_shows_a_single_timing_with_the_range_of_its_blocks():
     assert "low" not in row["timed"]["cuda"]  # nothing measured there
 
 
+
+def test_a_derived_time_carries_the_spread_across_measurements_of_one_host_and_thread_count():
+    """Two measurements of the cell on the run's host at 2 threads, minutes or machines apart: the
+    time derives from the latest rate, the range from the blocks of both; a measurement at another
+    thread count or beside other work stays out."""
+    run = {**_q2_run("cpu", "hostA", 0, 100.0), "n_train_images": 1000, "n_val": 300, "n_test": 600, "epochs": 2}
+    timings = [_timing("cpuhostA0", "hostA", 100.0, "2026-12-01T00:00:00", 95.0, 104.0),
+               _timing("cpuhostA0", "hostA", 125.0, "2026-12-05T00:00:00", 120.0, 128.0),
+               _timing("cpuhostA0", "hostA", 60.0, "2026-12-05T01:00:00", 58.0, 61.0, threads=1),
+               _timing("cpuhostA0", "hostA", 10.0, "2026-12-06T00:00:00", concurrency=2)]
+    rows = q2.timed_alone(run, timings)
+    assert [t["images_per_s"] for t in rows] == [125.0, 100.0]  # the most threads, latest first
+    derived = q2.derived_time(run, rows)
+    cost = 2 * (1000 + 300 / 3) + 600 / 3  # training images plus evaluation at a third of their cost
+    assert derived["measurements"] == 2 and (derived["host"], derived["threads"]) == ("hostA", 2)
+    assert derived["median"] == pytest.approx(cost / 125.0)
+    assert (derived["low"], derived["high"]) == (pytest.approx(cost / 128.0), pytest.approx(cost / 95.0))
+    (row,) = q2.section([run], timings)["rows"]
+    assert row["derived"]["cpu"]["measurements"] == 2 and row["derived"]["cpu"]["high"] == pytest.approx(cost / 95.0)
+
 def test_run_page_axes_stay_within_valid_ranges():
     """A perfect run: the accuracy axis ends at 100 %, the loss axis starts at 0 (never 104 % or -0.10)."""
     import re
@@ -620,3 +640,11 @@ def test_q1a_cells_show_the_time_derived_from_their_timed_alone_rate():
     assert derived["median"] == pytest.approx(seconds) and derived["high"] == pytest.approx(seconds * 100 / 80)
     assert by_lr[(32, 0.0001)]["derived"] is None and by_lr[(16, 0.001)]["pending"] and table["derived"]
     assert [render.minutes(x).replace(render.UNIT, " ") for x in (59, 90, 5400)] == ["59 s", "1.5 min", "90 min"]
+
+
+def test_a_derived_time_range_is_printed_only_where_its_ends_differ_as_shown():
+    from bench.report.render import UNIT, time_range
+
+    assert time_range({"low": 780.0, "high": 800.0}) == ""  # '13 min (13 min–13 min)' said nothing
+    assert time_range({"low": 780.0, "high": 900.0}) == f" (13–15{UNIT}min)"
+    assert time_range({"low": 50.0, "high": 900.0}) == f" (50{UNIT}s–15{UNIT}min)"

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from fixtures.report.make_fixture import small
 
-from bench.report import build, commands
+from bench.report import build, commands, pdf_layout
 from bench.report.load import read
 
 pypdf = pytest.importorskip("pypdf")
@@ -126,3 +126,56 @@ def test_every_figure_prints_at_its_size_with_no_text_below_the_minimum(pdf_path
         assert width <= PRINT_WIDTH_IN * 72 + 0.5, (path.name, width)
         sizes = [float(s) for s in re.findall(r"font-size: ?([\d.]+)px", text)]
         assert sizes and min(sizes) >= MIN_FONT_PT, (path.name, sorted(set(sizes))[:3])
+
+
+@pytest.fixture(scope="module")
+def large_layout(tmp_path_factory):
+    """The large fixture's PDF as weasyprint lays it out: its tables run over pages."""
+    from fixtures.report.make_fixture import large
+
+    return pdf_layout(large(tmp_path_factory.mktemp("large") / "store"))
+
+
+def _boxes(box):
+    yield box
+    for child in getattr(box, "children", None) or []:
+        yield from _boxes(child)
+
+
+def _section_titles(root) -> dict:
+    """Each table element of the document -> the title (h2) of the section it belongs to."""
+    parent = {child: node for node in root.iter() for child in node}
+    titles = {}
+    for table in root.iter("table"):
+        node = table
+        while node.tag != "section":
+            node = parent[node]
+        titles[table] = " ".join("".join(node.find("h2").itertext()).split())
+    return titles
+
+
+def test_a_table_that_breaks_goes_on_under_its_header_and_its_own_section(large_layout):
+    """A table longer than what is left of a page goes on, on every page it reaches, under its
+    header row, with rows of its own under that header, and under its own section's running header
+    (not the next section's); tables without a header row (key-value lists) never break."""
+    from weasyprint.formatting_structure import boxes
+
+    pieces: dict = {}  # table element -> [(page, has its header, body rows, running header)]
+    for number, page in enumerate(large_layout.pages, 1):
+        running = " ".join(t.text for margin in page._page_box.children if isinstance(margin, boxes.MarginBox)
+                           and margin.at_keyword == "@top-left" for t in _boxes(margin) if isinstance(t, boxes.TextBox))
+        for box in _boxes(page._page_box):
+            if isinstance(box, boxes.TableBox):
+                groups = [g for g in box.children if isinstance(g, boxes.TableRowGroupBox)]
+                rows = sum(len(g.children) for g in groups if not (g.is_header or g.is_footer))
+                pieces.setdefault(box.element, []).append((number, any(g.is_header for g in groups), rows, running))
+    titles = _section_titles(large_layout.pages[0]._page_box.children[0].element)
+    broken = {table: parts for table, parts in pieces.items() if len(parts) > 1}
+    assert len(broken) >= 3, "the large fixture's long tables no longer run over a page: the check checks nothing"
+    for table, parts in broken.items():
+        assert table.find("thead") is not None, (titles[table], [number for number, *_ in parts])
+        for number, header, rows, running in parts:
+            assert header and rows > 0, (titles[table], number, header, rows)
+        for number, _, _, running in parts[1:]:
+            assert running == titles[table], (number, running, titles[table])
+

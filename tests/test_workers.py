@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from click.testing import CliRunner
 
-from bench import plan, presets, runner, train, workers
+from bench import estimate, plan, presets, runner, train, workers
 from bench.cli import main
 from bench.report import cells
 from bench.report.load import read
@@ -41,6 +41,28 @@ epochs = {epochs}
 batch_size = 32
 subset = 300
 test_size = 200
+"""
+# benchmarks/workers.py's `single`: one ResNet run (4 cells) beside SVMs of about 2 s each
+SINGLE = """
+[[grid]]
+model = "resnet18"
+dataset = "mnist"
+optimizer = "adam"
+batch_size = 32
+epochs = [1, 2]
+pin_memory = [true, false]
+subset = 4900
+test_size = 2000
+
+[[grid]]
+kind = "svm"
+dataset = "mnist"
+kernel = "rbf"
+C = {C}
+gamma = "scale"
+n_train = 3000
+subset = 4900
+test_size = 2000
 """
 # 8 cells: 4 SVMs, then 2 ResNet groups long enough that a spawned worker, which starts seconds
 # after the parent (itself the first worker) began, still finds one to compute beside it
@@ -137,14 +159,14 @@ def test_a_worker_takes_over_the_threads_of_one_that_ran_out_of_work(tiny_data, 
 
 
 def test_the_last_long_run_gets_the_threads_of_the_workers_that_finished(real_data, tmp_path, monkeypatch):
-    """Two one-thread workers (auto, BENCH_THREADS=2) fit two SVMs, then one of them trains a
-    10-epoch ResNet group while the other finds nothing left and leaves: the group ends on both threads."""
+    """Two one-thread workers (BENCH_THREADS=2) fit two SVMs, then one of them trains a 10-epoch
+    ResNet group while the other finds nothing left and leaves: the group ends on both threads."""
     preset, store = tmp_path / "grid.toml", tmp_path / "results"
     preset.write_text(ONE_LONG_GROUP)
     monkeypatch.setenv("BENCH_THREADS", "2")
-    result = CliRunner().invoke(main, [*_args(preset, store, real_data), "--workers", "auto"])
+    result = CliRunner().invoke(main, [*_args(preset, store, real_data), "--workers", "2"])
     assert result.exit_code == 0, result.output
-    assert "2 workers (auto)" in result.output
+    assert "2 workers" in result.output
     study = read(store)
     _assert_rows_record_their_epochs_threads(study)
     longest = max(study.runs, key=lambda r: r["epochs"] if r["kind"] == "resnet" else 0)
@@ -165,6 +187,25 @@ def test_auto_takes_one_worker_per_thread_on_the_cpu_never_more_than_runs_to_sha
         == (1, True)  # one process has the GPU to itself
     monkeypatch.setenv("BENCH_THREADS", "64")
     assert workers.choose("auto", cells()) == (workers.AUTO_MOST, True)
+
+
+def test_auto_starts_no_worker_for_less_work_than_its_start(monkeypatch, tmp_path):
+    """Issue 34's grid, one ResNet training run beside one SVM of about 2 s, gets one process with
+    every thread; SVMs too short for a worker each are pooled, one worker per start-up's worth."""
+    monkeypatch.setenv("BENCH_THREADS", "2")
+
+    def grid(svm_c: str) -> list[plan.Cell]:
+        path = tmp_path / "grid.toml"
+        path.write_text(SINGLE.format(C=svm_c))
+        return plan.cells_of(presets.expand(presets.load_preset(str(path))))
+
+    single, many = grid("1.0"), grid("[1.0, 2.0, 4.0, 8.0]")
+    svm_seconds = [estimate.svm_seconds(c.spec) for c in many if c.spec.kind == "svm"]
+    assert len(svm_seconds) == 4 and max(svm_seconds) < workers.WORKER_START_S
+    assert workers.choose("auto", single) == (1, True)
+    assert workers.worth_a_worker(many) == 1 + int(sum(svm_seconds) // workers.WORKER_START_S) == 2
+    assert workers.choose("auto", many) == (2, True)
+    assert workers.choose("2", single) == (2, False)  # the user's override stands
 
 
 def test_a_bad_worker_count_is_one_line(tmp_path):

@@ -14,6 +14,20 @@ from bench.report.write import write_site
 def build_files(store: Path, pdf: bool = True, repository: str = "") -> dict[str, str | bytes]:
     """Every file of the site, in memory: pages, assets, figures, store CSVs and report.pdf.
     `repository`: the project's web address, linked from every page ("" for none)."""
+    model, env, files = _site(store, pdf, repository)
+    if pdf:
+        files["report.pdf"] = render.pdf(model, env, files)
+    return files
+
+
+def pdf_layout(store: Path):
+    """The PDF of the store's report as weasyprint lays it out (its pages and boxes), for checks of
+    where things fall that the written PDF no longer tells."""
+    return render.layout(*_site(store, True, ""))
+
+
+def _site(store: Path, pdf: bool, repository: str) -> tuple[dict, object, dict[str, str | bytes]]:
+    """The view model, the template environment and every file of the site but the PDF."""
     study = load.read(Path(store))
     model = view.build(study)
     model["repository"] = repository
@@ -27,9 +41,7 @@ def build_files(store: Path, pdf: bool = True, repository: str = "") -> dict[str
     files.update({**own_files, **aside_files})
     model["figures"] = {**own, **drawn}
     files.update(render.site(model, env))
-    if pdf:
-        files["report.pdf"] = render.pdf(model, env, files)
-    return files
+    return model, env, files
 
 
 def build(store: Path, out: Path, pdf: bool = True, repository: str = "") -> list[Path]:

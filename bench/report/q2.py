@@ -16,12 +16,18 @@ def _q2(runs: list[dict]) -> list[dict]:
     return [r for r in runs if r["role"] == "devices" and r["kind"] == "resnet"]
 
 
-def _alone(members: list[dict], device: str, latest: dict[str, dict[str, dict]]) -> dict[str, dict]:
-    """Per host: the latest `bench time` row of this device's cells on that host."""
+def _rank(t: dict) -> tuple:
+    """Which of one host's `bench time` rows of a cell speaks for it: the most threads (the machine
+    to itself), then the latest."""
+    return t["threads"] or 0, t["started_at"] or ""
+
+
+def _alone(members: list[dict], device: str, chosen: dict[str, dict[str, dict]]) -> dict[str, dict]:
+    """Per host: the `bench time` row that speaks for this device's cells on that host (`_rank`)."""
     out: dict[str, dict] = {}
     for m in members:
-        for host, t in latest.get(m["run_id"], {}).items() if m["device"] == device else ():
-            if host not in out or t["started_at"] > out[host]["started_at"]:
+        for host, t in chosen.get(m["run_id"], {}).items() if m["device"] == device else ():
+            if host not in out or _rank(t) > _rank(out[host]):
                 out[host] = t
     return out
 
@@ -43,26 +49,36 @@ def speedup(cpu: dict, cuda: dict) -> dict:
             "host": cpu["host_id"]}
 
 
-def timed_alone(run: dict, timings: list[dict]) -> dict | None:
-    """The `bench time` row a run's time alone is derived from: of its cell's rows taken alone, the
-    run's own host first, then the most threads (the machine to itself), then the latest."""
+def timed_alone(run: dict, timings: list[dict]) -> list[dict]:
+    """The `bench time` rows a run's time alone is derived from, latest first: of its cell's rows
+    taken alone, those of one host and thread count, the run's own host first, then the most threads
+    (the machine to itself)."""
     own = [t for t in timings if t["run_id"] == run["run_id"] and cells.alone(t)]
-    return max(own, key=lambda t: (t["host_id"] == run.get("host_id"), t["threads"] or 0, t["started_at"] or ""),
-               default=None)
+    pick = max(own, key=lambda t: (t["host_id"] == run.get("host_id"), *_rank(t)), default=None)
+    return measurements(pick, own) if pick else []
 
 
-def derived_time(run: dict | None, timing: dict | None) -> dict | None:
-    """The time a run costs on `timing`'s machine alone, derived from that `bench time` row's rate
-    (images trained ÷ rate, evaluation at a third of a training image: `plan.training_seconds`), with
-    the range its timed blocks allow; None without both."""
-    if not run or not timing or not run.get("n_train_images"):
+def measurements(timing: dict, timings: list[dict]) -> list[dict]:
+    """Every measurement taken alone of `timing`'s cell on its host at its thread count, latest first:
+    the drift between them is part of what a rate can say."""
+    same = [t for t in timings if cells.alone(t) and all(t[k] == timing[k] for k in ("run_id", "host_id", "threads"))]
+    return sorted(same, key=lambda t: t["started_at"] or "", reverse=True)
+
+
+def derived_time(run: dict | None, rows: list[dict]) -> dict | None:
+    """The time a run costs on one machine alone, derived from the rate of its latest `bench time`
+    measurement there (`rows`, latest first, one host and thread count; images trained ÷ rate,
+    evaluation at a third of a training image: `plan.training_seconds`), with the range the timed
+    blocks of every measurement allow; None without both."""
+    if not run or not rows or not run.get("n_train_images"):
         return None
 
     def at(rate: float) -> float:
         return training_seconds(1 / rate, run["n_train_images"], run["n_val"] or 0, run["n_test"] or 0, run["epochs"])
 
-    return {"median": at(timing["images_per_s"]), "low": at(timing["max_images_per_s"]),
-            "high": at(timing["min_images_per_s"]), "host": timing["host_id"], "threads": timing["threads"]}
+    return {"median": at(rows[0]["images_per_s"]), "low": at(max(t["max_images_per_s"] for t in rows)),
+            "high": at(min(t["min_images_per_s"] for t in rows)), "host": rows[0]["host_id"],
+            "threads": rows[0]["threads"], "measurements": len(rows)}
 
 
 def _per_device(members: list[dict], device: str) -> dict:
@@ -83,10 +99,11 @@ def _per_device(members: list[dict], device: str) -> dict:
     }
 
 
-def _latest(timings: list[dict]) -> dict[str, dict[str, dict]]:
-    """run id -> host -> the latest `bench time` row taken alone (never one timed beside other work)."""
+def _chosen(timings: list[dict]) -> dict[str, dict[str, dict]]:
+    """run id -> host -> the `bench time` row taken alone (never one timed beside other work) that
+    speaks for that host (`_rank`)."""
     out: dict[str, dict[str, dict]] = {}
-    for t in sorted(timings, key=lambda t: t["started_at"] or ""):
+    for t in sorted(timings, key=_rank):
         if cells.alone(t):
             out.setdefault(t["run_id"], {})[t["host_id"]] = t
     return out
@@ -97,12 +114,13 @@ def section(runs: list[dict], timings: list[dict] = ()) -> dict:
     whichever host computed them, and the speedup: the ratio of the two devices' `bench time` rates
     measured alone on one host (the latest host that timed both). A new GPU host thus needs only its
     CUDA training runs and a few minutes of `bench time`, never a retraining of the CPU side."""
-    q2, latest = _q2(runs), _latest(list(timings))
+    timings = list(timings)
+    q2, chosen = _q2(runs), _chosen(timings)
     devices = sorted({r["device"] for r in q2})
     rows, scatter = [], []
     for members in cells.group(q2, ("seed", "device", "pin_memory")).values():
         first = members[0]
-        alone = {d: _alone(members, d, latest) for d in DEVICES}
+        alone = {d: _alone(members, d, chosen) for d in DEVICES}
         both = [h for h in alone["cpu"] if h in alone["cuda"]]
         host = max(both, key=lambda h: max(alone["cpu"][h]["started_at"], alone["cuda"][h]["started_at"]),
                    default=None)
@@ -115,7 +133,7 @@ def section(runs: list[dict], timings: list[dict] = ()) -> dict:
             "devices": {d: _per_device(members, d) for d in DEVICES},
             "timed": {d: _timed(shown[d]) for d in DEVICES},
             "derived": {d: derived_time(next(iter(cells.done([m for m in members if m["device"] == d])), None),
-                                        shown[d]) for d in DEVICES},
+                                        measurements(shown[d], timings) if shown[d] else []) for d in DEVICES},
             "speedup": speedup(alone["cpu"][host], alone["cuda"][host]) if host else None,
             "run_ids": {d: sorted(m["run_id"] for m in members if m["device"] == d) for d in DEVICES},
         })

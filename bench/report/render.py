@@ -56,6 +56,16 @@ def minutes(x) -> str:
     return f"{x / 60:.1f}{UNIT}min" if x < 600 else f"{x / 60:,.0f}{UNIT}min"
 
 
+def time_range(d: dict, fmt: str = "minutes") -> str:
+    """A derived time's range as printed after its value: ' (13–15 min)', or nothing where both ends
+    round to the same figure (a range of '13 min–13 min' says nothing)."""
+    low, high = FORMATS[fmt](d["low"]), FORMATS[fmt](d["high"])
+    if low == high:
+        return ""
+    value, _, unit = low.rpartition(UNIT)
+    return f" ({value}–{high})" if high.endswith(UNIT + unit) else f" ({low}–{high})"
+
+
 def si(x, unit: str = "") -> str:
     """1.23e9 -> '1.23 G' + unit; MACs and FLOP/s are read at a glance this way."""
     if _missing(x):
@@ -176,7 +186,7 @@ FORMATS = {"pct": pct, "secs": secs, "minutes": minutes, "si": si, "num": num, "
 FILTERS = {"interval": interval, "acc_ci": acc_ci, "median_range": median_range,
            "pct": pct, "pp": pp, "secs": secs, "minutes": minutes, "si": si, "num": num, "value": value, "fixed": fixed,
            "meansd": meansd, "times": times, "plural": plural, "sortkey": sortkey, "preset": presets.display,
-           "setting": setting}
+           "setting": setting, "time_range": time_range}
 
 
 def environment(directory: Path | None = None) -> jinja2.Environment:
@@ -208,6 +218,11 @@ def assets(env: jinja2.Environment) -> dict[str, bytes]:
 def pdf(view: dict, env: jinja2.Environment, files: dict[str, str | bytes]) -> bytes:
     """The PDF from the same view and partials, with print CSS; figures and CSS come from `files`
     (the site being built), so nothing is read from or written to disk."""
+    return layout(view, env, files).write_pdf()
+
+
+def layout(view: dict, env: jinja2.Environment, files: dict[str, str | bytes]):
+    """The PDF's pages as weasyprint lays them out (a `weasyprint.Document`), before they are written."""
     import weasyprint
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -225,4 +240,4 @@ def pdf(view: dict, env: jinja2.Environment, files: dict[str, str | bytes]) -> b
 
     html = env.get_template("report.html").render(v=view, root="", pdf=True)
     fetcher = SiteFetcher(fail_on_errors=True)
-    return weasyprint.HTML(string=html, base_url="file://" + VIRTUAL_ROOT, url_fetcher=fetcher).write_pdf()
+    return weasyprint.HTML(string=html, base_url="file://" + VIRTUAL_ROOT, url_fetcher=fetcher).render()
