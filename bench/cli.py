@@ -51,7 +51,8 @@ def main() -> None:
               help="Deterministic kernels (no cuDNN autotuning; slower on CUDA); recorded in every row.")
 @click.option("--workers", type=options.WorkerCount(), default=workers.AUTO, show_default=True,
               help="Worker processes sharing the store and the threads; auto: one per thread on the CPU "
-                   "(no more than have work worth a process start), one on CUDA (rows record the number, whether auto chose it, and their concurrency).")
+                   "(no more than have work worth a process start), one on CUDA (rows record the number, "
+                   "whether auto chose it, and their concurrency).")
 @options.step_config
 @click.option("--budget", help="Wall time this run may take, e.g. 2h30m: no training run is started that the "
                                "estimate says cannot end in the time left; then it exits 0 with what remains.")

@@ -21,15 +21,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench import env
-from bench.estimate import svm_seconds
 from bench.errors import BenchError
+from bench.estimate import svm_seconds
 from bench.plan import Cell, groups_of
 
 MAX_WORKERS = 256
 AUTO = "auto"
 AUTO_MOST = 8  # auto never starts more: each worker holds both datasets; more was never measured
-# A spawned worker's start: importing torch, torchvision and scikit-learn took 4.6 s of a core on the
-# 2-core Intel machine (2026-12-05), a core the other worker's training then lacks
+# A spawned worker's start: importing torch, torchvision and scikit-learn took 4.5-4.8 s (4.7-5.5 s of
+# CPU) on the idle 2-core Intel machine (2026-12-05), a core the other worker's training then lacks
 WORKER_START_S = 5.0
 STOP_GRACE_S = 30  # how long stopped workers may take to leave their current step
 
@@ -55,11 +55,9 @@ def worth_a_worker(cells: list[Cell]) -> int:
     WORKER_START_S of their estimated seconds. A worker started for less work costs more than it
     saves: a q1a-shaped grid of one ResNet run and one 2-second SVM ran slower with a second worker
     than with one (benchmarks/README.md, issue 34)."""
-    long, short = 0, 0.0
-    for group in groups_of(cells):
-        seconds = svm_seconds(group[0].spec) if group[0].spec.kind == "svm" else math.inf
-        long, short = (long + 1, short) if seconds >= WORKER_START_S else (long, short + seconds)
-    return long + int(short // WORKER_START_S)
+    seconds = [svm_seconds(g[0].spec) if g[0].spec.kind == "svm" else math.inf for g in groups_of(cells)]
+    short = sum(s for s in seconds if s < WORKER_START_S)
+    return sum(s >= WORKER_START_S for s in seconds) + int(short // WORKER_START_S)
 
 
 def threads_each(workers: int) -> int:

@@ -174,7 +174,7 @@ def test_a_table_that_breaks_goes_on_under_its_header_and_its_own_section(large_
     assert len(broken) >= 3, "the large fixture's long tables no longer run over a page: the check checks nothing"
     for table, parts in broken.items():
         assert table.find("thead") is not None, (titles[table], [number for number, *_ in parts])
-        for number, header, rows, running in parts:
+        for number, header, rows, _ in parts:
             assert header and rows > 0, (titles[table], number, header, rows)
         for number, _, _, running in parts[1:]:
             assert running == titles[table], (number, running, titles[table])

@@ -106,8 +106,8 @@ def test_the_pdf_tells_the_environments_in_one_table_with_a_commit_column(commit
     """Six near-identical environment tables once took 2.5 pages of the PDF: one table now, what all
     runs share once above it and a column for each field that differs, the commit among them."""
     _, pages = committed
-    tables = re.findall(r"<table>\s*<caption>Each environment the runs were computed in.*?</table>", pages["report.html"],
-                        re.S)
+    tables = re.findall(r"<table>\s*<caption>Each environment the runs were computed in.*?</table>",
+                        pages["report.html"], re.S)
     assert len(tables) == 1
     header = re.findall(r"<th[^>]*>([^<]*)</th>", re.search(r"<thead>(.*?)</thead>", tables[0], re.S).group(1))
     assert "git_commit" in header and tables[0].count("<tr>") - 1 >= 2, header

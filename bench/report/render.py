@@ -56,10 +56,10 @@ def minutes(x) -> str:
     return f"{x / 60:.1f}{UNIT}min" if x < 600 else f"{x / 60:,.0f}{UNIT}min"
 
 
-def time_range(d: dict, fmt: str = "minutes") -> str:
+def time_range(d: dict) -> str:
     """A derived time's range as printed after its value: ' (13–15 min)', or nothing where both ends
     round to the same figure (a range of '13 min–13 min' says nothing)."""
-    low, high = FORMATS[fmt](d["low"]), FORMATS[fmt](d["high"])
+    low, high = minutes(d["low"]), minutes(d["high"])
     if low == high:
         return ""
     value, _, unit = low.rpartition(UNIT)
