@@ -12,17 +12,8 @@ from pathlib import Path
 from bench import schema
 from bench.csvfile import read_table, write_atomic, write_lines, write_table
 from bench.errors import BenchError
-from bench.schema import (
-    FILES,
-    MIGRATIONS,
-    OUTCOME_COLUMNS,
-    RUN_COLUMNS,
-    SCHEMA_VERSION,
-    TABLES,
-    TIMING_COLUMNS,
-    TIMINGS,
-    mismatch,
-)
+from bench.migrations import MIGRATIONS, SCHEMA_VERSION, mismatch
+from bench.schema import FILES, OUTCOME_COLUMNS, RUN_COLUMNS, TABLES, TIMING_COLUMNS, TIMINGS
 from bench.store import Store, quarantine, read_version, write_manifest
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from bench import maintenance
 from bench.errors import BenchError
-from bench.schema import SCHEMA_VERSION
+from bench.migrations import SCHEMA_VERSION
 from bench.store import Store
 
 
