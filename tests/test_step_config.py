@@ -10,7 +10,7 @@ import torch
 from bench import data, models, step_config, train
 from bench.data import Stats
 from bench.errors import BenchError
-from bench.spec import SGD_MOMENTUM, RunSpec
+from bench.spec import RunSpec
 from bench.step_config import LEGACY, StepConfig
 
 
@@ -38,7 +38,7 @@ def _updates(optimizer: str, impl: str, steps: int = 3) -> list[torch.Tensor]:
     """Weights after `steps` steps of the optimizer on the same fixed gradients."""
     torch.manual_seed(0)
     params = [torch.nn.Parameter(torch.randn(64, 32)), torch.nn.Parameter(torch.randn(10))]
-    opt = step_config.optimizer(params, optimizer, 1e-2, SGD_MOMENTUM, StepConfig("contiguous", impl))
+    opt = step_config.optimizer(params, RunSpec(optimizer=optimizer, lr=1e-2), StepConfig("contiguous", impl))
     generator = torch.Generator().manual_seed(2)
     for _ in range(steps):
         for p in params:
