@@ -10,7 +10,8 @@ import bench
 from bench import maintenance
 from bench.cli import main
 from bench.csvfile import read_table
-from bench.schema import FILES, SCHEMA_VERSION
+from bench.migrations import SCHEMA_VERSION
+from bench.schema import FILES
 from bench.store import Store
 
 
