@@ -10,24 +10,25 @@ from bench import env, ls, options, plan, presets, reuse, spec, store_commands, 
 from bench.errors import BenchError
 
 
-def _planned(opts: dict) -> list[plan.Cell]:
-    """The cells the options select; a store not given is resolved (`presets.default_store`), and said."""
+def _planned(opts: dict) -> tuple[presets.Preset, list[plan.Cell]]:
+    """The preset and the cells the options select; a store not given is resolved
+    (`presets.default_store`), and said."""
     if opts["store"] is None:
         opts["store"] = presets.default_store(opts["preset"], options.overrides(opts), opts["repeats"])
         if opts["store"] != presets.STUDY_STORE:
             click.echo(f"store: {opts['store']} (these cells are not the study's own, which {presets.STUDY_STORE}/ "
                        "holds; --store chooses)", err=True)
-    specs = presets.expand(presets.load_preset(opts["preset"]), options.overrides(opts), opts["repeats"])
-    cells = plan.cells_of(specs, presets.same_host(opts["preset"]))
+    preset = presets.load(opts["preset"])
+    cells = plan.cells_of(preset.specs(options.overrides(opts), opts["repeats"]), preset.same_host)
     if opts.get("shard"):
         k, n = plan.parse_shard(plan.scheduler_index(opts["shard"]))
         cells = plan.shard(cells, k, n, plan.work)
-    return cells
+    return preset, cells
 
 
-def _scale(opts: dict) -> str:
+def _scale(preset: presets.Preset, opts: dict) -> str:
     """`; at another scale than preset P states: ...` where options change the preset's scale, else ""."""
-    changed = presets.rescaled(opts["preset"], options.overrides(opts), opts["repeats"])
+    changed = preset.rescaled(options.overrides(opts), opts["repeats"])
     return f"; at another scale than preset {opts['preset']} states: {changed}" if changed else ""
 
 
@@ -68,7 +69,7 @@ def run(**opts) -> None:
     budget = plan.parse_duration(opts["budget"]) if opts["budget"] else None
     started = time.time()
     step = step_config.parse(opts["step_config"])
-    cells = _planned(opts)
+    preset, cells = _planned(opts)
     skip = () if opts["force"] else ("done",) if opts["retry_failed"] else FINISHED
     stored = Store(opts["store"]).finished(skip) if skip and store_exists(opts["store"]) else set()
     todo = plan.pending(cells, stored)
@@ -92,7 +93,7 @@ def run(**opts) -> None:
                + f", {len(todo)} to run"
                + (f", {count} workers{' (auto)' if auto else ''}" if count > 1 else "")
                + (f", estimated {plan.human(workers.wall_seconds(todo, estimates, count))}" if estimates else "")
-               + (f", budget {plan.human(budget)}" if budget is not None else "") + _scale(opts), err=True)
+               + (f", budget {plan.human(budget)}" if budget is not None else "") + _scale(preset, opts), err=True)
     if not todo:
         return
     progress = Progress(todo, estimates, show=not opts["quiet"])
@@ -144,7 +145,7 @@ def time_cmd(**opts) -> None:
     from bench.store import Store
 
     step = step_config.parse(opts["step_config"])
-    cells = [c for c in _planned(opts) if c.spec.kind == "resnet"]
+    cells = [c for c in _planned(opts)[1] if c.spec.kind == "resnet"]
     if not cells:
         raise BenchError("no ResNet cells selected: `bench time` measures training steps")
     runner.preflight(cells, opts["data_dir"], {"--store": opts["store"]})
@@ -179,7 +180,7 @@ def plan_cmd(**opts) -> None:
     from bench.store import Store
     from bench.store import exists as store_exists
 
-    cells = _planned(opts)
+    preset, cells = _planned(opts)
     finished = Store(opts["store"]).finished() if store_exists(opts["store"]) else set()
     to_run = plan.pending(cells, finished)
     reusable = reuse.sources(Store(opts["store"]).table("runs.csv").rows, to_run) if finished else {}
@@ -200,7 +201,7 @@ def plan_cmd(**opts) -> None:
                + (f", {len(reusable)} reuse stored computations" if reusable else "") + f", {len(to_run)} to run"
                + (f" ({plan.plural(len(plan.groups_of(to_run)), 'training run')}), estimated "
                   f"{plan.human(workers.wall_seconds(to_run, seconds, count))} of wall time with {how}"
-                  if seconds else "") + _scale(opts))
+                  if seconds else "") + _scale(preset, opts))
     if seconds:
         from bench import estimate
 
