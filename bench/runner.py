@@ -26,9 +26,10 @@ from bench.svm import run_svm
 from bench.train import CellResult, set_deterministic, train_group
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
-    """How `bench run` computes, beyond the cells: the same in every worker process."""
+    """How `bench run` computes, beyond the cells: the same in every worker process. Built with
+    keywords only: a row's provenance should not hang on the order of nine arguments."""
 
     preset: str
     tag: str = ""

@@ -54,7 +54,7 @@ def table(tmp_path):
 
 
 def test_the_estimate_scales_the_tables_rate_by_the_images_of_each_shared_run(preset, table):
-    cells = plan.cells_of(presets.expand(presets.load_preset(str(preset))))  # CUDA cells, no GPU here
+    cells = plan.cells_of(presets.load(str(preset)).specs())  # CUDA cells, no GPU here
     about, rows = estimate.by_technique(cells, table)
     assert about == {"device": "cuda", "device_name": "?", "threads": "16", "torch": "2.11.0"}
     by_name = {technique: (secs, covered, runs) for technique, secs, covered, runs in rows}
@@ -107,7 +107,7 @@ def test_the_step_experiments_table_is_bench_plans_estimate(tmp_path):
     table = write_table(tmp_path / "step-cpu.csv", rows)
     out = subprocess.run([sys.executable, "benchmarks/step.py", "--from-csv", str(table), "--out", str(tmp_path)],
                          capture_output=True, text=True, check=True).stdout
-    cells = plan.cells_of(presets.expand(presets.load_preset("q1a"), {"subset": 0, "device": "cpu"}))
+    cells = plan.cells_of(presets.load("q1a").specs({"subset": 0, "device": "cpu"}))
     minutes = {t: secs / 60 for t, secs, _, _ in estimate.by_technique(cells, table)[1]}
     assert f"| eager | {minutes['eager']:,.0f} |" in out
     assert f"| fused4 | {minutes['fused4']:,.0f} |" in out

@@ -9,7 +9,7 @@ from bench.report import progress
 
 
 def _full(name: str) -> list[plan.Cell]:
-    return plan.cells_of(presets.expand(presets.load_preset(name)))
+    return plan.cells_of(presets.load(name).specs())
 
 
 def _count(name: str, device: str) -> int:
@@ -22,7 +22,7 @@ def test_counts_whole_training_runs_and_lists_the_rest():
     stored += [{"run_id": groups[3][0].run_id, "status": "done"}]  # one cell of a fourth run: not a whole run
     stored += [{"run_id": groups[4][0].run_id, "status": "error"}]
     stored += [{"run_id": c.run_id, "status": "done"} for c in
-               plan.cells_of(presets.expand(presets.load_preset("q1a"), {"test_size": 2000}))]  # reduced scale
+               plan.cells_of(presets.load("q1a").specs({"test_size": 2000}))]  # reduced scale
     q1a, q1b, q2 = progress.banner(progress.account(stored))  # once a campaign has begun, every unfinished preset
     assert (q1b["cells_done"], q2["cells_done"]) == (0, 0)
     assert q2["after"] == ["q1a"] and q1a["after"] == q1b["after"] == []  # q2's resnet18/50 cells are q1a cells

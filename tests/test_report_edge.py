@@ -513,7 +513,7 @@ def test_a_preset_with_an_unknown_role_is_refused(tmp_path):
     path = tmp_path / "p.toml"
     path.write_text('role = "table"\n[[grid]]\nmodel = "resnet18"\n')
     with pytest.raises(BenchError, match="role must be one of grid, devices, reference"):
-        presets.role(str(path))
+        presets.load(str(path))
 
 
 def test_findings_answer_the_questions_rbf_meets_poly_and_epochs_say_who_was_still_improving(tmp_path):
