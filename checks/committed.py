@@ -13,4 +13,4 @@ Q1A_DONE_AT_LEAST = 72
 
 def preset_cells(name: str) -> list[plan.Cell]:
     """The cells preset `name` plans at the scale it states: the study's counts come from here."""
-    return plan.cells_of(presets.expand(presets.load_preset(name)))
+    return plan.cells_of(presets.load(name).specs())

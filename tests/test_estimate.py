@@ -164,7 +164,7 @@ def test_plan_announces_its_calibration_caches_it_and_says_when_it_was_measured_
                                                    "once per machine: cached in ")
     assert "--no-estimate skips it" in first.stderr and measured == ["resnet50"] * 4
     summary = first.stdout.splitlines()[-1]
-    resnet50 = [c for c in plan.cells_of(presets.expand(presets.load_preset("q1a"))) if c.spec.model == "resnet50"]
+    resnet50 = [c for c in plan.cells_of(presets.load("q1a").specs()) if c.spec.model == "resnet50"]
     n, runs = len(resnet50), len(plan.groups_of(resnet50))
     assert summary.startswith(f"{n} cells, 0 done, {n} to run ({runs} training runs), estimated ")
     assert summary.endswith(" of wall time with 1 worker of 2 threads")

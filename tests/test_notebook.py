@@ -46,7 +46,7 @@ def test_load_reads_the_store_with_numeric_dtypes(store):
     state = study.state.set_index("preset")  # the study's presets at the scale they state: none of it stored
     assert list(state.index) == list(presets.study())
     for name in state.index:
-        cells = len(plan.cells_of(presets.expand(presets.load_preset(name))))
+        cells = len(plan.cells_of(presets.load(name).specs()))
         assert (state.loc[name, "cells"], state.loc[name, "done"], state.loc[name, "todo"]) == (cells, 0, cells)
     assert state.loc["q1a", "scale"].startswith("all 49,000 training images, all 14,000 test images")
 
