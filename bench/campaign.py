@@ -131,9 +131,9 @@ def estimated(cells: list[plan.Cell], threads: int, say: Say, again: bool = Fals
 
 def time_cells(cells: list[plan.Cell], *, preset: str, store: Path, data_dir: Path | None, steps: int, blocks: int,
                step: StepConfig | None, beside_others: bool, on_row: Callable[[dict, RunSpec], None]) -> list[dict]:
-    """`bench time`: each ResNet cell's training speed alone (`bench.timing`), stored in the store's
+    """`bench time`: each ResNet cell's training speed alone (`bench.speed`), stored in the store's
     timings.csv; `on_row` hears of each row as it is stored. Ctrl-C keeps the rows stored so far."""
-    from bench import runner, timing
+    from bench import runner, speed
     from bench.store import Store
 
     cells = [c for c in cells if c.spec.kind == "resnet"]
@@ -143,7 +143,7 @@ def time_cells(cells: list[plan.Cell], *, preset: str, store: Path, data_dir: Pa
     opened = Store(store, create=True)
     opened.verify()
     try:
-        return timing.run(cells, opened, data_dir, preset, steps, blocks, on_row=on_row, config=step,
+        return speed.run(cells, opened, data_dir, preset, steps, blocks, on_row=on_row, config=step,
                           allow_others=beside_others)
     except KeyboardInterrupt:
         raise BenchError("interrupted: the cells timed so far are stored") from None
