@@ -37,12 +37,7 @@ class Campaign:
     stored: int  # of those, the cells the store holds already
     copies: int  # of those, the cells stored as copies of a computation the store holds (`bench.reuse`)
     todo: list[plan.Cell]  # the cells to compute
-
-    @property
-    def wall_seconds(self) -> float | None:
-        """The estimated wall time of the cells to compute with the chosen workers; None unestimated."""
-        s = self.settings
-        return workers.wall_seconds(self.todo, s.estimates, s.workers) if s.estimates else None
+    wall_seconds: float | None  # their estimated wall time with the chosen workers; None: not estimated
 
 
 @dataclass(frozen=True)
@@ -93,7 +88,8 @@ def prepare(cells: list[plan.Cell], *, preset: str, store: Path, data_dir: Path 
                                deadline=started + budget if budget is not None else None, estimates=estimates,
                                workers=count, workers_auto=auto)
     return Campaign(store=opened, data_dir=data_dir, artifacts=artifacts, settings=settings, planned=len(cells),
-                    stored=len(cells) - pending, copies=pending - len(todo), todo=todo)
+                    stored=len(cells) - pending, copies=pending - len(todo), todo=todo,
+                    wall_seconds=workers.wall_seconds(todo, estimates, count) if estimates else None)
 
 
 def compute(campaign: Campaign, show: bool = True) -> Finished:
