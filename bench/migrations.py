@@ -11,13 +11,15 @@ def migrate_to_2(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """Version 1 keyed curves by run_id alone, so a --force rerun mixed its curves with the old
     ones. Version 2 gives every stored attempt a record_id; old rows get one derived from their
     position (curves attach to the last attempt of their run, as version 1 showed them)."""
+    from bench.spec import latest_attempts
+
     runs = tables["runs.csv"]
-    latest = {}
     for i, row in enumerate(runs):
         row["record_id"] = f"v1-{row['run_id']}-{i}"
-        latest[row["run_id"]] = row["record_id"]
+    latest = latest_attempts(runs)
     for row in tables["epochs.csv"]:
-        row["record_id"] = latest.get(row["run_id"], f"v1-{row['run_id']}-orphan")
+        row["record_id"] = latest[row["run_id"]]["record_id"] if row["run_id"] in latest else \
+            f"v1-{row['run_id']}-orphan"
     return tables
 
 
