@@ -18,8 +18,8 @@ def migrate_to_2(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
         row["record_id"] = f"v1-{row['run_id']}-{i}"
     latest = latest_attempts(runs)
     for row in tables["epochs.csv"]:
-        row["record_id"] = latest[row["run_id"]]["record_id"] if row["run_id"] in latest else \
-            f"v1-{row['run_id']}-orphan"
+        last = latest.get(row["run_id"])
+        row["record_id"] = last["record_id"] if last else f"v1-{row['run_id']}-orphan"
     return tables
 
 
