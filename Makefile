@@ -51,7 +51,7 @@ PRESET_IN_IMAGE := $(if $(wildcard $(PRESET)),/presets/$(notdir $(PRESET)),$(PRE
 CONTAINER = $(ENGINE) run --rm --user "$$(id -u):$$(id -g)" $(if $(filter cuda,$(DEVICE)),--gpus all) \
 	-v "$(DATA_ABS):/data:ro" -v "$(abspath $(STORE)):/results" -v "$(abspath $(ARTIFACTS)):/artifacts"
 
-.PHONY: help venv bench run report test test-gpu gpu-carry gpu-session slurm-test lint image image-test perf step requirements clean
+.PHONY: help venv bench run report test check-results test-gpu gpu-carry gpu-session slurm-test lint image image-test perf step requirements clean
 
 help: ## Show this help (variables: DEVICE, PRESET, RUNNER, ENGINE, DATA, STORE, SITE)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -100,8 +100,11 @@ report: $(STAMP)
 	$(BENCH) report --store $(STORE) --out $(SITE)
 endif
 
-test: $(TEST_STAMP) ## Run the test suite (lint checks included); the real-data tests use DATA, as make bench does
+test: $(TEST_STAMP) ## Run the test suite (lint: make lint); the real-data tests use DATA, as make bench does
 	$(if $(DATA_ABS),BENCH_DATA_DIR=$(DATA_ABS)) $(PY) -m pytest $(PYTEST_ARGS)
+
+check-results: $(TEST_STAMP) ## Check the committed study (results/): it migrates, plans as done and reports its state
+	$(PY) -m pytest checks $(PYTEST_ARGS)
 
 test-gpu: $(TEST_STAMP) ## Run only the GPU tests (they skip, with a reason, without a CUDA GPU)
 	$(PY) -m pytest -m cuda tests/test_gpu.py $(PYTEST_ARGS)
@@ -119,17 +122,18 @@ gpu-session: ## On a GPU machine with a stock torch (no venv, no git): the study
 	PYTHONPATH=. BENCH_GIT_COMMIT=$(or $(BENCH_GIT_COMMIT),$(COMMIT)) $(or $(GPU_PYTHON),python3) \
 		benchmarks/gpu_session.py --out $(or $(OUT),build/gpu-session) $(if $(DATA_ABS),--data-dir $(DATA_ABS))
 
-lint: $(TEST_STAMP) ## ruff, hadolint, actionlint, schema checks, zizmor, shellcheck, kubernetes-validate
+lint: $(TEST_STAMP) ## ruff, hadolint, actionlint, schema checks, zizmor, shellcheck, kubernetes-validate, house rules
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/hadolint docker/Dockerfile.cpu docker/Dockerfile.cuda
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec docker/compose.yaml
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
-	$(VENV)/bin/zizmor --offline .github/workflows
-	$(VENV)/bin/shellcheck .ci/run docker/*.sh deploy/slurm/*.sh
+	$(VENV)/bin/zizmor --offline --no-progress .github/workflows
+	$(VENV)/bin/shellcheck .ci/run docker/*.sh deploy/slurm/*
 	$(VENV)/bin/kubernetes-validate --strict --quiet deploy/k8s/*.yaml
 	$(PY) docker/pins.py --check
+	$(PY) .ci/check_infra.py
 
 image: ## Build the DEVICE image (bench:cpu or bench:cuda) with ENGINE
 	$(ENGINE) build -f docker/Dockerfile.$(DEVICE) -t $(IMAGE) --build-arg GIT_COMMIT=$(COMMIT) \

@@ -22,9 +22,10 @@ def declared(preset: str | None) -> tuple[bool, str]:
     if not preset:  # a row stored without a preset (an old store): a grid of its own
         return False, "grid"
     try:
-        return presets.same_host(preset), presets.role(preset)
+        declaring = presets.load(preset)
     except BenchError:
         return False, "grid"
+    return declaring.same_host, declaring.role
 
 
 def key(row: dict) -> str:

@@ -102,7 +102,9 @@ def _family() -> set[int]:
 
 def bench_processes() -> list[str]:
     """Other `bench run` / `bench time` processes on this machine, whatever store they compute in,
-    read from /proc (processes in containers on this machine are there too): `pid N: bench run`."""
+    read from /proc (processes in containers on this machine are there too): `pid N: bench run`.
+    Read by hand, not with psutil: psutil is no dependency, and the GPU machines the study runs on
+    have no network and only a fixed set of packages."""
     found, family = [], _family()
     for entry in Path("/proc").glob("[0-9]*/cmdline"):
         try:

@@ -1,4 +1,5 @@
-"""The command line: parses options and calls the stage modules; no logic of its own."""
+"""The command line: parses options, calls the stage modules (`bench.campaign` for run and time) and
+prints what they return; no logic of its own."""
 
 from __future__ import annotations
 
@@ -10,25 +11,31 @@ from bench import env, ls, options, plan, presets, reuse, spec, store_commands, 
 from bench.errors import BenchError
 
 
-def _planned(opts: dict) -> list[plan.Cell]:
-    """The cells the options select; a store not given is resolved (`presets.default_store`), and said."""
+def _planned(opts: dict) -> tuple[presets.Preset, list[plan.Cell]]:
+    """The preset and the cells the options select; a store not given is resolved
+    (`presets.default_store`), and said."""
     if opts["store"] is None:
         opts["store"] = presets.default_store(opts["preset"], options.overrides(opts), opts["repeats"])
         if opts["store"] != presets.STUDY_STORE:
             click.echo(f"store: {opts['store']} (these cells are not the study's own, which {presets.STUDY_STORE}/ "
                        "holds; --store chooses)", err=True)
-    specs = presets.expand(presets.load_preset(opts["preset"]), options.overrides(opts), opts["repeats"])
-    cells = plan.cells_of(specs, presets.same_host(opts["preset"]))
+    preset = presets.load(opts["preset"])
+    cells = plan.cells_of(preset.specs(options.overrides(opts), opts["repeats"]), preset.same_host)
     if opts.get("shard"):
         k, n = plan.parse_shard(plan.scheduler_index(opts["shard"]))
         cells = plan.shard(cells, k, n, plan.work)
-    return cells
+    return preset, cells
 
 
-def _scale(opts: dict) -> str:
+def _scale(preset: presets.Preset, opts: dict) -> str:
     """`; at another scale than preset P states: ...` where options change the preset's scale, else ""."""
-    changed = presets.rescaled(opts["preset"], options.overrides(opts), opts["repeats"])
+    changed = preset.rescaled(options.overrides(opts), opts["repeats"])
     return f"; at another scale than preset {opts['preset']} states: {changed}" if changed else ""
+
+
+def _note(text: str) -> None:
+    """A note for the user, beside the output: on stderr."""
+    click.echo(text, err=True)
 
 
 @click.group(cls=options.OneLineErrors,
@@ -58,73 +65,38 @@ def main() -> None:
                                "estimate says cannot end in the time left; then it exits 0 with what remains.")
 def run(**opts) -> None:
     """Train and evaluate the cells of a preset; store each as it finishes; skip finished ones."""
-    import time
-
-    from bench import estimate, runner, step_config
-    from bench.progress import Progress
-    from bench.store import FINISHED, Store
-    from bench.store import exists as store_exists
+    from bench import campaign, step_config
 
     budget = plan.parse_duration(opts["budget"]) if opts["budget"] else None
-    started = time.time()
     step = step_config.parse(opts["step_config"])
-    cells = _planned(opts)
-    skip = () if opts["force"] else ("done",) if opts["retry_failed"] else FINISHED
-    stored = Store(opts["store"]).finished(skip) if skip and store_exists(opts["store"]) else set()
-    todo = plan.pending(cells, stored)
-    runner.preflight(todo, opts["data_dir"], {"--store": opts["store"], "--artifacts": opts["artifacts"]})
-    store = Store(opts["store"], create=True)
-    store.verify()
-    for note in store.recover():
-        click.echo(note, err=True)
-    planned = len(todo)
-    todo = runner.store_reused(todo, store, opts["preset"], opts["tag"]) if skip else todo  # --force: compute all
-    count, auto = workers.choose(opts["workers"], todo)
-    threads = workers.threads_each(count)
-    estimates = {}
-    if budget is not None or (todo and not estimate.uncalibrated(todo, threads)):
-        # each worker computes with its share of the threads: calibrated as it will run
-        estimates = _estimated(todo, threads)
-    settings = runner.Settings(opts["preset"], opts["tag"], skip, opts["deterministic"], step,
-                               started + budget if budget is not None else None, estimates, count, auto)
-    click.echo(f"{plan.plural(len(cells), 'cell')} planned, {len(cells) - planned} already stored"
-               + (f", {planned - len(todo)} stored as copies of the same computation" if planned > len(todo) else "")
-               + f", {len(todo)} to run"
-               + (f", {count} workers{' (auto)' if auto else ''}" if count > 1 else "")
-               + (f", estimated {plan.human(workers.wall_seconds(todo, estimates, count))}" if estimates else "")
-               + (f", budget {plan.human(budget)}" if budget is not None else "") + _scale(opts), err=True)
-    if not todo:
+    preset, cells = _planned(opts)
+    ready = campaign.prepare(cells, preset=opts["preset"], store=opts["store"], data_dir=opts["data_dir"],
+                             artifacts=opts["artifacts"], tag=opts["tag"], force=opts["force"],
+                             retry_failed=opts["retry_failed"], deterministic=opts["deterministic"], step=step,
+                             requested_workers=opts["workers"], budget=budget, say=_note)
+    count, auto, wall = ready.settings.workers, ready.settings.workers_auto, ready.wall_seconds
+    _note(f"{plan.plural(ready.planned, 'cell')} planned, {ready.stored} already stored"
+          + (f", {ready.copies} stored as copies of the same computation" if ready.copies else "")
+          + f", {len(ready.todo)} to run"
+          + (f", {count} workers{' (auto)' if auto else ''}" if count > 1 else "")
+          + (f", estimated {plan.human(wall)}" if wall is not None else "")
+          + (f", budget {plan.human(budget)}" if budget is not None else "") + _scale(preset, opts))
+    if not ready.todo:
         return
-    progress = Progress(todo, estimates, show=not opts["quiet"])
-    try:
-        if count > 1:
-            workers.run(todo, opts["store"], opts["data_dir"], opts["artifacts"], settings, count, progress.event)
-        else:
-            runner.execute(todo, store, opts["data_dir"], opts["artifacts"], settings, on_event=progress.event)
-    except KeyboardInterrupt:
-        raise BenchError("interrupted: finished cells are stored; the running cell was not recorded. "
-                         "Run the same command again to resume.") from None
-    finally:
-        progress.close()
-    for note in progress.summary(store, skip, budget is not None):
-        click.echo(note, err=True)
-    for o in progress.outcomes:
+    finished = campaign.compute(ready, show=not opts["quiet"])
+    for note in finished.notes:
+        _note(note)
+    for o in finished.outcomes:
         acc = "" if o.test_acc is None or o.test_acc != o.test_acc else f"{o.test_acc:.4f}"
         click.echo(f"{o.run_id}  {o.status:8}  {o.what}  test_acc={acc}")
 
 
-def _estimated(cells: list[plan.Cell], threads: int, again: bool = False) -> dict[str, float]:
-    """Estimated seconds per cell at `threads` threads per worker; the shapes not calibrated on this
-    machine yet (all of them `again`) are calibrated first, announced, with a bar."""
-    from bench import estimate
-
-    shapes = estimate.uncalibrated(cells, threads, again)
-    if shapes:
-        click.echo(f"calibrating {plan.plural(len(shapes), 'training shape')} at {plan.plural(threads, 'thread')} "
-                   f"(a few seconds each, once per machine: cached in {estimate.cache_path()}; "
-                   "--no-estimate skips it)", err=True)
-        estimate.calibrate(shapes, threads, show=True)
-    return estimate.seconds(cells, threads=threads)
+def _timed(row: dict, cell: spec.RunSpec) -> str:
+    """A `bench time` row in one line: the cell, its median rate and their range, how it stepped."""
+    return (f"{row['run_id']}  {row['label']:18} {row['dataset']:7} {row['device']:4} {cell.optimizer:4} "
+            f"lr={cell.lr:g} bs={row['batch_size']:<4} {row['images_per_s']:9.1f} images/s "
+            f"({row['min_images_per_s']:.1f}-{row['max_images_per_s']:.1f}) "
+            f"{row['memory_format']}/{row['optimizer_impl']}")
 
 
 @main.command("time")
@@ -140,26 +112,14 @@ def _estimated(cells: list[plan.Cell], threads: int, again: bool = False) -> dic
 def time_cmd(**opts) -> None:
     """Measure each ResNet cell's training speed alone (after warm-up, on its own data path) into
     the store's timings.csv; the report's speed tables use these where they exist."""
-    from bench import runner, step_config, timing
-    from bench.store import Store
+    from bench import campaign, step_config
 
     step = step_config.parse(opts["step_config"])
-    cells = [c for c in _planned(opts) if c.spec.kind == "resnet"]
-    if not cells:
-        raise BenchError("no ResNet cells selected: `bench time` measures training steps")
-    runner.preflight(cells, opts["data_dir"], {"--store": opts["store"]})
-    store = Store(opts["store"], create=True)
-    store.verify()
-    try:
-        rows = timing.run(cells, store, opts["data_dir"], opts["preset"], opts["steps"], opts["blocks"],
-                          on_row=lambda r, spec: click.echo(
-                              f"{r['run_id']}  {r['label']:18} {r['dataset']:7} {r['device']:4} {spec.optimizer:4} "
-                              f"lr={spec.lr:g} bs={r['batch_size']:<4} {r['images_per_s']:9.1f} images/s "
-                              f"({r['min_images_per_s']:.1f}-{r['max_images_per_s']:.1f}) "
-                              f"{r['memory_format']}/{r['optimizer_impl']}"),
-                          config=step, allow_others=opts["beside_others"])
-    except KeyboardInterrupt:
-        raise BenchError("interrupted: the cells timed so far are stored") from None
+    cells = _planned(opts)[1]  # resolves the store first
+    rows = campaign.time_cells(cells, preset=opts["preset"], store=opts["store"], data_dir=opts["data_dir"],
+                               steps=opts["steps"], blocks=opts["blocks"], step=step,
+                               beside_others=opts["beside_others"],
+                               on_row=lambda row, cell: click.echo(_timed(row, cell)))
     click.echo(f"{len(rows)} cells timed into {opts['store'] / 'timings.csv'}", err=True)
 
 
@@ -176,17 +136,18 @@ def time_cmd(**opts) -> None:
                    "to do on its device under each technique it measured (no GPU needed).")
 def plan_cmd(**opts) -> None:
     """List the cells of a preset, which are done, and the wall time the rest would take here."""
+    from bench import campaign
     from bench.store import Store
     from bench.store import exists as store_exists
 
-    cells = _planned(opts)
+    preset, cells = _planned(opts)
     finished = Store(opts["store"]).finished() if store_exists(opts["store"]) else set()
     to_run = plan.pending(cells, finished)
     reusable = reuse.sources(Store(opts["store"]).table("runs.csv").rows, to_run) if finished else {}
     to_run = [c for c in to_run if c.run_id not in reusable]
     count, auto = workers.choose(opts["workers"], to_run)
     threads = workers.threads_each(count)
-    seconds = _estimated(to_run, threads, opts["recalibrate"]) if opts["estimate"] and to_run else {}
+    seconds = campaign.estimated(to_run, threads, _note, opts["recalibrate"]) if opts["estimate"] and to_run else {}
     if opts["step_table"]:
         from bench import estimate
 
@@ -200,7 +161,7 @@ def plan_cmd(**opts) -> None:
                + (f", {len(reusable)} reuse stored computations" if reusable else "") + f", {len(to_run)} to run"
                + (f" ({plan.plural(len(plan.groups_of(to_run)), 'training run')}), estimated "
                   f"{plan.human(workers.wall_seconds(to_run, seconds, count))} of wall time with {how}"
-                  if seconds else "") + _scale(opts))
+                  if seconds else "") + _scale(preset, opts))
     if seconds:
         from bench import estimate
 

@@ -213,3 +213,14 @@ class Stats:
         """uint8 [B, 28, 28] -> standardised float [B, 1, 28, 28] in the model's memory format."""
         x = x.unsqueeze(1).float()
         return x.mul_(1.0 / (255.0 * self.std)).sub_(self.mean / self.std).contiguous(memory_format=memory_format)
+
+
+def training_stats(data: Dataset, split: Split) -> Stats:
+    """The normalisation of every run on `split`: the statistics of its training images."""
+    return Stats.of(data.images[split.train])
+
+
+# `training_stats` of each dataset's whole training part in the study's split (random, data seed 0),
+# as its rows record them (train_mean, train_std; a subset's differ in the third decimal): how a
+# step is normalised where the dataset is not loaded (`bench plan`'s calibration).
+STUDY_STATS = {"mnist": Stats(0.130940, 0.308460), "fashion": Stats(0.286558, 0.353266)}

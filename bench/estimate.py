@@ -112,18 +112,20 @@ def step_seconds_per_image(spec: RunSpec, threads: int | None = None) -> float:
 
 def _calibrate(spec: RunSpec) -> float:
     """Seconds per training image of the step `bench run` would take here, timed as the warm-up
-    times its candidates, on random batches of the cell's shape, normalised by their own statistics
-    (the time of a step does not depend on the pixel values)."""
+    times its candidates, on a random batch of the cell's shape normalised with its dataset's
+    training statistics (`data.STUDY_STATS`: no dataset is loaded; the time of a step does not
+    depend on the pixel values)."""
     import torch
 
-    from bench import models, step_config, train
-    from bench.data import Stats
+    from bench import models, step_config
+    from bench.data import STUDY_STATS
 
     torch.manual_seed(0)
     model = models.build(spec.model, spec.stem).to(spec.device)
     x = torch.randint(0, 256, (spec.batch_size, *models.INPUT_SHAPE[1:]), dtype=torch.uint8)
     y = torch.randint(0, models.NUM_CLASSES, (spec.batch_size,))
-    _, trials = train.choose_step(spec, model, x, y, Stats.of(x), step_config.for_calibration(spec))
+    x, y = STUDY_STATS[spec.dataset].normalise(x.to(spec.device)), y.to(spec.device)
+    _, trials = step_config.fastest(model, spec, x, y, step_config.for_calibration(spec))
     return min(trials.values()) / spec.batch_size
 
 

@@ -12,17 +12,9 @@ from pathlib import Path
 from bench import schema
 from bench.csvfile import read_table, write_atomic, write_lines, write_table
 from bench.errors import BenchError
-from bench.schema import (
-    FILES,
-    MIGRATIONS,
-    OUTCOME_COLUMNS,
-    RUN_COLUMNS,
-    SCHEMA_VERSION,
-    TABLES,
-    TIMING_COLUMNS,
-    TIMINGS,
-    mismatch,
-)
+from bench.migrations import MIGRATIONS, SCHEMA_VERSION, mismatch
+from bench.schema import FILES, OUTCOME_COLUMNS, RUN_COLUMNS, TABLES, TIMING_COLUMNS, TIMINGS
+from bench.spec import latest_attempts
 from bench.store import Store, quarantine, read_version, write_manifest
 
 
@@ -166,7 +158,7 @@ def merge(sources: list[Path], into: Path) -> MergeSummary:
         curves = target.table("epochs.csv").rows
         have_curve = {(c["record_id"], c["epoch"]) for c in curves}
         known = {r["record_id"] for r in runs}
-        by_run = {(r["run_id"], r["host_id"]): r for r in runs}  # another machine's result may differ
+        on_host = latest_attempts(runs, lambda r: (r["run_id"], r["host_id"]))  # another machine's may differ
         for source in stores:
             if source.root.resolve() == target.root.resolve():
                 continue
@@ -175,7 +167,7 @@ def merge(sources: list[Path], into: Path) -> MergeSummary:
                 if row["record_id"] in known:
                     summary.duplicates += 1
                     continue
-                other = by_run.get((row["run_id"], row["host_id"]))
+                other = on_host.get((row["run_id"], row["host_id"]))
                 if other and other["status"] == row["status"] == "done" and _result(other) != _result(row):
                     summary.conflicts.append(f"run {row['run_id']} ({row['label']} {row['dataset']}): "
                                              f"{source.root} differs from an earlier attempt "
@@ -184,7 +176,7 @@ def merge(sources: list[Path], into: Path) -> MergeSummary:
                 curves += [c for c in new_curves
                            if c["record_id"] == row["record_id"] and (c["record_id"], c["epoch"]) not in have_curve]
                 known.add(row["record_id"])
-                by_run[(row["run_id"], row["host_id"])] = row
+                on_host[(row["run_id"], row["host_id"])] = row
                 summary.added += 1
         if not stores and not runs:
             raise BenchError("nothing to merge")

@@ -10,18 +10,15 @@ import uuid
 
 from bench.csvfile import encode
 from bench.errors import BenchError
-from bench.spec import spec_from_row
+from bench.spec import latest_attempts, spec_from_row
 
 
 def sources(rows: list[dict], cells: list) -> dict[str, dict]:
     """run id of a cell (`plan.Cell`) -> the stored row (raw, as `Store.table` reads it) of the
     latest done attempt of the same computation under another run id; for a cell bound to one host
     (`same_host`), only an attempt made on that host."""
-    latest: dict[tuple, dict] = {}
-    for row in rows:
-        latest[(row["run_id"], row["host_id"])] = row
     done: dict[tuple, dict] = {}
-    for row in latest.values():
+    for row in latest_attempts(rows, lambda r: (r["run_id"], r["host_id"])).values():
         if row["status"] != "done":
             continue
         try:

@@ -26,9 +26,10 @@ from bench.svm import run_svm
 from bench.train import CellResult, set_deterministic, train_group
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
-    """How `bench run` computes, beyond the cells: the same in every worker process."""
+    """How `bench run` computes, beyond the cells: the same in every worker process. Built with
+    keywords only: a row's provenance should not hang on the order of nine arguments."""
 
     preset: str
     tag: str = ""
@@ -62,9 +63,9 @@ def _pin_effect(spec: RunSpec) -> str:
     return "none on the result: data resident on the GPU, computed once for both values (bench time --pin-memory)"
 
 
-def record(cell: Cell, result: CellResult, settings: Settings, split: data.Split, started: str,
-           record_id: str, load: tuple[float | None, float | None] = (None, None), concurrency: int = 1) -> dict:
-    """The self-describing row of one finished cell: spec, metrics, status, environment."""
+def attempt_row(cell: Cell, result: CellResult, settings: Settings, split: data.Split, started: str,
+                record_id: str, load: tuple[float | None, float | None] = (None, None), concurrency: int = 1) -> dict:
+    """The self-describing row of one attempt of a finished cell: spec, metrics, status, environment."""
     spec = cell.spec
     row = {**spec.identity(), **result.metrics, **env.describe(spec.compute_device)}
     if spec.kind == "svm":
@@ -182,7 +183,7 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
     for cell, result in zip(group, results, strict=True):
         record_id = uuid.uuid4().hex[:16]
         curves = [{"run_id": cell.run_id, "record_id": record_id, **row} for row in result.curves]
-        store.append(record(cell, result, settings, split, started, record_id, load, concurrency),
+        store.append(attempt_row(cell, result, settings, split, started, record_id, load, concurrency),
                      curves)
         if artifacts is not None and result.weights is not None:
             save_weights(artifacts, cell.run_id, result.weights)

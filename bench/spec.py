@@ -1,6 +1,12 @@
 """The frozen description of one cell of the study, its validation, its stable run id and the rule of
 which cells share one computation. This module is the one definition of a cell's identity: the
-store, the planner, the shards and the report all ask it."""
+store, the planner, the shards and the report all ask it.
+
+The words, used in this sense everywhere: a *cell* is one point of a preset's grid (a `RunSpec`,
+named by its `run_id`); an *attempt* is one stored computation of a cell, a row of runs.csv (named by
+its `record_id`; a cell retried, forced or computed on several machines has several, and the
+*latest attempt* is the one shown: `latest_attempts`); a *computation* (a training run) is what is
+actually trained: cells that differ only in epochs, or on the CPU only in pin_memory, share one."""
 
 from __future__ import annotations
 
@@ -162,6 +168,13 @@ def attempt_key(run_id: str, host: str = "") -> str:
     """What makes a cell done: any finished attempt of its run id, or, where a preset binds its cells
     to one host (`same_host`), an attempt made on that host."""
     return f"{run_id}@{host}" if host else run_id
+
+
+def latest_attempts(rows, key=lambda row: row["run_id"]) -> dict:
+    """`key` of a stored row -> the latest attempt among `rows` (in stored order: a later attempt of a
+    key replaces an earlier one). The one rule by which a cell retried, recomputed or merged from
+    another store shows its last attempt."""
+    return {key(row): row for row in rows}
 
 
 def _choice(name: str, value, allowed) -> None:

@@ -5,19 +5,25 @@ CUDA graph, bench.graphed). Every candidate is the same algorithm (fused Adam is
 hyperparameters); only the speed differs, so the fastest is chosen at warm-up, on throwaway copies,
 and recorded in every row (`memory_format`, `optimizer_impl`). A graph is a candidate only where it
 is proven equal to the eager step on this machine and shape, at that moment (`graphed.proven_equal`);
-BENCH_CUDA_GRAPH=0 leaves it out."""
+BENCH_CUDA_GRAPH=0 leaves it out. The step itself (`step`, `build`) and the optimizer of each
+configuration live here too, so the measurement needs nothing from bench.train: training hands it a
+model and a batch and gets a configuration back (`chosen`)."""
 
 from __future__ import annotations
 
 import copy
+import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from bench import cache, clock, env, graphed
 from bench.errors import BenchError
+from bench.precision import autocast, grad_scaler
+from bench.spec import SGD_MOMENTUM, RunSpec
 
 MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
 OPTIMIZER_IMPLS = ("default", "foreach", "fused", "graph")  # graph: default optimizer, step as a CUDA graph
@@ -57,54 +63,70 @@ def parse(text: str) -> StepConfig | None:
 def candidates(device: str = "cpu", amp: bool = False) -> list[StepConfig]:
     """Every configuration the warm-up tries: torch's default optimizer implementation (foreach on
     CUDA, for-loop on the CPU) and the fused one in both memory formats, and on CUDA in fp32 the
-    graphed step (unless BENCH_CUDA_GRAPH=0)."""
+    graphed step (unless BENCH_CUDA_GRAPH=0). The explicit `foreach` implementation is no candidate
+    (on CUDA it is the default; `--step-config FORMAT/foreach` still forces it)."""
     impls = ["default", "fused"]
     if graphed.supported(device, amp) and os.environ.get("BENCH_CUDA_GRAPH", "1").strip() != "0":
         impls.append("graph")
     return [StepConfig(fmt, impl) for fmt in MEMORY_FORMATS for impl in impls]
 
 
-def optimizer(params, name: str, lr: float, momentum: float, config: StepConfig) -> torch.optim.Optimizer:
-    """SGD (with momentum) or Adam, in the configuration's implementation."""
+def optimizer(params, spec: RunSpec, config: StepConfig) -> torch.optim.Optimizer:
+    """The cell's optimizer, SGD (with the study's momentum) or Adam at its learning rate, in the
+    configuration's implementation."""
     impl = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True},
-            "graph": {"capturable": True} if name == "adam" else {}}[config.optimizer_impl]
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, **impl)
-    return torch.optim.Adam(params, lr=lr, **impl)
+            "graph": {"capturable": True} if spec.optimizer == "adam" else {}}[config.optimizer_impl]
+    if spec.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=spec.lr, momentum=SGD_MOMENTUM, **impl)
+    return torch.optim.Adam(params, lr=spec.lr, **impl)
 
 
-def fastest(model: torch.nn.Module, make_optimizer: Callable, batches: Callable[[StepConfig], Iterator],
-            make_step: Callable, device: str, options: list[StepConfig]) -> tuple[StepConfig, dict]:
-    """Time each candidate's step on a throwaway copy of `model` and return the fastest and every
-    candidate's median seconds per step. `batches(config)` yields (x, y) in that memory format;
-    `make_step(model, opt, config, x, y)` returns the step `(x, y) -> (logits, loss)`. A graphed
-    candidate that is not proven equal to the eager step here, or cannot be captured, is left out.
-    The real model and its RNG are untouched."""
+def step(model, opt, scaler, spec: RunSpec, x, y):
+    """One optimizer step on a batch (autocast, loss scaling where fp16); returns (logits, loss)."""
+    with autocast(spec):
+        out = model(x)
+        loss = nn.functional.cross_entropy(out.float(), y)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    return out, loss
+
+
+def build(model, opt, spec: RunSpec, config: StepConfig, x, y) -> Callable:
+    """The training step `(x, y) -> (logits, loss)` of a configuration: eager (`step`), or a CUDA
+    graph captured on a batch shaped as (x, y) (bench.graphed), eager for other shapes."""
+    eager = functools.partial(step, model, opt, grad_scaler(spec), spec)
+    if config.optimizer_impl == "graph":
+        return graphed.GraphedStep(model, opt, x, y, eager)
+    return eager
+
+
+def fastest(model: torch.nn.Module, spec: RunSpec, x, y, options: list[StepConfig]) -> tuple[StepConfig, dict]:
+    """Time each candidate's step on a throwaway copy of `model`, on the batch (x, y) (normalised,
+    on the device; each candidate takes it in its memory format), and return the fastest and every
+    candidate's median seconds per step. A graphed candidate that is not proven equal to the eager
+    step here, or cannot be captured, is left out. The real model and torch's RNG are untouched."""
     times = {}
     rng = torch.get_rng_state()
     for config in options:
         scratch = copy.deepcopy(model).to(memory_format=config.torch_format).train()
-        stream = batches(config)
-        x, y = next(stream)
-        if config.optimizer_impl == "graph" and not _graph_equal(scratch, make_optimizer, make_step, config, x, y):
+        x_in = x.contiguous(memory_format=config.torch_format)
+        if config.optimizer_impl == "graph" and not _graph_equal(scratch, spec, config, x_in, y):
             continue
-        opt = make_optimizer(scratch.parameters(), config)
-        one = make_step(scratch, opt, config, x, y)
-
-        def one_step(one=one, stream=stream) -> None:
-            one(*next(stream))
-
-        times[config] = clock.median_seconds(one_step, device, TRIAL_WARMUP_STEPS, TRIAL_STEPS, TRIAL_BLOCKS)
+        one = build(scratch, optimizer(scratch.parameters(), spec, config), spec, config, x_in, y)
+        times[config] = clock.median_seconds(functools.partial(one, x_in, y), spec.device, TRIAL_WARMUP_STEPS,
+                                             TRIAL_STEPS, TRIAL_BLOCKS)
     torch.set_rng_state(rng)
     best = min(times, key=lambda c: (times[c], str(c)))
     return best, {str(c): t for c, t in times.items()}
 
 
-def _graph_equal(model, make_optimizer: Callable, make_step: Callable, config: StepConfig, x, y) -> bool:
+def _graph_equal(model, spec: RunSpec, config: StepConfig, x, y) -> bool:
     eager = StepConfig(config.memory_format, "default")
     try:
-        return graphed.proven_equal(model, lambda p: make_optimizer(p, config), lambda p: make_optimizer(p, eager),
-                                    x, y, lambda m, o, a, b: make_step(m, o, eager, a, b)(a, b))
+        return graphed.proven_equal(model, lambda p: optimizer(p, spec, config), lambda p: optimizer(p, spec, eager),
+                                    x, y, lambda m, o, a, b: build(m, o, spec, eager, a, b)(a, b))
     except RuntimeError:  # capture refused (an operation graphs cannot hold on this torch or GPU)
         return False
 
@@ -134,14 +156,15 @@ def recalled(spec) -> StepConfig | None:
     return config if config in candidates(spec.device, spec.amp) else None
 
 
-def remembered(spec, measure: Callable[[], tuple[StepConfig, dict]]) -> tuple[StepConfig, dict]:
-    """The step configuration chosen for this cell's shape on this machine: measured the first time
-    (`measure()`), then remembered in the machine's cache, so that every later run of the same shape
-    here computes the same way and two runs of one cell agree exactly, as they did before."""
+def chosen(spec: RunSpec, model: torch.nn.Module, x, y) -> tuple[StepConfig, dict]:
+    """The step configuration for this cell's shape on this machine, with each candidate's trial time
+    when measured: the remembered one, else the fastest among every candidate (`fastest`, on the
+    batch (x, y)), then remembered in the machine's cache, so that every later run of the same shape
+    here computes the same way and two runs of one cell agree exactly."""
     config = recalled(spec)
     if config is not None:
         return config, {}
-    config, trials = measure()
+    config, trials = fastest(model, spec, x, y, candidates(spec.device, spec.amp))
     cache.write(STEP_CHOICES, {**cache.read(STEP_CHOICES), _choice_key(spec): str(config)})
     return config, trials
 

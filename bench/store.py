@@ -29,8 +29,9 @@ from bench.csvfile import (
     write_atomic,
 )
 from bench.errors import BenchError
-from bench.schema import EPOCH_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, TABLES, TIMING_COLUMNS, TIMINGS
-from bench.spec import attempt_key
+from bench.migrations import SCHEMA_VERSION
+from bench.schema import EPOCH_COLUMNS, RUN_COLUMNS, TABLES, TIMING_COLUMNS, TIMINGS
+from bench.spec import attempt_key, latest_attempts
 
 FINISHED = ("done", "diverged", "error")
 LOCK_WAIT_S = 600  # how long a command waits for another one's store lock (BENCH_LOCK_WAIT overrides)
@@ -123,8 +124,8 @@ class Store:
 
     def runs(self, key=lambda row: row["run_id"], rows: list[dict] | None = None) -> pd.DataFrame:
         """The latest stored attempt of every run (of every `key`), with schema dtypes (of `rows` if read)."""
-        rows = {key(row): row for row in (self.table("runs.csv").rows if rows is None else rows)}
-        return to_frame(list(rows.values()), RUN_COLUMNS)
+        latest = latest_attempts(self.table("runs.csv").rows if rows is None else rows, key)
+        return to_frame(list(latest.values()), RUN_COLUMNS)
 
     def append_timings(self, rows: list[dict]) -> None:
         """Store `bench time` measurements (one row per cell), fsync'ed, under the lock."""
@@ -142,8 +143,8 @@ class Store:
     def superseded(self, rows: list[dict] | None = None) -> list[dict]:
         """Earlier attempts that a later attempt of the same run replaced (--retry-failed, --force)."""
         rows = self.table("runs.csv").rows if rows is None else rows
-        latest = {row["run_id"]: row["record_id"] for row in rows}
-        return [row for row in rows if row["record_id"] != latest[row["run_id"]]]
+        latest = latest_attempts(rows)
+        return [row for row in rows if row["record_id"] != latest[row["run_id"]]["record_id"]]
 
     def epochs(self, runs: pd.DataFrame | None = None) -> pd.DataFrame:
         records = set((self.runs() if runs is None else runs)["record_id"])
@@ -153,10 +154,9 @@ class Store:
     def finished(self, statuses=FINISHED) -> set[str]:
         """The `bench.spec.attempt_key`s of cells whose latest attempt (anywhere, and on each host)
         has a status in `statuses`: a run id for any host, `run_id@host` for one host."""
-        latest: dict[str, str] = {}
-        for row in self.table("runs.csv").rows:
-            latest[row["run_id"]] = latest[attempt_key(row["run_id"], row["host_id"] or "?")] = row["status"]
-        return {key for key, status in latest.items() if status in statuses}
+        rows = self.table("runs.csv").rows
+        on_host = latest_attempts(rows, lambda r: attempt_key(r["run_id"], r["host_id"] or "?"))
+        return {key for key, row in {**latest_attempts(rows), **on_host}.items() if row["status"] in statuses}
 
     def append(self, run: dict, curves: list[dict]) -> None:
         """Store one finished run: its curves, then its row (the commit point), each fsync'ed."""

@@ -8,7 +8,6 @@ resident on the device), so they share the run too (`bench.spec.training_run_key
 from __future__ import annotations
 
 import copy
-import functools
 import math
 import os
 import time
@@ -19,10 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench import clock, cost, env, evaluate, graphed, models, step_config
-from bench.data import Dataset, Split, Stats
-from bench.precision import amp_dtype, autocast, dtype_name, grad_scaler
-from bench.spec import SGD_MOMENTUM, RunSpec
+from bench import clock, cost, env, evaluate, models, step_config
+from bench.data import Dataset, Split, Stats, training_stats
+from bench.precision import amp_dtype, dtype_name, grad_scaler
+from bench.spec import RunSpec
 from bench.step_config import StepConfig
 
 # A run has diverged when its epoch's mean training loss is not finite or exceeds this many times
@@ -73,18 +72,6 @@ def set_deterministic(on: bool) -> None:
     torch.use_deterministic_algorithms(on, warn_only=True)
 
 
-def step(model, opt, scaler, spec: RunSpec, x, y):
-    """One optimizer step on a batch (autocast, loss scaling where fp16); returns (logits, loss)."""
-    with autocast(spec):
-        out = model(x)
-        loss = nn.functional.cross_entropy(out.float(), y)
-    opt.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.step(opt)
-    scaler.update()
-    return out, loss
-
-
 def batch_sizes(n: int, batch_size: int, smallest: int = 2) -> list[int]:
     """Every batch size a pass over n items in batches of batch_size produces (full and last)."""
     sizes = {min(batch_size, n), n % batch_size}
@@ -102,7 +89,7 @@ def warm_up(run: Setup, spec: RunSpec) -> None:
     images, labels = run.part["train"]
     for size in batch_sizes(len(labels), spec.batch_size):
         x = run.stats.normalise(images[:size].to(spec.device), run.config.torch_format)
-        step(scratch, scratch_opt, scaler, spec, x, labels[:size].to(spec.device))
+        step_config.step(scratch, scratch_opt, scaler, spec, x, labels[:size].to(spec.device))
     for name in ("val", "test"):
         images, labels = run.part[name]
         for size in batch_sizes(len(labels), evaluate.EVAL_BATCH, smallest=1):
@@ -110,40 +97,10 @@ def warm_up(run: Setup, spec: RunSpec) -> None:
     clock.sync(spec.device)
 
 
-def make_step(model, opt, scaler, spec: RunSpec, config: StepConfig, x, y) -> Callable:
-    """The training step `(x, y) -> (logits, loss)` of a configuration: eager (`step`), or a CUDA
-    graph captured on a batch shaped as (x, y) (bench.graphed), eager for other shapes."""
-    eager = functools.partial(step, model, opt, scaler, spec)
-    if config.optimizer_impl == "graph":
-        return graphed.GraphedStep(model, opt, x, y, eager)
-    return eager
-
-
-def first_batch(spec: RunSpec, images, labels, stats: Stats, fmt: torch.memory_format):
-    """A full training batch on the device, normalised: what step trials and graph capture run on."""
+def first_batch(spec: RunSpec, images, labels, stats: Stats):
+    """A full training batch on the device, normalised (NCHW): what step trials and graph capture run on."""
     n = min(len(labels), spec.batch_size)
-    return stats.normalise(images[:n].to(spec.device), fmt), labels[:n].to(spec.device)
-
-
-def choose_step(spec: RunSpec, model: nn.Module, images, labels, stats: Stats,
-                options: list[StepConfig] | None = None) -> tuple[StepConfig, dict]:
-    """The fastest step configuration for this cell on this machine among `options` (default: every
-    candidate), timed on throwaway copies with the cell's batch size (untimed for the run itself; the
-    run's RNG is untouched)."""
-    scaler = grad_scaler(spec)
-
-    def batches(config: StepConfig):
-        x, y = first_batch(spec, images, labels, stats, config.torch_format)
-        while True:
-            yield x, y
-
-    return step_config.fastest(model, lambda params, config: _optimizer(params, spec, config), batches,
-                               lambda m, o, config, x, y: make_step(m, o, scaler, spec, config, x, y), spec.device,
-                               options or step_config.candidates(spec.device, spec.amp))
-
-
-def _optimizer(params, spec: RunSpec, config: StepConfig) -> torch.optim.Optimizer:
-    return step_config.optimizer(params, spec.optimizer, spec.lr, SGD_MOMENTUM, config)
+    return stats.normalise(images[:n].to(spec.device)), labels[:n].to(spec.device)
 
 
 @dataclass
@@ -167,16 +124,16 @@ def setup(spec: RunSpec, data: Dataset, split: Split, config: StepConfig | None 
     torch.manual_seed(spec.seed)
     model = models.build(spec.model, spec.stem).to(spec.device)
     part = {k: (data.images[getattr(split, k)], data.labels[getattr(split, k)]) for k in ("train", "val", "test")}
-    stats = Stats.of(part["train"][0])
+    stats = training_stats(data, split)
+    x, y = first_batch(spec, *part["train"], stats)
     trials = {}
     if config is None:
-        config, trials = step_config.remembered(spec, lambda: choose_step(spec, model, *part["train"], stats))
+        config, trials = step_config.chosen(spec, model, x, y)
     model = model.to(memory_format=config.torch_format)
-    opt = _optimizer(model.parameters(), spec, config)
+    opt = step_config.optimizer(model.parameters(), spec, config)
     batches = Batches(*part["train"], spec, stats, torch.Generator().manual_seed(spec.seed), config.torch_format)
-    x, y = first_batch(spec, *part["train"], stats, config.torch_format)
-    return Setup(model, opt, part, stats, batches, config,
-                 make_step(model, opt, grad_scaler(spec), spec, config, x, y), trials)
+    step = step_config.build(model, opt, spec, config, x.contiguous(memory_format=config.torch_format), y)
+    return Setup(model, opt, part, stats, batches, config, step, trials)
 
 
 def _train_epoch(run: Setup, spec: RunSpec, share: Callable[[], int]) -> dict:

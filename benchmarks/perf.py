@@ -33,38 +33,41 @@ from torchvision import datasets, transforms
 
 from bench import clock, data, env, estimate, models, plan, precision, step_config, train
 from bench.data import Stats
-from bench.spec import SGD_MOMENTUM, RunSpec
+from bench.spec import RunSpec
 from bench.step_config import LEGACY, StepConfig
 
 BLOCK_STEPS, STEP_BLOCKS = 10, 5
 
 
-def _step_fn(spec: RunSpec, config: StepConfig):
-    """One training step of `spec` in `config` on a fixed random batch, as a function."""
+def _step_fn(spec: RunSpec, config: StepConfig, stats: Stats):
+    """One training step of `spec` in `config` on a fixed random batch normalised with `stats` (the
+    training images' statistics, as a run normalises), as a function."""
     torch.manual_seed(0)
     model = models.build(spec.model).to(memory_format=config.torch_format).train()
-    opt = step_config.optimizer(model.parameters(), spec.optimizer, spec.lr, SGD_MOMENTUM, config)
+    opt = step_config.optimizer(model.parameters(), spec, config)
     x = torch.randint(0, 256, (spec.batch_size, 28, 28), dtype=torch.uint8)
-    x = Stats.of(x).normalise(x, config.torch_format)
+    x = stats.normalise(x, config.torch_format)
     y = torch.randint(0, 10, (spec.batch_size,))
     scaler = precision.grad_scaler(spec)
-    return lambda: train.step(model, opt, scaler, spec, x, y)
+    return lambda: step_config.step(model, opt, scaler, spec, x, y)
 
 
-def bare_rate(spec: RunSpec, config: StepConfig, steps: int = BLOCK_STEPS, blocks: int = 3) -> float:
+def bare_rate(spec: RunSpec, config: StepConfig, stats: Stats, steps: int = BLOCK_STEPS, blocks: int = 3) -> float:
     """Images/s of the training step alone on random tensors (median of timed blocks)."""
-    return spec.batch_size / clock.median_seconds(_step_fn(spec, config), "cpu", 3, steps, blocks)
+    return spec.batch_size / clock.median_seconds(_step_fn(spec, config, stats), "cpu", 3, steps, blocks)
 
 
-def chosen(spec: RunSpec) -> StepConfig:
-    """The configuration `bench run` measures to be fastest here for this cell's shape."""
+def chosen(spec: RunSpec, stats: Stats) -> StepConfig:
+    """The configuration `bench run` measures to be fastest here for this cell's shape (its trials
+    on a random batch normalised with `stats`)."""
     torch.manual_seed(0)
     model = models.build(spec.model)
-    x = torch.randint(0, 256, (spec.batch_size, 28, 28), dtype=torch.uint8)
-    return train.choose_step(spec, model, x, torch.randint(0, 10, (spec.batch_size,)), Stats.of(x))[0]
+    x = stats.normalise(torch.randint(0, 256, (spec.batch_size, 28, 28), dtype=torch.uint8))
+    y = torch.randint(0, 10, (spec.batch_size,))
+    return step_config.fastest(model, spec, x, y, step_config.candidates(spec.device, spec.amp))[0]
 
 
-def step_table(rows: list[dict]) -> None:
+def step_table(rows: list[dict], stats: Stats) -> None:
     """(s): before and chosen, blocks interleaved so that drift hits both alike."""
     print(f"(s) the step alone: images/s, median of {STEP_BLOCKS} blocks of {BLOCK_STEPS} steps each, blocks "
           "interleaved; ratio = chosen / before (range: per-block ratios)")
@@ -72,8 +75,8 @@ def step_table(rows: list[dict]) -> None:
         for batch in (16, 32):
             for optimizer in ("adam", "sgd"):
                 spec = RunSpec(model=model, batch_size=batch, optimizer=optimizer)
-                best = chosen(spec)
-                fns = {"before": _step_fn(spec, LEGACY), "chosen": _step_fn(spec, best)}
+                best = chosen(spec, stats)
+                fns = {"before": _step_fn(spec, LEGACY, stats), "chosen": _step_fn(spec, best, stats)}
                 for fn in fns.values():
                     clock.block_seconds(fn, "cpu", 3, 0, 0)  # warm-up
                 secs = {k: [] for k in fns}
@@ -200,11 +203,13 @@ def measure(args: argparse.Namespace, spec: RunSpec, grid: list[RunSpec], root: 
               + (f"  test_acc={acc:.4f}" if acc is not None else ""), flush=True)
         return median
 
-    step_table(rows)
+    stats = data.training_stats(ds, split)  # the random batches are normalised as bench's run normalises
+    step_table(rows, stats)
     bench_epoch(spec.replace(subset=500), ds, data.split(ds, "random", 500, 0))  # warm-up, discarded
-    best = chosen(spec)
-    a = record(f"(a) bare compute ({best})", [bare_rate(spec, best) for _ in range(args.repeats)])
-    record(f"(a) bare compute, bf16 ({best})", [bare_rate(spec.replace(amp=True), best) for _ in range(args.repeats)])
+    best = chosen(spec, stats)
+    a = record(f"(a) bare compute ({best})", [bare_rate(spec, best, stats) for _ in range(args.repeats)])
+    record(f"(a) bare compute, bf16 ({best})",
+           [bare_rate(spec.replace(amp=True), best, stats) for _ in range(args.repeats)])
     runs = [bench_epoch(spec, ds, split) for _ in range(args.repeats)]
     b = record("(b) bench data path", [r for r, _ in runs], [acc for _, acc in runs])
     runs = [notebook_cell(root, spec, args.subset)[:2] for _ in range(args.repeats)]

@@ -141,7 +141,7 @@ def q1a_estimate(csv_path: Path, device: str) -> list[tuple[str, float, int, int
     """`bench plan`'s estimate of the full-scale q1a on this device under each technique of the table."""
     from bench import estimate, plan, presets
 
-    cells = plan.cells_of(presets.expand(presets.load_preset("q1a"), {"subset": 0, "device": device}, 1))
+    cells = plan.cells_of(presets.load("q1a").specs({"subset": 0, "device": device}, 1))
     return estimate.by_technique(cells, csv_path)[1]
 
 

@@ -74,17 +74,3 @@ def _own_caches(tmp_path_factory):
     else:
         os.environ["XDG_CACHE_HOME"] = previous
 
-
-@pytest.fixture(scope="session")
-def committed_store(tmp_path_factory) -> Path:
-    """The committed study as this bench reads it: a copy of results/, migrated when results/ is at
-    an older schema (a campaign appends to the committed store, which is migrated between chunks)."""
-    import shutil
-
-    from bench import maintenance
-
-    copy = tmp_path_factory.mktemp("committed") / "results"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "results", copy,
-                    ignore=shutil.ignore_patterns("claims", "backup", "quarantine", ".lock*"))
-    maintenance.migrate(copy)
-    return copy

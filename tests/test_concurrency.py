@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.claims import boot_id as _boot_id
-from bench.claims import started
+from bench.claims import boot_id, started
 from bench.csvfile import read_table
 from bench.plan import Cell
 from bench.schema import FILES
@@ -66,13 +65,13 @@ def test_claims_keep_out_live_owners_only(tmp_path):
     try:
         claims = tmp_path / "claims"
         claims.mkdir()
-        (claims / "live").write_text(f"{_boot_id()} {live.pid}\n")
-        (claims / "dead").write_text(f"{_boot_id()} {dead.pid}\n")
+        (claims / "live").write_text(f"{boot_id()} {live.pid}\n")
+        (claims / "dead").write_text(f"{boot_id()} {dead.pid}\n")
         (claims / "other-boot").write_text(f"not-this-boot {live.pid}\n")
-        (claims / "torn").write_text(f"{_boot_id()} ")
+        (claims / "torn").write_text(f"{boot_id()} ")
         # a stale claim whose pid now names another process (pids repeat in containers)
-        (claims / "reused-pid").write_text(f"{_boot_id()} {live.pid} 1\n")
-        (claims / "live-started").write_text(f"{_boot_id()} {live.pid} {started(live.pid)}\n")
+        (claims / "reused-pid").write_text(f"{boot_id()} {live.pid} 1\n")
+        (claims / "live-started").write_text(f"{boot_id()} {live.pid} {started(live.pid)}\n")
         store.append({"run_id": "stored", "record_id": "r1", "status": "error"}, [])
         wanted = [Cell(RunSpec(), rid) for rid in
                   ("live", "dead", "other-boot", "torn", "reused-pid", "live-started", "stored", "new")]

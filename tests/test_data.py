@@ -94,6 +94,14 @@ def test_real_data_checksums_and_sizes(real_data):
     assert np.bincount(ds.labels.numpy()[q1a.test], minlength=10).tolist() == [200] * 10
 
 
+@pytest.mark.parametrize("name", sorted(data.STUDY_STATS))
+def test_the_study_statistics_are_the_real_training_images(real_data, name):
+    """What `bench plan`'s calibration normalises with is what a run on the study's split computes."""
+    ds = data.load(name, real_data)
+    measured, known = data.training_stats(ds, data.split(ds, "random", 0, 0)), data.STUDY_STATS[name]
+    assert (measured.mean, measured.std) == pytest.approx((known.mean, known.std), abs=1e-6)
+
+
 def test_an_unreadable_data_folder_is_one_line(tiny_data, monkeypatch):
     """A folder without permission (as a non-root user sees `chmod 000 mnist/`): stat fails with EACCES."""
     from click.testing import CliRunner

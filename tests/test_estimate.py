@@ -54,7 +54,7 @@ def table(tmp_path):
 
 
 def test_the_estimate_scales_the_tables_rate_by_the_images_of_each_shared_run(preset, table):
-    cells = plan.cells_of(presets.expand(presets.load_preset(str(preset))))  # CUDA cells, no GPU here
+    cells = plan.cells_of(presets.load(str(preset)).specs())  # CUDA cells, no GPU here
     about, rows = estimate.by_technique(cells, table)
     assert about == {"device": "cuda", "device_name": "?", "threads": "16", "torch": "2.11.0"}
     by_name = {technique: (secs, covered, runs) for technique, secs, covered, runs in rows}
@@ -107,7 +107,7 @@ def test_the_step_experiments_table_is_bench_plans_estimate(tmp_path):
     table = write_table(tmp_path / "step-cpu.csv", rows)
     out = subprocess.run([sys.executable, "benchmarks/step.py", "--from-csv", str(table), "--out", str(tmp_path)],
                          capture_output=True, text=True, check=True).stdout
-    cells = plan.cells_of(presets.expand(presets.load_preset("q1a"), {"subset": 0, "device": "cpu"}))
+    cells = plan.cells_of(presets.load("q1a").specs({"subset": 0, "device": "cpu"}))
     minutes = {t: secs / 60 for t, secs, _, _ in estimate.by_technique(cells, table)[1]}
     assert f"| eager | {minutes['eager']:,.0f} |" in out
     assert f"| fused4 | {minutes['fused4']:,.0f} |" in out
@@ -164,7 +164,9 @@ def test_plan_announces_its_calibration_caches_it_and_says_when_it_was_measured_
                                                    "once per machine: cached in ")
     assert "--no-estimate skips it" in first.stderr and measured == ["resnet50"] * 4
     summary = first.stdout.splitlines()[-1]
-    assert summary.startswith("64 cells, 0 done, 64 to run (16 training runs), estimated ")
+    resnet50 = [c for c in plan.cells_of(presets.load("q1a").specs()) if c.spec.model == "resnet50"]
+    n, runs = len(resnet50), len(plan.groups_of(resnet50))
+    assert summary.startswith(f"{n} cells, 0 done, {n} to run ({runs} training runs), estimated ")
     assert summary.endswith(" of wall time with 1 worker of 2 threads")
     assert "was calibrated under load" in first.stderr and "`bench plan --recalibrate`" in first.stderr
     second = plan_q1a()

@@ -63,9 +63,9 @@ def test_timers_are_bracketed_by_synchronisation(monkeypatch, tiny):
     """Each timed epoch: a synchronisation, the clock, the steps, a synchronisation, the clock."""
     ds, split = tiny
     events = []
-    real_sync, real_step = clock.sync, train.step
+    real_sync, real_step = clock.sync, step_config.step
     monkeypatch.setattr(clock, "sync", lambda device: events.append("sync") or real_sync(device))
-    monkeypatch.setattr(train, "step", lambda *a: events.append("step") or real_step(*a))
+    monkeypatch.setattr(step_config, "step", lambda *a: events.append("step") or real_step(*a))
     monkeypatch.setattr(clock, "timed", _logged(clock.timed, events))
     train.train_group([RunSpec(model="resnet20", device="cuda", epochs=2, batch_size=16)], ds, split,
                       config=step_config.LEGACY)  # no step trials: only the epochs are timed

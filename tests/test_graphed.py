@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bench import data, graphed, models, step_config, train
-from bench.spec import SGD_MOMENTUM, RunSpec
+from bench.spec import RunSpec
 from bench.step_config import StepConfig
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to torch")
@@ -36,7 +36,7 @@ def test_the_capture_warm_up_is_undone_exactly(optimizer):
     def fresh():
         torch.manual_seed(0)
         model = models.build("resnet20").train()
-        return model, step_config.optimizer(model.parameters(), optimizer, 1e-2, SGD_MOMENTUM, StepConfig())
+        return model, step_config.optimizer(model.parameters(), RunSpec(optimizer=optimizer, lr=1e-2), StepConfig())
 
     warmed, warmed_opt = fresh()
     saved = graphed._snapshot(warmed, warmed_opt)
@@ -70,10 +70,10 @@ def test_graphed_steps_equal_eager_steps_on_this_gpu(optimizer):
     spec = RunSpec(model="resnet20", device="cuda", optimizer=optimizer, batch_size=16)
 
     def make(config):
-        return lambda params: step_config.optimizer(params, optimizer, 1e-3, SGD_MOMENTUM, config)
+        return lambda params: step_config.optimizer(params, spec, config)
 
     def eager(m, o, a, b):
-        return train.step(m, o, torch.amp.GradScaler(enabled=False), spec, a, b)
+        return step_config.step(m, o, torch.amp.GradScaler(enabled=False), spec, a, b)
 
     assert graphed.proven_equal(model, make(StepConfig("contiguous", "graph")), make(StepConfig()), x, y, eager)
     # a graph that kept its first batch instead of copying each new one in is caught

@@ -80,7 +80,7 @@ def test_shards_cut_on_different_cpu_models_cover_every_cell_exactly_once():
         assert len(outputs[k]) == 1  # the same lines on both CPU models and hash seeds
         seen += [line.split()[0] for line in outputs[k].pop().splitlines()[:-1]]
     whole = [line[0] for line in _plan(Path("/nonexistent-store"), "--preset", "q1a")]
-    assert sorted(seen) == sorted(whole) and len(seen) == len(set(seen)) == 128
+    assert sorted(seen) == sorted(whole) and len(seen) == len(set(seen)) == len(whole) > 0
 
 
 def test_a_same_host_preset_counts_only_this_hosts_attempts(tiny_data, tmp_path, monkeypatch):
@@ -148,26 +148,6 @@ def test_migrate_makes_attempts_of_one_cell_from_several_machines_one_cell(tiny_
     timing = Store(merged).timings().iloc[0]
     assert timing["run_id"] == new_ids[next(iter(old))]  # the timing follows its cell
     assert {line[1] for line in _plan(merged, "--preset", str(preset))} == {"done"}
-
-
-def test_the_committed_store_plans_as_done_here(committed_store):
-    """Every cell of the committed study is found under today's identity (on any CPU), by the presets
-    as they stand: `bench plan --preset q1a` with no options counts the stored cells as done."""
-    q1a = _plan(committed_store, "--preset", "q1a")
-    stored = set(Store(committed_store).runs()["run_id"])
-    assert len(q1a) == 128 and sum(line[1] == "done" for line in q1a) >= 72
-    assert {line[1] for line in q1a if line[0] in stored} == {"done"}
-    for args in (("--preset", "q1a", "--models", "resnet18"), ("--preset", "q1b"),
-                 ("--preset", "q2", "--device", "cpu")):
-        assert {line[1] for line in _plan(committed_store, *args)} == {"done"}, args
-    q2 = _plan(committed_store, "--preset", "q2")  # the study's q2 has both devices' cells: CUDA's are to do
-    assert {(line[2], line[1]) for line in q2} == {("cpu", "done"), ("cuda", "todo")} and len(q2) == 16
-    # another scale is another plan, visible as such: nothing of it is done
-    assert {line[1] for line in _plan(committed_store, "--preset", "q1b", "--test-size", "2000")} == {"todo"}
-    last = CliRunner().invoke(main, ["plan", "--preset", "q1b", "--test-size", "2000", "--no-estimate", "--store",
-                                     str(committed_store)]).stdout.splitlines()[-1]
-    assert last == ("48 cells, 0 done, 48 to run; at another scale than preset q1b states: "
-                    "test_size 2000 (the preset: 0)")
 
 
 def test_a_budgeted_chunk_stops_before_its_budget_and_the_next_chunk_elsewhere_goes_on(tiny_data, tmp_path,

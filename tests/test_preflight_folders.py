@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fixtures.report.make_fixture import small
 
 from bench import runner
 from bench.cli import main
@@ -67,7 +68,7 @@ def test_missing_output_folders_are_created_before_training(tiny_data, tmp_path)
 
 
 def test_an_unwritable_report_folder_fails_before_rendering(read_only, tmp_path):
-    result = CliRunner().invoke(main, ["report", "--store", str(Path(__file__).parents[1] / "results"),
+    result = CliRunner().invoke(main, ["report", "--store", str(small(tmp_path / "store")),
                                        "--out", str(read_only / "site"), "--no-pdf", "--repository", ""])
     line = _one_line_error(result)
     assert line.startswith(f"Error: --out {read_only / 'site'}: cannot write there (")

@@ -9,7 +9,11 @@ from bench.report import progress
 
 
 def _full(name: str) -> list[plan.Cell]:
-    return plan.cells_of(presets.expand(presets.load_preset(name)))
+    return plan.cells_of(presets.load(name).specs())
+
+
+def _count(name: str, device: str) -> int:
+    return sum(c.spec.device == device for c in _full(name))
 
 
 def test_counts_whole_training_runs_and_lists_the_rest():
@@ -18,19 +22,23 @@ def test_counts_whole_training_runs_and_lists_the_rest():
     stored += [{"run_id": groups[3][0].run_id, "status": "done"}]  # one cell of a fourth run: not a whole run
     stored += [{"run_id": groups[4][0].run_id, "status": "error"}]
     stored += [{"run_id": c.run_id, "status": "done"} for c in
-               plan.cells_of(presets.expand(presets.load_preset("q1a"), {"test_size": 2000}))]  # reduced scale
+               plan.cells_of(presets.load("q1a").specs({"test_size": 2000}))]  # reduced scale
     q1a, q1b, q2 = progress.banner(progress.account(stored))  # once a campaign has begun, every unfinished preset
     assert (q1b["cells_done"], q2["cells_done"]) == (0, 0)
     assert q2["after"] == ["q1a"] and q1a["after"] == q1b["after"] == []  # q2's resnet18/50 cells are q1a cells
-    assert (q1a["preset"], q1a["runs_done"], q1a["runs"], q1a["cells"]) == ("q1a", 3, 32, 128)
-    assert q1a["cells_done"] == 3 * 4 + 1
+    assert (q1a["preset"], q1a["runs_done"], q1a["runs"], q1a["cells"]) == ("q1a", 3, len(groups), len(_full("q1a")))
+    assert q1a["cells_done"] == sum(len(g) for g in groups[:3]) + 1
     assert q1a["commands"] == ["bench run --preset q1a --budget 2h30m"]  # the preset states the scale
     # q2 plans both devices: a command per device with cells to compute
     assert q2["commands"] == ["bench run --preset q2 --device cpu --budget 2h30m",
                               "bench run --preset q2 --device cuda --budget 2h30m"]
-    assert [(d["device"], d["cells"], d["pending"]) for d in q2["devices"]] == [("cpu", 8, 8), ("cuda", 8, 8)]
+    assert [(d["device"], d["cells"], d["pending"]) for d in q2["devices"]] == [
+        (d, _count("q2", d), _count("q2", d)) for d in ("cpu", "cuda")]
     assert q1a["scale"] == "all 49,000 training images, all 14,000 test images, 1 seed, cpu"
-    assert q1a["remaining"][0] == "mnist resnet18: 5" and sum(int(x.split(": ")[1]) for x in q1a["remaining"]) == 29
+    first = groups[0][0].spec
+    left = sum((g[0].spec.dataset, g[0].spec.model) == (first.dataset, first.model) for g in groups[3:])
+    assert q1a["remaining"][0] == f"{first.dataset} {first.model}: {left}"
+    assert sum(int(x.split(": ")[1]) for x in q1a["remaining"]) == len(groups) - 3
     assert q1a["listing"] == "bench plan --preset q1a"
 
 
@@ -40,9 +48,11 @@ def test_nothing_at_full_scale_and_a_finished_preset_need_no_line():
     state = progress.account([{"run_id": c.run_id, "status": "done"} for c in _full("q1b")])
     assert [p["preset"] for p in progress.banner(state)] == ["q1a", "q2"]
     assert progress.pending(state) == [
-        {"preset": "q1a", "device": "cpu", "cells": 128, "command": "bench run --preset q1a --budget 2h30m"},
-        {"preset": "q2", "device": "cpu", "cells": 8, "command": "bench run --preset q2 --device cpu --budget 2h30m"},
-        {"preset": "q2", "device": "cuda", "cells": 8,
+        {"preset": "q1a", "device": "cpu", "cells": _count("q1a", "cpu"),
+         "command": "bench run --preset q1a --budget 2h30m"},
+        {"preset": "q2", "device": "cpu", "cells": _count("q2", "cpu"),
+         "command": "bench run --preset q2 --device cpu --budget 2h30m"},
+        {"preset": "q2", "device": "cuda", "cells": _count("q2", "cuda"),
          "command": "bench run --preset q2 --device cuda --budget 2h30m"}]
     q2 = progress.banner(progress.account([{"run_id": _full("q2")[0].run_id, "status": "done"}]))[-1]
     assert q2["speed"].startswith("bench time --preset q2")  # a preset of paired speeds says how to time them

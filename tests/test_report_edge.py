@@ -12,6 +12,7 @@ from fixtures.report.make_fixture import empty, failures_only, hostile, small
 from bench.errors import BenchError
 from bench.report import build, build_files, cells, commands, findings, q2
 from bench.report.load import read
+from bench.spec import training_run_key
 
 
 def test_empty_store_renders(tmp_path):
@@ -85,7 +86,7 @@ def test_findings_carry_caveats(tmp_path):
     q1a_runs = {(r["run_id"]) for r in runs if r["preset"] == "q1a"}
     pairs = findings.pairs(runs, "optimizer")[("q1a", "adam", "sgd")]
     assert all(a["run_id"] in q1a_runs and b["run_id"] in q1a_runs for a, b in pairs)
-    assert len({findings._training_run(a) for a, _ in pairs}) == len(pairs)
+    assert len({training_run_key(a) for a, _ in pairs}) == len(pairs)  # one pair per training run
     assert any(f["preset"] == "q2" and f["factor"] == "optimizer" for f in found)
     assert optimizer["caveat"] and "run-to-run spread" in optimizer["caveat"]
     model = next(f for f in found if f["factor"] == "label")
@@ -512,7 +513,7 @@ def test_a_preset_with_an_unknown_role_is_refused(tmp_path):
     path = tmp_path / "p.toml"
     path.write_text('role = "table"\n[[grid]]\nmodel = "resnet18"\n')
     with pytest.raises(BenchError, match="role must be one of grid, devices, reference"):
-        presets.role(str(path))
+        presets.load(str(path))
 
 
 def test_findings_answer_the_questions_rbf_meets_poly_and_epochs_say_who_was_still_improving(tmp_path):

@@ -1,19 +1,28 @@
 """Every `reproduce` command the report prints, fed back through the CLI, plans exactly the run it
-was printed for (same run id on this machine), for every run of the committed study."""
+was printed for (same run id on this machine), for every run of a store at the study's scale
+(checks/ runs the same tests on the committed study)."""
 
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
+from fixtures.report.make_fixture import large
 
 from bench.cli import main
 from bench.report import commands, load
 from bench.spec import RunSpec, identity_of, run_id
 
 
-def test_every_reproduce_command_plans_exactly_its_run(tmp_path, committed_store):
-    study = load.read(committed_store)
+@pytest.fixture(scope="module")
+def study_store(tmp_path_factory) -> Path:
+    return large(tmp_path_factory.mktemp("large") / "store")
+
+
+def test_every_reproduce_command_plans_exactly_its_run(tmp_path, study_store):
+    study = load.read(study_store)
     runs = [r for r in study.runs if r["device"] == "cpu"]
     assert len(runs) > 100
     kinds = set()
@@ -30,8 +39,8 @@ def test_every_reproduce_command_plans_exactly_its_run(tmp_path, committed_store
     assert {"svm", "resnet"} <= {k for k, _ in kinds} and len({p for _, p in kinds}) >= 3
 
 
-def test_every_study_command_plans_every_stored_run_it_stands_for(tmp_path, committed_store):
-    study = load.read(committed_store)
+def test_every_study_command_plans_every_stored_run_it_stands_for(tmp_path, study_store):
+    study = load.read(study_store)
     found = commands.study(study.runs)
     assert sum(c["n"] for c in found) == len(study.runs) and len(found) < 10
     planned: set[str] = set()

@@ -35,7 +35,7 @@ METRICS = ["status", "test_acc", "test_f1", "val_acc", "val_loss", "train_loss",
 
 
 def test_shards_partition_the_plan_and_keep_groups_whole():
-    cells = plan.cells_of(presets.expand(presets.load_preset("q1a")))
+    cells = plan.cells_of(presets.load("q1a").specs())
     parts = [plan.shard(cells, k, 5, plan.work) for k in range(1, 6)]
     ids = [c.run_id for part in parts for c in part]
     assert sorted(ids) == sorted(c.run_id for c in cells) and len(ids) == len(set(ids))
@@ -50,7 +50,7 @@ def test_shards_partition_the_plan_and_keep_groups_whole():
 def test_every_process_computes_the_same_shard():
     """Shard membership must not depend on the process (hash seeds, set order): array tasks on
     different nodes each compute their own part and must agree."""
-    code = ("from bench import plan, presets; cells = plan.cells_of(presets.expand(presets.load_preset('q1a')));"
+    code = ("from bench import plan, presets; cells = plan.cells_of(presets.load('q1a').specs());"
             "print(' '.join(c.run_id for c in plan.shard(cells, 2, 5, plan.work)))")
     parts = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}

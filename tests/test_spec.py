@@ -8,7 +8,7 @@ from bench.spec import RunSpec, run_id
 
 
 def cells(name, overrides=None, repeats=1):
-    return presets.expand(presets.load_preset(name), overrides, repeats)
+    return presets.load(name).specs(overrides, repeats)
 
 
 def test_q1a_has_128_cells_over_the_full_grid():
@@ -73,7 +73,7 @@ def test_preset_file_with_a_typo_names_the_field(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text('[[grid]]\nkind = "resnet"\nmodle = "resnet18"\n')
     with pytest.raises(BenchError, match="did you mean 'model'"):
-        presets.load_preset(str(path))
+        presets.load(str(path))
 
 
 def test_bundled_presets_are_listed():

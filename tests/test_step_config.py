@@ -10,7 +10,7 @@ import torch
 from bench import data, models, step_config, train
 from bench.data import Stats
 from bench.errors import BenchError
-from bench.spec import SGD_MOMENTUM, RunSpec
+from bench.spec import RunSpec
 from bench.step_config import LEGACY, StepConfig
 
 
@@ -38,7 +38,7 @@ def _updates(optimizer: str, impl: str, steps: int = 3) -> list[torch.Tensor]:
     """Weights after `steps` steps of the optimizer on the same fixed gradients."""
     torch.manual_seed(0)
     params = [torch.nn.Parameter(torch.randn(64, 32)), torch.nn.Parameter(torch.randn(10))]
-    opt = step_config.optimizer(params, optimizer, 1e-2, SGD_MOMENTUM, StepConfig("contiguous", impl))
+    opt = step_config.optimizer(params, RunSpec(optimizer=optimizer, lr=1e-2), StepConfig("contiguous", impl))
     generator = torch.Generator().manual_seed(2)
     for _ in range(steps):
         for p in params:
@@ -82,3 +82,22 @@ def test_a_forced_configuration_is_kept_and_a_wrong_one_is_one_line():
     for text in ("fused", "nhwc/fused", "contiguous/fast", ""):
         with pytest.raises(BenchError):
             step_config.parse(text)
+
+
+def test_candidates_are_measured_on_the_batch_given_leaving_model_and_rng_alone(monkeypatch):
+    """The trials need nothing from training: a model and a normalised batch are all they take."""
+    for name, steps in (("TRIAL_WARMUP_STEPS", 0), ("TRIAL_STEPS", 1), ("TRIAL_BLOCKS", 1)):
+        monkeypatch.setattr(step_config, name, steps)  # one timed step a candidate: enough to test the plumbing
+    spec = RunSpec(model="resnet20", batch_size=8)
+    torch.manual_seed(0)
+    model = models.build(spec.model, spec.stem).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = data.STUDY_STATS["mnist"].normalise(torch.randint(0, 256, (8, 28, 28), dtype=torch.uint8))
+    y = torch.randint(0, 10, (8,))
+    rng = torch.get_rng_state()
+    options = step_config.candidates()
+    best, trials = step_config.fastest(model, spec, x, y, options)
+    assert best in options and set(trials) == {str(c) for c in options} and all(t > 0 for t in trials.values())
+    assert trials[str(best)] == min(trials.values())
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())

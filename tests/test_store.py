@@ -6,7 +6,7 @@ import pytest
 
 from bench import maintenance
 from bench.errors import BenchError
-from bench.schema import SCHEMA_VERSION
+from bench.migrations import SCHEMA_VERSION
 from bench.store import Store
 
 
@@ -88,27 +88,3 @@ def test_merge_compares_results_not_how_they_were_computed(tmp_path):
     assert maintenance.merge([tmp_path / "a", tmp_path / "b"], out).conflicts == []
     b.append(row("x", "r3", host_id="h", workers=2, test_acc=0.8), [])
     assert len(maintenance.merge([tmp_path / "b"], out).conflicts) == 1
-
-
-def test_the_committed_store_migrates_with_the_threads_each_row_had(committed_store):
-    """Schema 7 records the threads of every epoch and the most a row had: rows from before trained
-    at one thread count, their row's, so a copy of results/ migrates to exactly that; rows computed
-    since by workers that took over a finished one's threads have more at the end than at the start."""
-    from pathlib import Path
-
-    from bench.csvfile import read_table
-    from bench.schema import FILES
-
-    original = Path(__file__).resolve().parents[1] / "results"
-    store = Store(committed_store)
-    runs, curves = store.table("runs.csv").rows, store.table("epochs.csv").rows
-    assert store.version == SCHEMA_VERSION == 7
-    assert len(runs) == len(read_table(original / "runs.csv", FILES["runs.csv"]).rows)
-    assert len(curves) == len(read_table(original / "epochs.csv", FILES["epochs.csv"]).rows) > 0
-    # every row its fewest and most threads (a row from before schema 7 had one count: both are it),
-    # every epoch's fewest between them (a worker's share grows as others finish, never shrinks)
-    rows = {r["record_id"]: r for r in runs}
-    assert all(r["threads"] != "" and int(r["threads"]) <= int(r["threads_max"]) for r in runs)
-    assert all(int(rows[c["record_id"]]["threads"]) <= int(c["threads"]) <= int(rows[c["record_id"]]["threads_max"])
-               for c in curves)
-    assert not maintenance.check(committed_store)

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import main
-from bench.schema import SCHEMA_VERSION
+from bench.migrations import SCHEMA_VERSION
 from bench.store import Store
 
 

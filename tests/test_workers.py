@@ -142,7 +142,7 @@ def test_a_worker_takes_over_the_threads_of_one_that_ran_out_of_work(tiny_data, 
     group = plan.cells_of([spec.replace(epochs=1), spec])
     before, events = torch.get_num_threads(), []
     try:
-        runner.execute(group, Store(tmp_path / "results", create=True), tiny_data, None, runner.Settings("test"),
+        runner.execute(group, Store(tmp_path / "results", create=True), tiny_data, None, runner.Settings(preset="test"),
                        on_event=events.append, share=lambda: workers.share(2, active, 0))
         assert torch.get_num_threads() == 2
     finally:
@@ -175,7 +175,7 @@ def test_the_last_long_run_gets_the_threads_of_the_workers_that_finished(real_da
 
 def test_auto_takes_one_worker_per_thread_on_the_cpu_never_more_than_runs_to_share_and_one_on_cuda(monkeypatch):
     def cells(device: str = "cpu", **fields):
-        specs = presets.expand(presets.load_preset("q1b"), {"device": device, **fields}, 1)
+        specs = presets.load("q1b").specs({"device": device, **fields}, 1)
         return plan.cells_of(specs)
 
     monkeypatch.setenv("BENCH_THREADS", "4")
@@ -183,7 +183,7 @@ def test_auto_takes_one_worker_per_thread_on_the_cpu_never_more_than_runs_to_sha
     assert workers.choose("auto", cells(kernel=["rbf"], C=[1.0], gamma=["scale"], dataset=["mnist"])) == (1, True)
     assert workers.choose("auto", cells(kernel=["rbf"], C=[1.0], dataset=["mnist"])) == (2, True)
     assert workers.choose("3", cells()) == (3, False)
-    assert workers.choose("auto", plan.cells_of(presets.expand(presets.load_preset("q2"), {"device": "cuda"}, 1))) \
+    assert workers.choose("auto", plan.cells_of(presets.load("q2").specs({"device": "cuda"}, 1))) \
         == (1, True)  # one process has the GPU to itself
     monkeypatch.setenv("BENCH_THREADS", "64")
     assert workers.choose("auto", cells()) == (workers.AUTO_MOST, True)
@@ -197,7 +197,7 @@ def test_auto_starts_no_worker_for_less_work_than_its_start(monkeypatch, tmp_pat
     def grid(svm_c: str) -> list[plan.Cell]:
         path = tmp_path / "grid.toml"
         path.write_text(SINGLE.format(C=svm_c))
-        return plan.cells_of(presets.expand(presets.load_preset(str(path))))
+        return plan.cells_of(presets.load(str(path)).specs())
 
     single, many = grid("1.0"), grid("[1.0, 2.0, 4.0, 8.0]")
     svm_seconds = [estimate.svm_seconds(c.spec) for c in many if c.spec.kind == "svm"]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import json
 import math
 import tomllib
-from dataclasses import fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 
 from bench.errors import BenchError
 from bench.spec import RESNET_ONLY, SVM_ONLY, RunSpec, run_id
@@ -22,22 +25,69 @@ def preset_names() -> list[str]:
     return sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml"))
 
 
-def _read(name_or_path: str) -> tuple[dict, str]:
-    """A bundled preset (by name) or a TOML file (by path), parsed, with the name to cite in errors."""
+def _text(name_or_path: str) -> tuple[str, str]:
+    """A bundled preset's (by name) or a TOML file's (by path) text, with the name to cite in errors."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise BenchError(f"preset file {path} not found")
         try:
-            text, source = path.read_text(encoding="utf-8"), str(path)
+            return path.read_text(encoding="utf-8"), str(path)
         except (OSError, UnicodeDecodeError) as exc:
             raise BenchError(f"cannot read preset file {path}: {exc}") from None
-    elif name_or_path in preset_names():
-        text = resources.files("bench.presets").joinpath(f"{name_or_path}.toml").read_text("utf-8")
-        source = name_or_path
-    else:
-        raise BenchError(f"unknown preset {name_or_path!r}; choose from {', '.join(preset_names())} "
-                         "or give a path to a .toml file")
+    if name_or_path in preset_names():
+        return resources.files("bench.presets").joinpath(f"{name_or_path}.toml").read_text("utf-8"), name_or_path
+    raise BenchError(f"unknown preset {name_or_path!r}; choose from {', '.join(preset_names())} "
+                     "or give a path to a .toml file")
+
+
+# What a preset declares besides its grids: the report's sections come from these, never from names.
+ROLES = {
+    "grid": "a hyperparameter grid: its tables, factor findings and figures (Q1(a) and Q1(b) are grids)",
+    "devices": "the same cells on several devices: CPU/GPU pairs and speedups (Q2)",
+    "reference": "cells shown beside the grids, never ranked against them (full-scale anchors)",
+}
+DECLARED = ("same_host", "role", "question")
+SCALE = ("subset", "test_size", "n_train", "seed")  # a study's scale: training and test images, seeds
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A preset as its TOML declares it, read and checked once (`load`): its grids and what the
+    report and the store's bookkeeping take from it."""
+
+    name: str  # as given: a bundled preset's name or a file's path, as every row of it stores
+    grids: tuple[Mapping, ...]  # the [[grid]] tables, read-only
+    # Whether it pairs measurements of one machine (as q2 does: its CPU and GPU cells are compared by
+    # speed): its cells count as done only by attempts from this host.
+    same_host: bool = False
+    role: str = "grid"  # its role in the report (`ROLES`); a preset that declares none is a grid
+    question: str = ""  # the assignment question it answers ("Q1(a)"), or "" for a preset of one's own
+
+    def specs(self, overrides: dict | None = None, repeats: int = 1) -> list[RunSpec]:
+        """Its cells' specs (`expand`), options' overrides applied, each repeated over seeds."""
+        return expand(self.grids, overrides, repeats)
+
+    def rescaled(self, overrides: dict, repeats: int = 1) -> str:
+        """How options take a plan away from the scale this preset states, in words (`test_size 2000
+        (the preset: 0)`), or "" for a plan at its own scale: a preset is the study, as it says."""
+        def scale(specs: list[RunSpec]) -> dict[str, list]:
+            return {f: sorted({getattr(s, f) for s in specs if f in s.fields}) for f in SCALE}
+
+        stated, planned = scale(self.specs()), scale(self.specs(overrides, repeats))
+        return ", ".join(f"{f} {','.join(map(str, planned[f]))} (the preset: {','.join(map(str, stated[f]))})"
+                         for f in SCALE if planned[f] != stated[f])
+
+
+def load(name_or_path: str) -> Preset:
+    """A bundled preset (by name) or a TOML file (by path), checked; a file is read again on every
+    call (it may have been edited), parsed once per text."""
+    text, source = _text(name_or_path)
+    return _parse(name_or_path, text, source)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(name_or_path: str, text: str, source: str) -> Preset:
     try:
         parsed = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -52,21 +102,6 @@ def _read(name_or_path: str) -> tuple[dict, str]:
         raise BenchError(f"preset {source}: role must be one of {', '.join(ROLES)}, got {parsed['role']!r}")
     if not isinstance(parsed.get("question", ""), str):
         raise BenchError(f"preset {source}: question must be text, e.g. \"Q1(a)\"")
-    return parsed, source
-
-
-# What a preset declares besides its grids: the report's sections come from these, never from names.
-ROLES = {
-    "grid": "a hyperparameter grid: its tables, factor findings and figures (Q1(a) and Q1(b) are grids)",
-    "devices": "the same cells on several devices: CPU/GPU pairs and speedups (Q2)",
-    "reference": "cells shown beside the grids, never ranked against them (full-scale anchors)",
-}
-DECLARED = ("same_host", "role", "question")
-
-
-def load_preset(name_or_path: str) -> list[dict]:
-    """The grids of a bundled preset (by name) or of a TOML file (by path)."""
-    parsed, source = _read(name_or_path)
     grids = parsed.get("grid")
     if not isinstance(grids, list) or not grids:
         raise BenchError(f"preset {source} has no [[grid]] tables")
@@ -78,7 +113,8 @@ def load_preset(name_or_path: str) -> list[dict]:
                 near = difflib.get_close_matches(key, SPEC_FIELDS, n=1)
                 hint = f" (did you mean {near[0]!r}?)" if near else ""
                 raise BenchError(f"preset {source}: unknown field {key!r}{hint}")
-    return grids
+    return Preset(name_or_path, tuple(MappingProxyType(g) for g in grids),
+                  **{k: parsed[k] for k in DECLARED if k in parsed})
 
 
 def display(name_or_path) -> str:
@@ -88,41 +124,9 @@ def display(name_or_path) -> str:
     return Path(text).stem if text.endswith(".toml") else text
 
 
-def same_host(name_or_path: str) -> bool:
-    """Whether the preset pairs measurements of one machine (`same_host = true`, as q2 does: its CPU
-    and GPU cells are compared by speed). Its cells count as done only by attempts from this host."""
-    return _read(name_or_path)[0].get("same_host", False)
-
-
-def role(name_or_path: str) -> str:
-    """The preset's role in the report (`ROLES`); a preset that declares none is a grid."""
-    return _read(name_or_path)[0].get("role", "grid")
-
-
-def question(name_or_path: str) -> str:
-    """The assignment question a preset answers (`"Q1(a)"`), or "" for a preset of one's own."""
-    return _read(name_or_path)[0].get("question", "")
-
-
 def study() -> list[str]:
     """The bundled presets that answer the assignment's questions, in the questions' order."""
-    return sorted((name for name in preset_names() if question(name)), key=question)
-
-
-SCALE = ("subset", "test_size", "n_train", "seed")  # a study's scale: training and test images, seeds
-
-
-def rescaled(name_or_path: str, overrides: dict, repeats: int = 1) -> str:
-    """How options take a plan away from the scale its preset states, in words (`test_size 2000 (the
-    preset: 0)`), or "" for a plan at the preset's own scale: a preset is the study, as it says."""
-    grids = load_preset(name_or_path)
-
-    def scale(specs: list[RunSpec]) -> dict[str, list]:
-        return {f: sorted({getattr(s, f) for s in specs if f in s.fields}) for f in SCALE}
-
-    stated, planned = scale(expand(grids)), scale(expand(grids, overrides, repeats))
-    return ", ".join(f"{f} {','.join(map(str, planned[f]))} (the preset: {','.join(map(str, stated[f]))})"
-                     for f in SCALE if planned[f] != stated[f])
+    return sorted((name for name in preset_names() if load(name).question), key=lambda name: load(name).question)
 
 
 STUDY_STORE = Path("results")  # the committed study
@@ -132,12 +136,13 @@ SCRATCH = Path("build")  # ignored by git: where any other preset or scale goes 
 def default_store(name_or_path: str, overrides: dict, repeats: int = 1) -> Path:
     """Where cells go when no --store is given: results/ when every planned cell is a cell of a study
     preset as it states it (on any device: q2 runs once per device), else build/<preset>/results (as
-    `make bench` does for smoke). So a default never mixes another preset or scale into the study."""
+    `make bench` does for smoke). So a default never mixes another preset or scale into the study.
+    Only a study preset is read here: any other's errors are `load`'s to tell."""
     name = Path(name_or_path).stem
     if name_or_path in study():
-        grids = load_preset(name_or_path)
-        own = {run_id(s) for s in expand(grids, {k: v for k, v in overrides.items() if k == "device"})}
-        if {run_id(s) for s in expand(grids, overrides, repeats)} <= own:
+        preset = load(name_or_path)
+        own = {run_id(s) for s in preset.specs({k: v for k, v in overrides.items() if k == "device"})}
+        if {run_id(s) for s in preset.specs(overrides, repeats)} <= own:
             return STUDY_STORE
     return SCRATCH / name / "results"
 
@@ -146,7 +151,7 @@ MAX_REPEATS = 1_000
 MAX_CELLS = 100_000  # far beyond any study that fits a machine; stops typos before memory runs out
 
 
-def expand(grids: list[dict], overrides: dict | None = None, repeats: int = 1) -> list[RunSpec]:
+def expand(grids: Sequence[Mapping], overrides: dict | None = None, repeats: int = 1) -> list[RunSpec]:
     """Every cell of the grids, overrides applied, each repeated with seeds seed..seed+repeats-1."""
     if not 1 <= repeats <= MAX_REPEATS:
         raise BenchError(f"repeats must be from 1 to {MAX_REPEATS}, got {repeats}")

@@ -1,7 +1,12 @@
 """Work done beside the report's own: a forked process computes one call while this process goes on,
 so a 2-core machine draws figures and renders pages at once. Where fork is unavailable, or the
 thread budget (BENCH_THREADS, else the usable cores) is one, the call is made here when its result
-is asked for: the result is the same either way."""
+is asked for: the result is the same either way.
+
+Not concurrent.futures' ProcessPoolExecutor with the fork context: it pickles what is submitted
+(fn and its arguments, here the whole view model) through its call queue, although its worker is
+forked at the first submit; its errors and a dead worker read differently; and at exit it waits
+for an unfinished worker that a daemon child would not keep alive."""
 
 from __future__ import annotations
 

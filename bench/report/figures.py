@@ -201,12 +201,12 @@ def svm_figures(view: dict) -> tuple[dict, list]:
         best = max((r for r in own if r["status"] == "done" and r["test_acc"] is not None),
                    key=lambda r: cells.validation_rank([r]))
         trained = cells.n_trained(own[0]) or n_train
+        best_text = f"{best['label']}, C {best['C']:g}, gamma {best['gamma']} ({100 * best['test_acc']:.1f} % test)"
+        caption = (f"{dataset}, SVMs trained on {trained:,} images: how C, the kernel and its degree or gamma move "
+                   "test accuracy (%), one colour scale for every panel; hatched: degenerate fits (see the "
+                   f"methodology), kept out of every effect. Best on validation: {best_text}.")
         figs.append({"src": name, "alt": f"SVM test accuracy heatmaps for {dataset}, {trained:,} training images",
-                     "caption": f"{dataset}, SVMs trained on {trained:,} images: how C, the kernel and its degree or "
-                                "gamma move test accuracy (%), one colour scale for every panel; hatched: degenerate "
-                                "fits (see the methodology), kept out of every effect. Best on validation: "
-                                f"{best['label']}, C {best['C']:g}, gamma {best['gamma']} "
-                                f"({100 * best['test_acc']:.1f} % test)."})
+                     "caption": caption})
     return files, figs
 
 

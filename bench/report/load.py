@@ -35,7 +35,7 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def records(frame: pd.DataFrame) -> list[dict]:
+def plain_rows(frame: pd.DataFrame) -> list[dict]:
     """DataFrame rows -> dicts of Python values, pandas' missing values as None."""
     return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
@@ -79,11 +79,11 @@ def read(root: Path) -> Study:
     store = Store(root)
     stored = store.table("runs.csv").rows  # read and checked once
     frame = latest(store, stored)
-    runs = sorted((_normalise(r) for r in records(frame)), key=lambda r: r["run_id"])
+    runs = sorted((_normalise(r) for r in plain_rows(frame)), key=lambda r: r["run_id"])
     _overlaps(runs)
     curves: dict[str, list[dict]] = {}
-    for row in sorted(records(store.epochs(frame)), key=lambda c: (c["record_id"], c["epoch"])):
+    for row in sorted(plain_rows(store.epochs(frame)), key=lambda c: (c["record_id"], c["epoch"])):
         curves.setdefault(row["record_id"], []).append(row)
     files = {name: store.published(name) for name in STORE_FILES if (Path(root) / name).exists()}
     superseded = [{"preset": r["preset"] or "", "status": r["status"]} for r in store.superseded(stored)]
-    return Study(runs, curves, files, superseded, records(store.timings()))
+    return Study(runs, curves, files, superseded, plain_rows(store.timings()))

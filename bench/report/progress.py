@@ -18,7 +18,7 @@ PENDING_FIELDS = ("kind", "dataset", "device", "subset", "split", "batch_size", 
 
 def planned(name: str) -> list[plan.Cell]:
     """The cells of a study preset as it stands: the study's own definition, never a constant here."""
-    return plan.cells_of(presets.expand(presets.load_preset(name)))
+    return plan.cells_of(presets.load(name).specs())
 
 
 def _sizes(values: set[int], whole: int, noun: str) -> str:
@@ -70,7 +70,7 @@ def account(runs: list[dict]) -> list[dict]:
     out = []
     earlier: dict[tuple, str] = {}  # computations of the presets before this one -> the first preset
     for name in presets.study():
-        cells = planned(name)
+        preset, cells = presets.load(name), planned(name)
         groups = plan.groups_of(cells)
         keys = {c.run_id: c.spec.computation_key() for c in cells}
         shared = sorted({earlier[keys[c.run_id]] for c in cells
@@ -90,13 +90,13 @@ def account(runs: list[dict]) -> list[dict]:
         todo = [{"preset": name, "run_id": c.run_id, "label": c.spec.label, **{k: getattr(c.spec, k) for k in
                                                                               PENDING_FIELDS}}
                 for c in cells if c.run_id not in done]
-        out.append({"preset": name, "todo": todo, "question": presets.question(name), "cells": len(cells),
+        out.append({"preset": name, "todo": todo, "question": preset.question, "cells": len(cells),
                     "cells_done": n_done,
                     "pending": len(cells) - n_done, "runs": len(groups), "runs_done": len(groups) - len(remaining),
                     "devices": per_device, "scale": describe([c.spec for c in cells]),
                     "remaining": _left(remaining), "listing": LISTING.format(preset=name),
                     "commands": [d["command"] for d in per_device if d["pending"]], "after": shared,
-                    "speed": SPEED.format(preset=name) if presets.role(name) == "devices" else ""})
+                    "speed": SPEED.format(preset=name) if preset.role == "devices" else ""})
     return out
 
 

@@ -5,21 +5,28 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bench import presets
+from bench import presets, schema
 from bench.report import charts, commands, findings, progress, q2, summary, tables
 from bench.report.cells import DEGENERATE_RULE, alone, group, loaded
 from bench.report.load import STORE_FILES, Study
 from bench.spec import identity_of
 
-ENV_FIELDS = ("device_name", "cpu_name", "host_id", "threads", "torch", "cuda", "cudnn", "sklearn", "python", "os",
-              "bench_version", "git_commit", "git_dirty", "container_image")
-RUN_FIELDS = ("threads_max", "workers", "workers_auto", "concurrency", "started_at",
-              "finished_at")  # of this run, not its machine
-METRIC_FIELDS = ("val_acc", "val_loss", "best_epoch", "test_acc", "test_precision", "test_recall", "test_f1",
-                 "train_loss", "train_time_s", "eval_time_s", "images_per_s", "steady_images_per_s", "amp_dtype",
-                 "tf32", "deterministic", "load_start", "load_end", "achieved_flops", "peak_flops",
-                 "macs", "params", "peak_mem_mb", "fit_time_s", "predict_time_s", "n_support", "n_train_used",
-                 "cache_size_mb", "shared_compute", "pin_memory_effect")
+
+def _reading_order(role: str, first: tuple[str, ...]) -> tuple[str, ...]:
+    """The stored columns of `role` (bench.schema), `first` ahead in that order and the rest in the
+    registry's: a column added to the registry shows in the report without a change here."""
+    names = schema.named(role)
+    return tuple(n for n in first if n in names) + tuple(n for n in names if n not in first)
+
+
+ENV_FIELDS = _reading_order(schema.ENVIRONMENT, ("device_name", "cpu_name", "host_id", "threads", "torch", "cuda",
+                                                 "cudnn", "sklearn", "python", "os"))
+RUN_FIELDS = _reading_order(schema.RUN, ("threads_max", "workers", "workers_auto"))  # of this run, not its machine
+METRIC_FIELDS = _reading_order(schema.RESULT, (
+    "val_acc", "val_loss", "best_epoch", "test_acc", "test_precision", "test_recall", "test_f1", "train_loss",
+    "train_time_s", "eval_time_s", "images_per_s", "steady_images_per_s", "amp_dtype", "tf32", "deterministic",
+    "load_start", "load_end", "achieved_flops", "peak_flops", "macs", "params", "peak_mem_mb", "fit_time_s",
+    "predict_time_s", "n_support", "n_train_used"))
 TITLE = "ResNets and SVMs on MNIST and Fashion-MNIST"
 
 

@@ -12,7 +12,7 @@ import statistics
 import uuid
 from pathlib import Path
 
-from bench import claims, clock, data, env, train
+from bench import claims, clock, data, env, schema, train
 from bench.errors import BenchError
 from bench.plan import Cell, groups_of
 from bench.precision import amp_dtype, dtype_name
@@ -20,7 +20,7 @@ from bench.spec import RunSpec
 from bench.step_config import StepConfig
 from bench.store import Store
 
-ENVIRONMENT = ("host_id", "threads", "device_name", "torch", "git_commit", "git_dirty")
+ENVIRONMENT = schema.named(schema.ENVIRONMENT, among=schema.TIMING_COLUMNS)  # what a timing row copies of env
 
 
 def block_rates(spec: RunSpec, dataset: data.Dataset, split: data.Split, steps: int, blocks: int,
