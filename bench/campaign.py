@@ -6,6 +6,7 @@ Whatever imports torch is imported inside the functions that train, so `bench pl
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from bench import estimate, plan, workers
 from bench.errors import BenchError
 
 if TYPE_CHECKING:
+    from bench.presets import Preset
     from bench.progress import Outcome
     from bench.runner import Settings
     from bench.spec import RunSpec
@@ -55,14 +57,14 @@ def done_statuses(force: bool, retry_failed: bool) -> tuple[str, ...]:
     return () if force else ("done",) if retry_failed else FINISHED
 
 
-def prepare(cells: list[plan.Cell], *, preset: str, store: Path, data_dir: Path | None, artifacts: Path | None,
+def prepare(cells: list[plan.Cell], *, preset: Preset, store: Path, data_dir: Path | None, artifacts: Path | None,
             tag: str = "", force: bool = False, retry_failed: bool = False, deterministic: bool = False,
             step: StepConfig | None = None, requested_workers: str = workers.AUTO, budget: float | None = None,
             say: Say = lambda note: None) -> Campaign:
     """Check the inputs (`runner.preflight`), open the store (recovering an interrupted write, told),
     store the cells whose computation it holds as copies, and choose the workers; estimate each cell
     (calibrating shapes first, told) under a `budget` (seconds from now) or where every shape is
-    calibrated. `preset` and `tag` are stored with every row."""
+    calibrated. The preset's name and what it declares, and `tag`, are stored with every row."""
     from bench import runner
     from bench.store import Store
     from bench.store import exists as store_exists
@@ -77,16 +79,17 @@ def prepare(cells: list[plan.Cell], *, preset: str, store: Path, data_dir: Path 
     for note in opened.recover():
         say(note)
     pending = len(todo)
-    todo = runner.store_reused(todo, opened, preset, tag) if skip else todo  # --force: compute all
+    settings = runner.Settings(preset=preset.name, tag=tag, role=preset.role, same_host=preset.same_host, skip=skip,
+                               deterministic=deterministic, step=step)
+    todo = runner.store_reused(todo, opened, settings) if skip else todo  # --force: compute all
     count, auto = workers.choose(requested_workers, todo)
     threads = workers.threads_each(count)
     estimates = {}
     if budget is not None or (todo and not estimate.uncalibrated(todo, threads)):
         # each worker computes with its share of the threads: calibrated as it will run
         estimates = estimated(todo, threads, say)
-    settings = runner.Settings(preset=preset, tag=tag, skip=skip, deterministic=deterministic, step=step,
-                               deadline=started + budget if budget is not None else None, estimates=estimates,
-                               workers=count, workers_auto=auto)
+    settings = dataclasses.replace(settings, deadline=started + budget if budget is not None else None,
+                                   estimates=estimates, workers=count, workers_auto=auto)
     return Campaign(store=opened, data_dir=data_dir, artifacts=artifacts, settings=settings, planned=len(cells),
                     stored=len(cells) - pending, copies=pending - len(todo), todo=todo,
                     wall_seconds=workers.wall_seconds(todo, estimates, count) if estimates else None)

@@ -70,7 +70,7 @@ def run(**opts) -> None:
     budget = plan.parse_duration(opts["budget"]) if opts["budget"] else None
     step = step_config.parse(opts["step_config"])
     preset, cells = _planned(opts)
-    ready = campaign.prepare(cells, preset=opts["preset"], store=opts["store"], data_dir=opts["data_dir"],
+    ready = campaign.prepare(cells, preset=preset, store=opts["store"], data_dir=opts["data_dir"],
                              artifacts=opts["artifacts"], tag=opts["tag"], force=opts["force"],
                              retry_failed=opts["retry_failed"], deterministic=opts["deterministic"], step=step,
                              requested_workers=opts["workers"], budget=budget, say=_note)

@@ -85,8 +85,30 @@ def migrate_to_7(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
     return tables
 
 
+def migrate_to_8(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Version 8 stores with every row what its preset declared when it ran (`role`, `same_host`),
+    so that the report and the latest-attempt rule read the row, not today's preset files. Older
+    rows get what their preset declares now; a row without a preset, or whose preset file is not
+    here, is a grid that pairs nothing by host (what version 7 took them for)."""
+    from bench import presets
+    from bench.errors import BenchError
+
+    declared = {}
+    for row in tables["runs.csv"]:
+        name = row.get("preset", "")
+        if name not in declared:
+            try:
+                preset = presets.load(name) if name else None
+            except BenchError:
+                preset = None
+            declared[name] = (preset.role, "true" if preset.same_host else "false") if preset else ("grid", "false")
+        row["role"], row["same_host"] = declared[name]
+    return tables
+
+
 # target version -> step from the version before
-MIGRATIONS = {2: migrate_to_2, 3: migrate_to_3, 4: migrate_to_4, 5: migrate_to_5, 6: migrate_to_6, 7: migrate_to_7}
+MIGRATIONS = {2: migrate_to_2, 3: migrate_to_3, 4: migrate_to_4, 5: migrate_to_5, 6: migrate_to_6, 7: migrate_to_7,
+              8: migrate_to_8}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

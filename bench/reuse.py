@@ -34,11 +34,12 @@ def sources(rows: list[dict], cells: list) -> dict[str, dict]:
     return found
 
 
-def copies(cell, source: dict, curves: list[dict], preset: str, tag: str, pin_effect: str) -> tuple[dict, list[dict]]:
-    """The row and curves that store `cell` as the computation `source` (with its `curves`)."""
+def copies(cell, source: dict, curves: list[dict], provenance: dict, pin_effect: str) -> tuple[dict, list[dict]]:
+    """The row and curves that store `cell` as the computation `source` (with its `curves`), asked for
+    as `provenance` says (`runner.Settings.provenance`: preset, tag, what the preset declared)."""
     record_id = uuid.uuid4().hex[:16]
     row = {**source, **{k: encode(v) for k, v in cell.spec.identity().items()},
-           "run_id": cell.run_id, "record_id": record_id, "preset": preset, "tag": tag,
+           "run_id": cell.run_id, "record_id": record_id, **{k: encode(v) for k, v in provenance.items()},
            "pin_memory": encode(cell.spec.pin_memory), "pin_memory_effect": pin_effect,
            "message": f"reuses run {source['run_id']} ({source['preset'] or 'no preset'}): the same computation"}
     return row, [{**c, "run_id": cell.run_id, "record_id": record_id} for c in curves]

@@ -33,6 +33,8 @@ class Settings:
 
     preset: str
     tag: str = ""
+    role: str = "grid"  # what the preset declared (`bench.presets.Preset`), stored with every row
+    same_host: bool = False
     skip: tuple[str, ...] = FINISHED  # statuses that make a stored cell done
     deterministic: bool = False
     step: StepConfig | None = None  # None: the fastest step configuration here, by measurement
@@ -40,6 +42,11 @@ class Settings:
     estimates: dict = field(default_factory=dict)  # run id -> estimated seconds (for the deadline)
     workers: int = 1  # worker processes of this `bench run` (bench.workers.choose)
     workers_auto: bool = False  # whether `--workers auto` chose that number
+
+    def provenance(self) -> dict:
+        """What every row this campaign stores says of how it was asked for: preset, tag and what
+        the preset declared."""
+        return {"preset": self.preset, "tag": self.tag, "role": self.role, "same_host": self.same_host}
 
     def fits(self, group: list[Cell]) -> bool:
         """Whether the group's estimated time ends before the deadline (no deadline: always)."""
@@ -77,7 +84,7 @@ def attempt_row(cell: Cell, result: CellResult, settings: Settings, split: data.
         row["momentum"] = SGD_MOMENTUM
     row.update(
         run_id=cell.run_id, record_id=record_id, status=result.status, message=result.message,
-        preset=settings.preset, tag=settings.tag, label=spec.label, peak_flops=env.peak_flops(spec),
+        **settings.provenance(), label=spec.label, peak_flops=env.peak_flops(spec),
         n_train_images=len(split.train), n_val=len(split.val),
         n_test=len(split.test), pin_memory_effect=_pin_effect(spec), started_at=started, finished_at=_now(),
         load_start=load[0], load_end=load[1], concurrency=concurrency, workers=settings.workers,
@@ -86,7 +93,7 @@ def attempt_row(cell: Cell, result: CellResult, settings: Settings, split: data.
     return row
 
 
-def store_reused(cells: list[Cell], store: Store, preset: str, tag: str) -> list[Cell]:
+def store_reused(cells: list[Cell], store: Store, settings: Settings) -> list[Cell]:
     """Store every cell whose computation the store holds under another run id as a copy of it
     (`bench.reuse`); returns the cells left to compute."""
     rows = store.table("runs.csv").rows
@@ -98,7 +105,7 @@ def store_reused(cells: list[Cell], store: Store, preset: str, tag: str) -> list
         curves.setdefault(row["record_id"], []).append(row)
     for cell in (c for c in cells if c.run_id in found):
         source = found[cell.run_id]
-        store.append(*reuse.copies(cell, source, curves.get(source["record_id"], []), preset, tag,
+        store.append(*reuse.copies(cell, source, curves.get(source["record_id"], []), settings.provenance(),
                                    _pin_effect(cell.spec)))
     return [c for c in cells if c.run_id not in found]
 

@@ -14,7 +14,7 @@ S, I, F, B = "string", "Int64", "Float64", "boolean"
 FRACTION, NON_NEGATIVE, AT_LEAST_ONE = (0.0, 1.0), (0.0, math.inf), (1.0, math.inf)
 # A column's role: what it says about its row.
 KEY = "key"  # which cell (run_id) and which stored attempt of it (record_id)
-NOTE = "note"  # how the row came to be asked for: its preset, tag, label, an error's message
+NOTE = "note"  # how the row came to be asked for: its preset (and what it declared), tag, label, an error's message
 SPEC = "spec"  # the cell's specification (bench.spec.RunSpec), and the data it was given
 RESULT = "result"  # what the computation measured, listed on its run page
 DETAIL = "detail"  # measured too, shown in its own place (status, confusion matrix, step) or not at all
@@ -42,6 +42,8 @@ COLUMNS: dict[str, Column] = {
     "preset": Column(S, NOTE),
     "tag": Column(S, NOTE),
     "label": Column(S, NOTE),
+    "role": Column(S, NOTE, added=8),  # its preset's role in the report (bench.presets.ROLES), as it ran
+    "same_host": Column(B, NOTE, added=8),  # whether its preset pairs measurements of one host
     "kind": Column(S, SPEC),
     "dataset": Column(S, SPEC),
     "model": Column(S, SPEC),

@@ -25,10 +25,14 @@ def _plan(store, *args: str) -> list[list[str]]:
 def test_the_committed_store_migrates_with_the_threads_each_row_had(committed_store):
     """Schema 7 records the threads of every epoch and the most a row had: rows from before trained
     at one thread count, their row's, so a copy of results/ migrates to exactly that; rows computed
-    since by workers that took over a finished one's threads have more at the end than at the start."""
+    since by workers that took over a finished one's threads have more at the end than at the start.
+    Schema 8 stores what each row's preset declared: the study's presets are q1a and q1b (grids) and
+    q2 (devices), none of them pairing attempts by host."""
     store = Store(committed_store)
     runs, curves = store.table("runs.csv").rows, store.table("epochs.csv").rows
-    assert store.version == SCHEMA_VERSION == 7
+    assert store.version == SCHEMA_VERSION == 8
+    assert {(r["preset"], r["role"], r["same_host"]) for r in runs} == {
+        ("q1a", "grid", "false"), ("q1b", "grid", "false"), ("q2", "devices", "false")}
     assert len(runs) == len(read_table(RESULTS / "runs.csv", FILES["runs.csv"]).rows)
     assert len(curves) == len(read_table(RESULTS / "epochs.csv", FILES["epochs.csv"]).rows) > 0
     # every row its fewest and most threads (a row from before schema 7 had one count: both are it),

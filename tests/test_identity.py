@@ -14,6 +14,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from bench import env
+from bench.attempts import latest
 from bench.cli import main
 from bench.schema import ADDED_IN, TIMINGS
 from bench.store import Store
@@ -96,8 +97,11 @@ def test_a_same_host_preset_counts_only_this_hosts_attempts(tiny_data, tmp_path,
     assert CliRunner().invoke(main, ["run", *common]).exit_code == 0
     rows = Store(store).table("runs.csv").rows
     assert len(rows) == 16 and len({r["run_id"] for r in rows}) == 8  # two attempts of each cell
+    assert {(r["role"], r["same_host"]) for r in rows} == {("grid", "true")}  # what the preset declared
+    assert len(latest(Store(store))) == 16  # each host's attempt, as the rows say
     preset.write_text(SVMS)  # the same cells in a preset that does not pair them: done anywhere
     assert {line[1] for line in _plan(store, "--preset", str(preset))} == {"done"}
+    assert len(latest(Store(store))) == 16  # the stored rows still say how they were asked for
 
 
 AFTER_4 = {c for version, cols in ADDED_IN.items() if version > 4 for c in cols}  # what schema 4 lacked

@@ -79,3 +79,43 @@ def test_the_study_is_defined_by_its_presets_not_by_a_constant_of_the_report():
     assert progress.stated() == ("q1a all 49,000 training images, all 14,000 test images, 1 seed, cpu; "
                                  "q1b 10,000 training images, all 14,000 test images, 1 seed, cpu; "
                                  "q2 all 49,000 training images, all 14,000 test images, 1 seed, cpu+cuda")
+
+
+def _cells_on(device: str) -> list[dict]:
+    return [{"run_id": c.run_id, "status": "done"} for name in presets.study() for c in _full(name)
+            if c.spec.compute_device == device]
+
+
+def test_a_device_is_complete_once_every_study_cell_on_it_is_done():
+    cpu = _cells_on("cpu")
+    state = progress.account(cpu)
+    assert progress.complete(state) == [{"device": "cpu", "cells": len(cpu)}]
+    assert [(x["preset"], x["device"]) for x in progress.pending(state)] == [("q2", "cuda")]
+    assert progress.complete(progress.account(cpu[1:])) == []  # one CPU cell short
+    assert progress.complete(progress.account([])) == []  # nothing begun: nothing to call complete
+    every = progress.account(cpu + _cells_on("cuda"))
+    assert [d["device"] for d in progress.complete(every)] == ["cpu", "cuda"] and progress.pending(every) == []
+
+
+def test_the_cover_and_the_banner_say_the_cpu_study_is_complete_and_list_only_the_cuda_cells(tmp_path, monkeypatch):
+    """With every CPU cell stored (the account of such a store, given to the report of the small
+    fixture), the site's banner and the PDF's cover say the CPU study is complete and name the CUDA
+    cells as all that is pending."""
+    import io
+
+    import pypdf
+    from fixtures.report.make_fixture import small
+
+    from bench.report import build_files
+    from tests.test_report_state import _text
+
+    state = progress.account(_cells_on("cpu"))
+    monkeypatch.setattr(progress, "account", lambda runs: state)
+    monkeypatch.setattr(progress, "stage", lambda runs: "study")
+    files = build_files(small(tmp_path / "store"), pdf=True)
+    cuda = sum(c.spec.compute_device == "cuda" for c in _full("q2"))
+    said = (f"The CPU study is complete: all {len(_cells_on('cpu'))} of its cells are stored; "
+            f"pending: {cuda} q2 cuda cells only.")
+    assert said in _text(files["index.html"]).split("The answers")[1]  # the banner, below the answers
+    cover = " ".join(pypdf.PdfReader(io.BytesIO(files["report.pdf"])).pages[0].extract_text().split())
+    assert said in cover and f"Pending: {cuda} q2 cuda cells." in cover

@@ -488,17 +488,17 @@ def test_degenerate_fits_are_flagged_and_kept_out_of_effects(tmp_path):
     assert id(victim) not in used and sum(map(len, changed.values())) < sum(map(len, base.values()))
 
 
-def test_a_users_own_presets_get_the_sections_their_roles_declare(tmp_path):
-    """The report's sections come from what presets declare, never from their names: a grid of
-    one's own gets the Q1(a) tables and findings, a preset of devices the Q2 pairs."""
+def test_a_users_own_presets_get_the_sections_their_rows_declare(tmp_path):
+    """The report's sections come from the role each row stored (what its preset declared when it
+    ran), never from preset names nor from preset files, which may be gone: a grid of one's own gets
+    the Q1(a) tables and findings, a preset of devices the Q2 pairs."""
     store = small(tmp_path / "store")
-    grid, devices = tmp_path / "my-grid.toml", tmp_path / "my-devices.toml"
-    grid.write_text('role = "grid"\n[[grid]]\nmodel = "resnet18"\n')
-    devices.write_text('role = "devices"\nsame_host = true\n[[grid]]\nmodel = "resnet18"\n')
+    grid, devices = tmp_path / "my-grid.toml", tmp_path / "my-devices.toml"  # neither file exists here
     runs = (store / "runs.csv").read_text()
     (store / "runs.csv").write_text(runs.replace(",q1a,", f",{grid},").replace(",q2,", f",{devices},"))
     study = read(store)
     assert {r["role"] for r in study.runs if r["preset"] == str(grid)} == {"grid"}
+    assert {r["role"] for r in study.runs if r["preset"] == str(devices)} == {"devices"}
     from bench.report import view as view_model
 
     view = view_model.build(study)

@@ -52,6 +52,7 @@ def test_a_cpu_cell_without_pin_memory_reuses_the_stored_pin_memory_cells(tiny_d
     assert copy["test_acc"] in set(source["test_acc"]) and copy["started_at"] in set(source["started_at"])
     assert copy["run_id"] not in set(source["run_id"]) and pd.isna(copy["pin_memory"])
     assert copy["message"].split()[:2] == ["reuses", "run"] and copy["message"].split()[2] in set(source["run_id"])
+    assert (copy["role"], copy["same_host"]) == ("grid", True) and not source["same_host"].any()  # as asked for
     curves = Store(store).epochs(runs)
     source_curve = curves[curves["record_id"] == source.iloc[0]["record_id"]]
     copied_curve = curves[curves["record_id"] == copy["record_id"]]

@@ -65,6 +65,30 @@ def test_migrate_from_schema_1(tmp_path):
     assert "already" in maintenance.migrate(tmp_path)
 
 
+def test_migrate_to_8_stores_what_each_rows_preset_declares_and_the_report_reads_the_row(tmp_path):
+    """Schema 8 stores each row's preset's role and `same_host`; older rows get what their preset
+    declares now (a missing preset file or none: a grid pairing nothing by host). From then on the
+    row decides: its latest attempts are per host only where it says so, whatever the files say."""
+    from bench import attempts
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": 7}))
+    header = "run_id,record_id,status,preset,host_id,test_acc"
+    (tmp_path / "runs.csv").write_text(f"{header}\n" + "".join(
+        f"{cell},{record},done,{preset},{host},0.9\n" for cell, record, preset, host in [
+            ("a", "r1", "q2", "h1"), ("a", "r2", "q2", "h2"), ("b", "r3", "q1a", "h1"), ("b", "r4", "q1a", "h2"),
+            ("c", "r5", str(tmp_path / "gone.toml"), "h1"), ("d", "r6", "", "h1")]))
+    (tmp_path / "epochs.csv").write_text("run_id,record_id,epoch\n")
+    assert "migrated from schema 7" in maintenance.migrate(tmp_path)
+    store = Store(tmp_path)
+    declared = {r["record_id"]: (r["role"], r["same_host"]) for r in store.table("runs.csv").rows}
+    assert declared == {"r1": ("devices", "false"), "r2": ("devices", "false"), "r3": ("grid", "false"),
+                        "r4": ("grid", "false"), "r5": ("grid", "false"), "r6": ("grid", "false")}
+    assert sorted(store.runs(key=attempts.key)["record_id"]) == ["r2", "r4", "r5", "r6"]  # one attempt a cell
+    # the row decides, not today's files: the same rows stored as paired by host keep each host's attempt
+    rows = [{**r, "same_host": "true"} if r["run_id"] == "a" else r for r in store.table("runs.csv").rows]
+    assert sorted(store.runs(key=attempts.key, rows=rows)["record_id"]) == ["r1", "r2", "r4", "r5", "r6"]
+
+
 def test_merge_combines_without_duplicates_and_reports_conflicts(tmp_path):
     a, b, out = Store(tmp_path / "a", create=True), Store(tmp_path / "b", create=True), tmp_path / "out"
     a.append(row("x", "r1", finished_at="1"), [curve("x", "r1", 1)])

@@ -58,8 +58,8 @@ class Preset:
 
     name: str  # as given: a bundled preset's name or a file's path, as every row of it stores
     grids: tuple[Mapping, ...]  # the [[grid]] tables, read-only
-    # Whether it pairs measurements of one machine (as q2 does: its CPU and GPU cells are compared by
-    # speed): its cells count as done only by attempts from this host.
+    # Whether it pairs measurements of one machine (q2 no longer does: its speedups pair `bench time`
+    # rates of one host instead): its cells count as done only by attempts from this host.
     same_host: bool = False
     role: str = "grid"  # its role in the report (`ROLES`); a preset that declares none is a grid
     question: str = ""  # the assignment question it answers ("Q1(a)"), or "" for a preset of one's own

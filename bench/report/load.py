@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.attempts import declared, latest
+from bench.attempts import latest
 from bench.report import cells
 from bench.schema import MANIFEST, TABLES
 from bench.store import Store
@@ -43,7 +43,6 @@ def plain_rows(frame: pd.DataFrame) -> list[dict]:
 def _normalise(run: dict) -> dict:
     run["confusion"] = json.loads(run["confusion"]) if run["confusion"] else None
     run["tag"] = run["tag"] or ""
-    run["role"] = declared(run["preset"])[1]  # which sections show it (grid, devices, reference)
     run["degenerate"] = cells.degenerate(run)
     run["n_trained"] = cells.n_trained(run)  # images it trained on (an SVM's own subsample)
     return run

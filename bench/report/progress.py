@@ -111,3 +111,17 @@ def banner(state: list[dict]) -> list[dict]:
     not finished; a finished preset needs no line: the scale banner states it."""
     begun = any(p["cells_done"] for p in state)
     return [p for p in state if p["pending"]] if begun else []
+
+
+def complete(state: list[dict]) -> list[dict]:
+    """The devices whose every cell of the study is stored and done, once its campaign has begun:
+    [{device, cells}], e.g. the CPU half while the CUDA cells wait for a GPU."""
+    if not any(p["cells_done"] for p in state):
+        return []
+    cells: dict[str, int] = {}
+    pending: dict[str, int] = {}
+    for p in state:
+        for d in p["devices"]:
+            cells[d["device"]] = cells.get(d["device"], 0) + d["cells"]
+            pending[d["device"]] = pending.get(d["device"], 0) + d["pending"]
+    return [{"device": device, "cells": n} for device, n in sorted(cells.items()) if not pending[device]]

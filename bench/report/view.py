@@ -167,6 +167,7 @@ def build(study: Study) -> dict:
         "questions": {s["id"]: s["question"] for s in shown},
         "state": state,  # the study's cells planned, done and pending: told the same on every page
         "pending": progress.pending(state),
+        "complete": progress.complete(state),  # the devices whose every study cell is stored
         "pending_cells": [c for p in state for c in p["todo"] if p["cells_done"]] if progress.stage(runs) != "other"
         else [],
         "summary": summary.build(runs, found, q2_section, grid_best, state, findings.svm_vs_resnet(grid_best)),
