@@ -91,6 +91,7 @@ def migrate_to_8(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
     rows get what their preset declares now; a row without a preset, or whose preset file is not
     here, is a grid that pairs nothing by host (what version 7 took them for)."""
     from bench import presets
+    from bench.csvfile import encode
     from bench.errors import BenchError
 
     declared = {}
@@ -101,7 +102,7 @@ def migrate_to_8(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
                 preset = presets.load(name) if name else None
             except BenchError:
                 preset = None
-            declared[name] = (preset.role, "true" if preset.same_host else "false") if preset else ("grid", "false")
+            declared[name] = (preset.role, encode(preset.same_host)) if preset else ("grid", encode(False))
         row["role"], row["same_host"] = declared[name]
     return tables
 
