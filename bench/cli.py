@@ -3,6 +3,7 @@ prints what they return; no logic of its own."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -63,11 +64,13 @@ def main() -> None:
 @options.step_config
 @click.option("--budget", help="Wall time this run may take, e.g. 2h30m: no training run is started that the "
                                "estimate says cannot end in the time left; then it exits 0 with what remains.")
+@click.option("--until", help="The clock time this run must end by, e.g. 18:30 (the next 18:30 on this machine's "
+                              "clock): a budget of the time from now to then.")
 def run(**opts) -> None:
     """Train and evaluate the cells of a preset; store each as it finishes; skip finished ones."""
     from bench import campaign, step_config
 
-    budget = plan.parse_duration(opts["budget"]) if opts["budget"] else None
+    budget = plan.budget(opts["budget"], opts["until"], datetime.now())
     step = step_config.parse(opts["step_config"])
     preset, cells = _planned(opts)
     ready = campaign.prepare(cells, preset=preset, store=opts["store"], data_dir=opts["data_dir"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from bench import env
 from bench.errors import BenchError
@@ -141,6 +142,26 @@ def parse_duration(text: str) -> float:
     if not 0 < seconds <= 30 * 86_400:
         raise BenchError(f"--budget {text!r}: give more than zero and at most 30 days")
     return float(seconds)
+
+
+def budget(duration: str | None, until: str | None, now: datetime) -> float | None:
+    """Seconds `bench run` may take: --budget's duration, or from `now` to --until's clock time."""
+    if duration and until:
+        raise BenchError("give --budget (a duration) or --until (a clock time), not both")
+    if until:
+        return seconds_until(until, now)
+    return parse_duration(duration) if duration else None
+
+
+def seconds_until(text: str, now: datetime) -> float:
+    """`18:30` -> seconds from `now` to the next 18:30 of `now`'s clock (today, else tomorrow)."""
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text.strip())
+    if not match:
+        raise BenchError(f"--until {text!r}: give a clock time like 18:30 (24-hour, this machine's clock)")
+    end = now.replace(hour=int(match[1]), minute=int(match[2]), second=0, microsecond=0)
+    if end <= now:
+        end += timedelta(days=1)
+    return (end - now).total_seconds()
 
 
 def plural(n: int, word: str) -> str:

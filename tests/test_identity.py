@@ -183,3 +183,18 @@ def test_a_budget_is_a_duration():
     for text in ("0m", "soon", "2h30", "-5m", "1d"):
         result = CliRunner().invoke(main, ["run", "--preset", "smoke", "--budget", text])
         assert result.exit_code != 0 and "--budget" in result.output and "Traceback" not in result.output
+
+
+def test_until_is_a_budget_to_the_next_such_clock_time():
+    from datetime import datetime
+
+    from bench import plan
+
+    now = datetime(2026, 12, 5, 15, 48, 6)
+    assert plan.budget(None, "18:32", now) == 2 * 3600 + 43 * 60 + 54  # later today
+    assert plan.budget(None, "9:05", now) == 17 * 3600 + 16 * 60 + 54  # past today: tomorrow's
+    assert plan.budget(None, "15:48", now) == 24 * 3600 - 6
+    assert plan.budget("2h30m", None, now) == 9000 and plan.budget(None, None, now) is None
+    for args in (["--until", "25:00"], ["--until", "6pm"], ["--until", "18:30", "--budget", "1h"]):
+        result = CliRunner().invoke(main, ["run", "--preset", "smoke", *args])
+        assert result.exit_code != 0 and "--until" in result.output and "Traceback" not in result.output
