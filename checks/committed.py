@@ -8,7 +8,7 @@ from bench import plan, presets
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 # The campaign goes on: at least this many Q1(a) cells were done when these checks were written.
-Q1A_DONE_AT_LEAST = 116
+Q1A_DONE_AT_LEAST = 124
 
 
 def preset_cells(name: str) -> list[plan.Cell]:
