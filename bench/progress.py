@@ -27,7 +27,7 @@ class Outcome:
 
 @dataclass(frozen=True)
 class EpochDone:
-    """A training run (named by its first cell) finished an epoch of `epochs`."""
+    """A training run (named by its first cell) finished an epoch of `epochs`; epoch 0: it started."""
 
     run_id: str
     epoch: int
@@ -37,7 +37,9 @@ class EpochDone:
 class Progress:
     """The events of a run (`EpochDone`, `Outcome`) as progress. The bar's unit is the estimated
     seconds of each training run when every run has an estimate, else its cells, so the time left
-    (elapsed / fraction done x fraction left) weighs a long ResNet-50 run above a short SVM."""
+    (elapsed / fraction done x fraction left) weighs a long ResNet-50 run above a short SVM. Runs
+    computing beside each other (workers) report their epochs at different times, so the fraction
+    done counts each one's epoch in flight at its pace so far (`in_flight`)."""
 
     def __init__(self, todo: list[Cell], estimates: dict, show: bool, terminal: bool | None = None):
         self.todo, self.estimates, self.started, self.show = todo, estimates, time.time(), show and bool(todo)
@@ -52,6 +54,8 @@ class Progress:
         self.total = sum(self.weight.values()) or 1.0
         self.done = {gid: 0.0 for gid in self.groups}  # fraction of each training run behind us
         self.running: dict[str, str] = {}
+        self.begun: dict[str, float] = {}  # when each running training run started
+        self.heard: dict[str, tuple[float, float]] = {}  # its last epoch's (time, share of the run per epoch)
         self.bar = tqdm(total=self.total, disable=not (self.show and self.terminal), file=sys.stderr, smoothing=0,
                         dynamic_ncols=True, bar_format="{percentage:3.0f}%|{bar:20}| {desc}")
         self._draw()
@@ -61,14 +65,18 @@ class Progress:
         if gid is None:
             return
         self.running[gid] = f"{_short(self.groups[gid][0])} epoch {event.epoch}/{event.epochs}"
+        if event.epoch == 0:
+            self.begun[gid] = time.time()
+        self.heard[gid] = (time.time(), 1 / event.epochs)
         self._advance(gid, event.epoch / event.epochs)
-        self._draw(f"{self.running[gid]} trained")
+        self._draw(f"{_short(self.groups[gid][0])} started" if event.epoch == 0 else f"{self.running[gid]} trained")
 
     def __call__(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
         gid = self.group_of.get(outcome.run_id)
         if gid is not None and all(c.run_id in {o.run_id for o in self.outcomes} for c in self.groups[gid]):
             self.running.pop(gid, None)
+            self.begun.pop(gid, None)
             self._advance(gid, 1.0)
         acc = "" if outcome.test_acc is None or outcome.test_acc != outcome.test_acc else \
             f", test accuracy {outcome.test_acc:.4f}"
@@ -78,9 +86,22 @@ class Progress:
         """The share of the run's work behind us, each training run weighed as the bar weighs it."""
         return sum(self.done[g] * self.weight[g] for g in self.groups) / self.total
 
+    def in_flight(self, now: float) -> float:
+        """The share of the run's work done since each running training run last reported: its time since
+        then at its own pace so far (or, before its first epoch, the mean pace of the others), at most
+        the epoch it is in."""
+        pace = {g: self.done[g] * self.weight[g] / (self.heard[g][0] - t) for g, t in self.begun.items()
+                if self.done[g] > 0 and self.heard[g][0] > t}  # weight per second
+        if not pace:
+            return 0.0
+        mean = sum(pace.values()) / len(pace)
+        return sum(min((now - self.heard[g][0]) * pace.get(g, mean), self.heard[g][1] * self.weight[g])
+                   for g in self.begun) / self.total
+
     def left(self) -> float | None:
         """Seconds left at the pace so far (None before any progress)."""
-        fraction, elapsed = self.fraction(), time.time() - self.started
+        now = time.time()
+        fraction, elapsed = self.fraction() + self.in_flight(now), now - self.started
         return elapsed * (1 - fraction) / fraction if fraction > 0 else None
 
     def event(self, event: Outcome | EpochDone) -> None:

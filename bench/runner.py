@@ -121,10 +121,10 @@ def execute(cells: list[Cell], store: Store, data_dir: Path | None, artifacts: P
 
     Each group is claimed in the store first, so a second `bench run` on the same store skips what
     this one stored or is computing; a group that would not end before the settings' deadline is
-    not started. `on_event` hears of every epoch trained (`EpochDone`) and every cell stored
-    (`Outcome`). `share` says how many threads this process may use now (a worker's share grows as
-    other workers run out of work; `bench.workers`). What another process had, or the deadline left,
-    the caller reads from the store (`progress.Progress.summary`)."""
+    not started. `on_event` hears of every training run started and epoch trained (`EpochDone`) and
+    every cell stored (`Outcome`). `share` says how many threads this process may use now (a
+    worker's share grows as other workers run out of work; `bench.workers`). What another process
+    had, or the deadline left, the caller reads from the store (`progress.Progress.summary`)."""
     clock.use_threads(share())
     set_deterministic(settings.deterministic)
     for device in {c.spec.compute_device for c in cells}:
@@ -179,6 +179,7 @@ def _run_group(group: list[Cell], store: Store, data_dir: Path | None, artifacts
         if spec.kind == "svm":
             results = [run_svm(spec, dataset, split)]
         else:
+            on_event(EpochDone(group[0].run_id, 0, max(c.spec.epochs for c in group)))
             results = train_group([c.spec for c in group], dataset, split, config=settings.step, share=share,
                                   on_epoch=lambda epoch, epochs: on_event(EpochDone(group[0].run_id, epoch, epochs)))
     except BenchError:

@@ -40,6 +40,28 @@ def test_with_estimates_the_time_left_weighs_each_run_by_its_estimate(monkeypatc
     assert progress.left() == pytest.approx(900.0)
 
 
+def test_two_workers_reporting_epochs_at_different_times_give_the_same_time_left(monkeypatch, capsys):
+    """Two equal 10-epoch runs start together on two workers; their first epochs end 19 s apart. The
+    time left counts the epoch the other run has in flight at the pace so far, so both lines say about
+    nine epochs more (the fraction of epochs reported alone would say 4 h at the first, 2 h at the second)."""
+    now = [0.0]
+    monkeypatch.setattr("bench.progress.time.time", lambda: now[0])
+    base = RunSpec(model="resnet50", epochs=10, batch_size=16, optimizer="adam")
+    cells = _cells(base.replace(lr=1e-3), base.replace(lr=1e-4))
+    progress = Progress(cells, {c.run_id: 8000.0 for c in cells}, show=True, terminal=False)
+    for at, cell, epoch in [(1.0, cells[0], 0), (2.0, cells[1], 0), (800.0, cells[0], 1), (819.0, cells[1], 1)]:
+        now[0] = at
+        progress.event(EpochDone(cell.run_id, epoch, 10))
+        if epoch == 1:
+            assert progress.left() == pytest.approx(9 * 800.0, rel=0.03)
+    assert progress.fraction() == pytest.approx(0.1)  # the bar moves by reported epochs only
+    now[0] = 5000.0  # long after the last report: a run in flight is credited at most the epoch it is in
+    assert progress.in_flight(now[0]) == pytest.approx(0.1)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("resnet50 mnist adam lr=0.001 bs=16 started (0/2 cells stored, ")
+    assert lines[2].startswith("resnet50 mnist adam lr=0.001 bs=16 epoch 1/10 trained") and "about 2h0" in lines[2]
+
+
 def test_nothing_is_shown_for_a_run_with_nothing_to_do(capsys):
     progress = Progress([], {}, show=True, terminal=False)
     progress.close()

@@ -153,9 +153,9 @@ def test_a_worker_takes_over_the_threads_of_one_that_ran_out_of_work(tiny_data, 
     assert (by_epochs[3]["threads"], by_epochs[3]["threads_max"]) == (1, 2)
     assert (by_epochs[1]["threads"], by_epochs[1]["threads_max"]) == (1, 2)  # its one epoch: 1 step, then 2
     assert not any(cells.timed(r) for r in study.runs if r["threads"] != r["threads_max"])
-    # progress heard of each epoch of the shared run, then of both cells as they were stored
+    # progress heard the shared run start, then each of its epochs, then both cells as they were stored
     assert [(type(e).__name__, getattr(e, "epoch", None)) for e in events] == [
-        ("EpochDone", 1), ("EpochDone", 2), ("EpochDone", 3), ("Outcome", None), ("Outcome", None)]
+        ("EpochDone", 0), ("EpochDone", 1), ("EpochDone", 2), ("EpochDone", 3), ("Outcome", None), ("Outcome", None)]
 
 
 def test_the_last_long_run_gets_the_threads_of_the_workers_that_finished(real_data, tmp_path, monkeypatch):
