@@ -64,12 +64,13 @@ class Progress:
         gid = self.group_of.get(event.run_id)
         if gid is None:
             return
-        self.running[gid] = f"{_short(self.groups[gid][0])} epoch {event.epoch}/{event.epochs}"
+        now, short = time.time(), _short(self.groups[gid][0])
+        self.running[gid] = f"{short} epoch {event.epoch}/{event.epochs}"
         if event.epoch == 0:
-            self.begun[gid] = time.time()
-        self.heard[gid] = (time.time(), 1 / event.epochs)
+            self.begun[gid] = now
+        self.heard[gid] = (now, 1 / event.epochs)
         self._advance(gid, event.epoch / event.epochs)
-        self._draw(f"{_short(self.groups[gid][0])} started" if event.epoch == 0 else f"{self.running[gid]} trained")
+        self._draw(f"{short} started" if event.epoch == 0 else f"{self.running[gid]} trained")
 
     def __call__(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
