@@ -7,8 +7,8 @@ from pathlib import Path
 from bench import plan, presets
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
-# The campaign goes on: at least this many Q1(a) cells were done when these checks were written.
-Q1A_DONE_AT_LEAST = 124
+# Every Q1(a) cell is stored (the CPU half of the study is complete): the checks hold the store to it.
+Q1A_DONE_AT_LEAST = 128
 
 
 def preset_cells(name: str) -> list[plan.Cell]:

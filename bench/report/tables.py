@@ -48,6 +48,7 @@ def q1a_tables(runs: list[dict], pending: list[dict] = (), timings: list[dict] =
         tables.append({**dict(zip(TABLE_KEY, tkey, strict=True)), "n_runs": len(members), "seeds": seeds,
                        "columns": [dict(zip(COLUMN_FIELDS, c, strict=True)) for c in columns], "rows": rows,
                        "derived": any(c and c.get("derived") for r in rows for c in r["cells"]),
+                       "pending": any(c and c["pending"] for r in rows for c in r["cells"]),
                        "id": "-".join(str(v) for v in tkey)})
     return tables
 
