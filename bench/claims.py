@@ -24,14 +24,14 @@ def started(pid: int) -> str:
         return "?"
 
 
-def other_owner(path: Path) -> int | None:
-    """The pid of a live process of this boot, other than us, that holds the claim at `path`."""
+def owner(path: Path) -> int | None:
+    """The pid of the live process of this boot (us included) that holds the claim at `path`, else None."""
     try:
         boot, pid, *start = path.read_text().split()
         pid = int(pid)
     except (OSError, ValueError, UnicodeDecodeError):
         return None  # no claim, or one torn by a crash
-    if boot != boot_id() or pid == os.getpid() or not 0 < pid < 2**22:
+    if boot != boot_id() or not 0 < pid < 2**22:
         return None
     if start and start[0] != "?" and start[0] != started(pid):
         return None  # the pid now names another process: the owner is gone
@@ -42,6 +42,12 @@ def other_owner(path: Path) -> int | None:
     except PermissionError:
         return pid
     return pid
+
+
+def other_owner(path: Path) -> int | None:
+    """The pid of a live process of this boot, other than us, that holds the claim at `path`."""
+    pid = owner(path)
+    return None if pid == os.getpid() else pid
 
 
 def claimed_by_other(path: Path) -> bool:
@@ -60,8 +66,13 @@ def others_computing(folder: Path) -> int:
 
 
 def take(folder: Path, run_ids: list[str]) -> list[str]:
-    """Claim every id not claimed by another live process (call under the store lock)."""
+    """Claim every id not claimed by another live process (call under the store lock). Claims whose
+    owner is gone go on the way: a process killed after storing its cell, before releasing the claim,
+    leaves one that no later run takes (the cell is stored), and a finished grid leaves no claims."""
     folder.mkdir(exist_ok=True)
+    for path in folder.iterdir():
+        if owner(path) is None:
+            path.unlink(missing_ok=True)
     mine = []
     for rid in run_ids:
         if not claimed_by_other(folder / rid):

@@ -57,6 +57,30 @@ def test_two_runs_on_one_store_lose_nothing_and_train_no_cell_twice(real_data, t
     assert len(curves) == 3 * (1 + 2)  # 3 resnet groups, cells of 1 and 2 epochs
 
 
+def test_a_claim_left_by_a_killed_owner_goes_with_the_next_claim(tmp_path):
+    """A run killed after storing its cell and before releasing its claim leaves the claim behind, and
+    no later run claims that stored cell: the next claim of any cell removes it. A live process's claims
+    stay, and so do this process's own (it may claim again while it holds a group)."""
+    store = Store(tmp_path, create=True)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+    try:
+        claims = tmp_path / "claims"
+        claims.mkdir()
+        (claims / "stored").write_text(f"{boot_id()} {killed.pid} ?\n")
+        (claims / "live").write_text(f"{boot_id()} {live.pid} {started(live.pid)}\n")
+        store.append({"run_id": "stored", "record_id": "r1", "status": "error"}, [])
+        with store.claim([Cell(RunSpec(), "outer")]):
+            with store.claim([Cell(RunSpec(), "stored"), Cell(RunSpec(), "new")]) as mine:
+                assert mine == ["new"]
+                assert sorted(p.name for p in claims.iterdir()) == ["live", "new", "outer"]
+        assert [p.name for p in claims.iterdir()] == ["live"]
+    finally:
+        live.kill()
+        live.wait()
+
+
 def test_claims_keep_out_live_owners_only(tmp_path):
     store = Store(tmp_path, create=True)
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
