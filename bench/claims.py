@@ -50,11 +50,6 @@ def other_owner(path: Path) -> int | None:
     return None if pid == os.getpid() else pid
 
 
-def claimed_by_other(path: Path) -> bool:
-    """Whether a live process of this boot, other than us, holds the claim at `path`."""
-    return other_owner(path) is not None
-
-
 def others_computing(folder: Path) -> int:
     """How many other live processes on this machine hold claims in `folder`: the cells that run
     beside ours (a row's `concurrency` is one more than this)."""
@@ -70,14 +65,16 @@ def take(folder: Path, run_ids: list[str]) -> list[str]:
     owner is gone go on the way: a process killed after storing its cell, before releasing the claim,
     leaves one that no later run takes (the cell is stored), and a finished grid leaves no claims."""
     folder.mkdir(exist_ok=True)
+    held = set()  # ids claimed by another live process: each claim is read once
     for path in folder.iterdir():
-        if owner(path) is None:
+        pid = owner(path)
+        if pid is None:
             path.unlink(missing_ok=True)
-    mine = []
-    for rid in run_ids:
-        if not claimed_by_other(folder / rid):
-            (folder / rid).write_text(f"{boot_id()} {os.getpid()} {started(os.getpid())}\n")
-            mine.append(rid)
+        elif pid != os.getpid():
+            held.add(path.name)
+    mine = [rid for rid in run_ids if rid not in held]
+    for rid in mine:
+        (folder / rid).write_text(f"{boot_id()} {os.getpid()} {started(os.getpid())}\n")
     return mine
 
 

@@ -47,7 +47,8 @@ def latest_run_withheld(committed_store) -> tuple[list[dict], tuple[dict, dict[s
     latest = max(q1a, key=lambda r: r["finished_at"])
     same = ("dataset", "model", "optimizer", "lr", "batch_size")
     withheld = [r for r in q1a if all(r[k] == latest[k] for k in same)]
-    kept = [r for r in study.runs if r["run_id"] not in {w["run_id"] for w in withheld}]
+    gone = {r["run_id"] for r in withheld}
+    kept = [r for r in study.runs if r["run_id"] not in gone]
     return withheld, _rendered(dataclasses.replace(study, runs=kept))
 
 
