@@ -57,56 +57,55 @@ def test_two_runs_on_one_store_lose_nothing_and_train_no_cell_twice(real_data, t
     assert len(curves) == 3 * (1 + 2)  # 3 resnet groups, cells of 1 and 2 epochs
 
 
-def test_a_claim_left_by_a_killed_owner_goes_with_the_next_claim(tmp_path):
-    """A run killed after storing its cell and before releasing its claim leaves the claim behind, and
-    no later run claims that stored cell: the next claim of any cell removes it. A live process's claims
-    stay, and so do this process's own (it may claim again while it holds a group)."""
-    store = Store(tmp_path, create=True)
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    killed = subprocess.Popen([sys.executable, "-c", "pass"])
-    killed.wait()
-    try:
-        claims = tmp_path / "claims"
-        claims.mkdir()
-        (claims / "stored").write_text(f"{boot_id()} {killed.pid} ?\n")
-        (claims / "live").write_text(f"{boot_id()} {live.pid} {started(live.pid)}\n")
-        store.append({"run_id": "stored", "record_id": "r1", "status": "error"}, [])
-        with store.claim([Cell(RunSpec(), "outer")]):
-            with store.claim([Cell(RunSpec(), "stored"), Cell(RunSpec(), "new")]) as mine:
-                assert mine == ["new"]
-                assert sorted(p.name for p in claims.iterdir()) == ["live", "new", "outer"]
-        assert [p.name for p in claims.iterdir()] == ["live"]
-    finally:
-        live.kill()
-        live.wait()
-
-
-def test_claims_keep_out_live_owners_only(tmp_path):
-    store = Store(tmp_path, create=True)
+@pytest.fixture
+def live_and_dead():
+    """The pids of a live process and of one that has exited: a claim's owner alive and gone."""
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    try:
-        claims = tmp_path / "claims"
-        claims.mkdir()
-        (claims / "live").write_text(f"{boot_id()} {live.pid}\n")
-        (claims / "dead").write_text(f"{boot_id()} {dead.pid}\n")
-        (claims / "other-boot").write_text(f"not-this-boot {live.pid}\n")
-        (claims / "torn").write_text(f"{boot_id()} ")
-        # a stale claim whose pid now names another process (pids repeat in containers)
-        (claims / "reused-pid").write_text(f"{boot_id()} {live.pid} 1\n")
-        (claims / "live-started").write_text(f"{boot_id()} {live.pid} {started(live.pid)}\n")
-        store.append({"run_id": "stored", "record_id": "r1", "status": "error"}, [])
-        wanted = [Cell(RunSpec(), rid) for rid in
-                  ("live", "dead", "other-boot", "torn", "reused-pid", "live-started", "stored", "new")]
-        with store.claim(wanted) as mine:
-            assert mine == ["dead", "other-boot", "torn", "reused-pid", "new"]
-            assert (claims / "new").read_text().split()[1] == str(os.getpid())
-            with store.claim(wanted) as again:  # the same process may re-enter its own claims
-                assert "new" in again
-        assert sorted(p.name for p in claims.iterdir()) == ["live", "live-started"]  # ours released, live kept
-        with store.claim([Cell(RunSpec(), "stored")], skip=("done",)) as retry:  # --retry-failed: retried
-            assert retry == ["stored"]
-    finally:
-        live.kill()
-        live.wait()
+    yield live.pid, dead.pid
+    live.kill()
+    live.wait()
+
+
+def test_a_claim_left_by_a_killed_owner_goes_with_the_next_claim(tmp_path, live_and_dead):
+    """A run killed after storing its cell and before releasing its claim leaves the claim behind, and
+    no later run claims that stored cell: the next claim of any cell removes it. A live process's claims
+    stay, and so do this process's own (it may claim again while it holds a group)."""
+    live, killed = live_and_dead
+    store = Store(tmp_path, create=True)
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    (claims / "stored").write_text(f"{boot_id()} {killed} ?\n")
+    (claims / "live").write_text(f"{boot_id()} {live} {started(live)}\n")
+    store.append({"run_id": "stored", "record_id": "r1", "status": "error"}, [])
+    with store.claim([Cell(RunSpec(), "outer")]):
+        with store.claim([Cell(RunSpec(), "stored"), Cell(RunSpec(), "new")]) as mine:
+            assert mine == ["new"]
+            assert sorted(p.name for p in claims.iterdir()) == ["live", "new", "outer"]
+    assert [p.name for p in claims.iterdir()] == ["live"]
+
+
+def test_claims_keep_out_live_owners_only(tmp_path, live_and_dead):
+    live, dead = live_and_dead
+    store = Store(tmp_path, create=True)
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    (claims / "live").write_text(f"{boot_id()} {live}\n")
+    (claims / "dead").write_text(f"{boot_id()} {dead}\n")
+    (claims / "other-boot").write_text(f"not-this-boot {live}\n")
+    (claims / "torn").write_text(f"{boot_id()} ")
+    # a stale claim whose pid now names another process (pids repeat in containers)
+    (claims / "reused-pid").write_text(f"{boot_id()} {live} 1\n")
+    (claims / "live-started").write_text(f"{boot_id()} {live} {started(live)}\n")
+    store.append({"run_id": "stored", "record_id": "r1", "status": "error"}, [])
+    wanted = [Cell(RunSpec(), rid) for rid in
+              ("live", "dead", "other-boot", "torn", "reused-pid", "live-started", "stored", "new")]
+    with store.claim(wanted) as mine:
+        assert mine == ["dead", "other-boot", "torn", "reused-pid", "new"]
+        assert (claims / "new").read_text().split()[1] == str(os.getpid())
+        with store.claim(wanted) as again:  # the same process may re-enter its own claims
+            assert "new" in again
+    assert sorted(p.name for p in claims.iterdir()) == ["live", "live-started"]  # ours released, live kept
+    with store.claim([Cell(RunSpec(), "stored")], skip=("done",)) as retry:  # --retry-failed: retried
+        assert retry == ["stored"]
