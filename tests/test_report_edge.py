@@ -597,6 +597,36 @@ def test_pareto_names_never_overlap_even_where_front_points_crowd():
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
+def test_pareto_names_do_not_overlap_in_the_figure_as_saved(monkeypatch):
+    """The committed study's MNIST front (2026-12-05), whose names overlapped in the report: they were
+    placed before the axes got their final limits, which moved the points under them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    from bench.report import pareto
+
+    front = [(511, 97.94, "sgd lr 0.0001 bs 32 5"), (516, 98.68, "sgd lr 0.001 bs 32 5"),
+             (788, 98.80, "adam lr 0.0001 bs 16 5"), (807, 98.99, "sgd lr 0.001 bs 16 5"),
+             (1023, 99.04, "sgd lr 0.001 bs 32 10"), (1046, 99.14, "adam lr 0.001 bs 32 10"),
+             (1600, 99.16, "sgd lr 0.001 bs 16 10")]
+    pts = [{"label": "resnet18", "kind": "resnet", "name": f"resnet18 {name} ep", "preset": "q1a",
+            "n_train": 49000, "acc": acc, "time": time, "derived": []} for time, acc, name in front]
+    pts += [{**pts[0], "name": "slow", "time": 4000.0, "acc": 97.1}]
+    monkeypatch.setattr(pareto, "points", lambda runs, dataset, timings: pts)
+    saved = []
+    monkeypatch.setattr(pareto, "svg", lambda fig: saved.append(fig) or b"")
+    pareto.figures({"runs": [{"dataset": "mnist", "status": "error"}], "timings": []})
+    (fig,) = saved
+    fig.draw_without_rendering()  # the layout as saving runs it
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    texts = fig.axes[0].texts
+    for t in texts:
+        t.update_positions(renderer)
+    boxes = [Text.get_window_extent(t, renderer) for t in texts]  # the names, not their leader lines
+    assert len(boxes) == len(front)
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
 def test_each_reproduce_command_stands_on_its_own_line(tmp_path):
     """The methodology's <pre>: a comment line with the count, then the command (never glued to it)."""
     import re

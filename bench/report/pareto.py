@@ -116,11 +116,11 @@ def figures(view: dict) -> tuple[dict, list]:
         top = front(pts)
         ax.plot([p["time"] for p in top], [p["acc"] for p in top], color="grey", lw=0.8, ls="--", zorder=0)
         plain_log_x(ax)
-        _label(ax, top)
         ax.set_xlabel("training time per cell, s (log scale; SVMs: fit time)")
         ax.set_ylabel("test accuracy, %")
         ax.set_ylim(max(0.0, min(p["acc"] for p in pts) - 2), min(100.0, max(p["acc"] for p in pts) + 2))
         ax.legend(fontsize=7, frameon=False, loc="lower right")
+        _label(ax, top)  # last: the names are placed on the axes as they will be saved
         name = f"figures/pareto-{slug(dataset)}.svg"
         files[name] = svg(fig)
         figs.append({"src": name,
