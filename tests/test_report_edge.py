@@ -610,7 +610,7 @@ def test_pareto_names_do_not_overlap_in_the_figure_as_saved(monkeypatch):
              (1023, 99.04, "sgd lr 0.001 bs 32 10"), (1046, 99.14, "adam lr 0.001 bs 32 10"),
              (1600, 99.16, "sgd lr 0.001 bs 16 10")]
     pts = [{"label": "resnet18", "kind": "resnet", "name": f"resnet18 {name} ep", "preset": "q1a",
-            "n_train": 49000, "acc": acc, "time": time, "derived": []} for time, acc, name in front]
+            "n_train": 49000, "acc": acc, "time": time, "hosts": [], "derived": False} for time, acc, name in front]
     pts += [{**pts[0], "name": "slow", "time": 4000.0, "acc": 97.1}]
     monkeypatch.setattr(pareto, "points", lambda runs, dataset, timings: pts)
     saved = []
@@ -625,6 +625,31 @@ def test_pareto_names_do_not_overlap_in_the_figure_as_saved(monkeypatch):
     boxes = [Text.get_window_extent(t, renderer) for t in texts]  # the names, not their leader lines
     assert len(boxes) == len(front)
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def test_the_pareto_caption_says_where_and_how_each_time_was_measured(monkeypatch):
+    """Derived ResNet times are counted and told apart from own times timed alone; the caption names
+    the host every time comes from, and warns where the points come from several machines."""
+    from bench.report import pareto
+
+    base = {"label": "resnet18", "kind": "resnet", "preset": "q1a", "n_train": 49000, "derived": False}
+    own = [{**base, "name": "a", "time": 10.0, "acc": 90.0, "hosts": ["hostA"]},
+           {**base, "name": "b", "time": 20.0, "acc": 91.0, "hosts": ["hostA"], "derived": True},
+           {**base, "name": "c", "time": 30.0, "acc": 92.0, "hosts": ["hostA"], "derived": True}]
+
+    def caption(pts):
+        monkeypatch.setattr(pareto, "points", lambda runs, dataset, timings: pts)
+        monkeypatch.setattr(pareto, "svg", lambda fig: b"")
+        _, (fig,) = pareto.figures({"runs": [{"dataset": "mnist", "status": "error"}], "timings": []})
+        return fig["caption"]
+
+    one_host = caption(own)
+    assert ("2 ResNet cells computed beside other work show the time derived from their timed-alone rate"
+            in one_host)
+    assert "every other point is its runs' own time, timed alone. Measured on host hostA." in one_host
+    two_hosts = caption([own[0], {**own[1], "hosts": ["hostB"], "derived": False}])
+    assert "Every point is its runs' own time, timed alone." in two_hosts and "derived" not in two_hosts
+    assert "Measured on 2 machines (hostA, hostB): times compare only within one." in two_hosts
 
 
 def test_each_reproduce_command_stands_on_its_own_line(tmp_path):

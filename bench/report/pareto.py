@@ -13,23 +13,24 @@ from bench.report.plotting import MARKERS, MIN_FONT_PT, OKABE_ITO, figure, plain
 from bench.report.q2 import derived_time, timed_alone
 
 
-def _time(run: dict, timings: list[dict]) -> tuple[float | None, str | None]:
-    """A run's training time (SVM: fit time) and, where it is derived from a timed-alone rate, the
-    host of that rate."""
+def _time(run: dict, timings: list[dict]) -> tuple[float | None, str | None, bool]:
+    """A run's training time (SVM: fit time), the host it was measured on, and whether it is derived
+    from a timed-alone rate (the run computed beside other work)."""
     if cells.alone(run):
-        return run["train_time_s"] if run["kind"] == "resnet" else run["fit_time_s"], None
+        return run["train_time_s"] if run["kind"] == "resnet" else run["fit_time_s"], run.get("host_id"), False
     derived = derived_time(run, timed_alone(run, timings)) if run["kind"] == "resnet" else None
-    return (derived["median"], derived["host"]) if derived else (None, None)
+    return (derived["median"], derived["host"], True) if derived else (None, None, False)
 
 
 def points(runs: list[dict], dataset: str, timings: list[dict] = ()) -> list[dict]:
-    """Per cell: mean test accuracy, mean training time (`_time`), whether derived, and a short name."""
+    """Per cell: mean test accuracy, mean training time (`_time`), the hosts of its times, whether
+    they are derived, and a short name."""
     own = [r for r in cells.distinct(cells.done(runs)) if r["dataset"] == dataset and r["role"] == "grid"
            and r["test_acc"] is not None and _time(r, list(timings))[0]]
     out = []
     for members in cells.group(own).values():
         timed = [_time(m, list(timings)) for m in members]
-        times = [t for t, _ in timed]
+        times = [t for t, _, _ in timed]
         if not all(t and t > 0 for t in times):
             continue
         first = members[0]
@@ -39,7 +40,8 @@ def points(runs: list[dict], dataset: str, timings: list[dict] = ()) -> list[dic
         out.append({"label": first["label"], "kind": first["kind"], "name": name, "preset": first["preset"],
                     "n_train": cells.n_trained(first),
                     "acc": sum(m["test_acc"] for m in members) / len(members) * 100,
-                    "time": sum(times) / len(times), "derived": sorted({h for _, h in timed if h})})
+                    "time": sum(times) / len(times), "hosts": sorted({h for _, h, _ in timed if h}),
+                    "derived": any(d for _, _, d in timed)})
     if len({p["n_train"] for p in out if p["kind"] == "svm"}) > 1:  # name which size an SVM point is
         out = [{**p, "name": f"{p['name']} n {p['n_train']:,}"} if p["kind"] == "svm" and p["n_train"] else p
                for p in out]
@@ -103,8 +105,8 @@ def figures(view: dict) -> tuple[dict, list]:
         pts = points(runs, dataset, view["timings"])
         left_out = sum(1 for r in cells.distinct(cells.done(runs)) if r["dataset"] == dataset
                        and r["role"] == "grid" and not _time(r, view["timings"])[0])
-        derived = sum(bool(p["derived"]) for p in pts)
-        hosts = sorted({h for p in pts for h in p["derived"]})
+        derived = sum(p["derived"] for p in pts)
+        hosts = sorted({h for p in pts for h in p["hosts"]})
         if len(pts) < 2:
             continue
         fig, (ax,) = figure(1, 1, w=6.4, h=2.9)  # two with their captions fit a printed page
@@ -131,9 +133,11 @@ def figures(view: dict) -> tuple[dict, list]:
                                 "point is slower, less accurate, or both."
                                 + (f" {derived} ResNet cells computed beside other work show the time derived from "
                                    "their timed-alone rate (bench time: images trained ÷ rate, plus evaluation), "
-                                   f"as on their run pages, measured on host {' and '.join(hosts)}"
-                                   + (" (several machines: their times compare only within one)" if len(hosts) > 1
-                                      else "") + "." if derived else "")
+                                   "as on their run pages; every other point is its runs' own time, timed alone."
+                                   if derived else " Every point is its runs' own time, timed alone.")
+                                + (f" Measured on {len(hosts)} machines ({', '.join(hosts)}): times compare only "
+                                   "within one." if len(hosts) > 1 else f" Measured on host {hosts[0]}." if hosts
+                                   else "")
                                 + (f" {left_out} runs computed beside other work without a timed-alone rate are left "
                                    "out: their times do not compare." if left_out else "")})
     return files, figs
