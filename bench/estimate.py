@@ -20,6 +20,10 @@ from bench.spec import RunSpec
 # SVC fit seconds per (n_train ** 2) on 784 features, measured here (2-core Zen 4, rbf, MNIST);
 # poly kernels and Fashion-MNIST vary around it by about 2x: a rough figure.
 SVM_SECONDS_PER_PAIR = 2.5e-7
+# SVC predict seconds per (training image x image predicted), the validation and test splits: 1.47e-7
+# (Xeon, rbf, MNIST, 10,000 x 14,000) and 1.75e-7 (q1b's 48 SVMs on the Xeon, timed alone). Left out
+# before, it made q1b's estimate 20 min against 45 min run (benchmarks/README.md, "q1b timed alone").
+SVM_PREDICT_SECONDS_PER_PAIR = 1.5e-7
 
 CALIBRATION = "calibration.json"
 UNDER_LOAD = 0.25  # cores other processes used while a shape was calibrated, beyond which its estimate is flagged
@@ -130,8 +134,13 @@ def _calibrate(spec: RunSpec) -> float:
 
 
 def svm_seconds(spec: RunSpec) -> float:
-    """An SVM's estimated fit seconds on the CPU (a rough figure: SVM_SECONDS_PER_PAIR)."""
-    return SVM_SECONDS_PER_PAIR * min(spec.n_train, spec.subset or TRAIN_PART) ** 2
+    """An SVM's estimated seconds on the CPU, a rough figure: its fit (SVM_SECONDS_PER_PAIR) and its
+    predictions on the validation and test splits (SVM_PREDICT_SECONDS_PER_PAIR)."""
+    from bench.data import val_size
+
+    n_train = min(spec.n_train, spec.subset or TRAIN_PART)
+    predicted = val_size(spec.subset, VAL_PART) + (spec.test_size or TEST_PART)
+    return SVM_SECONDS_PER_PAIR * n_train ** 2 + SVM_PREDICT_SECONDS_PER_PAIR * n_train * predicted
 
 
 def seconds(cells: list[Cell], per_image: Callable[[RunSpec], float | None] | None = None,

