@@ -610,7 +610,8 @@ def test_pareto_names_do_not_overlap_in_the_figure_as_saved(monkeypatch):
              (1023, 99.04, "sgd lr 0.001 bs 32 10"), (1046, 99.14, "adam lr 0.001 bs 32 10"),
              (1600, 99.16, "sgd lr 0.001 bs 16 10")]
     pts = [{"label": "resnet18", "kind": "resnet", "name": f"resnet18 {name} ep", "preset": "q1a",
-            "n_train": 49000, "acc": acc, "time": time, "hosts": [], "derived": False} for time, acc, name in front]
+            "n_train": 49000, "acc": acc, "time": time, "hosts": [], "derived": False,
+            "degenerate": False} for time, acc, name in front]
     pts += [{**pts[0], "name": "slow", "time": 4000.0, "acc": 97.1}]
     monkeypatch.setattr(pareto, "points", lambda runs, dataset, timings: pts)
     saved = []
@@ -632,7 +633,8 @@ def test_the_pareto_caption_says_where_and_how_each_time_was_measured(monkeypatc
     the host every time comes from, and warns where the points come from several machines."""
     from bench.report import pareto
 
-    base = {"label": "resnet18", "kind": "resnet", "preset": "q1a", "n_train": 49000, "derived": False}
+    base = {"label": "resnet18", "kind": "resnet", "preset": "q1a", "n_train": 49000, "derived": False,
+            "degenerate": False}
     own = [{**base, "name": "a", "time": 10.0, "acc": 90.0, "hosts": ["hostA"]},
            {**base, "name": "b", "time": 20.0, "acc": 91.0, "hosts": ["hostA"], "derived": True},
            {**base, "name": "c", "time": 30.0, "acc": 92.0, "hosts": ["hostA"], "derived": True}]
@@ -650,6 +652,10 @@ def test_the_pareto_caption_says_where_and_how_each_time_was_measured(monkeypatc
     two_hosts = caption([own[0], {**own[1], "hosts": ["hostB"], "derived": False}])
     assert "Every point is its runs' own time, timed alone." in two_hosts and "derived" not in two_hosts
     assert "Measured on 2 machines (hostA, hostB): times compare only within one." in two_hosts
+    assert "Hollow" not in one_host
+    fastest_degenerate = caption(own + [{**own[0], "name": "d", "time": 1.0, "acc": 20.0, "degenerate": True}])
+    assert "the 3 cells that no other cell beats" in fastest_degenerate  # not the degenerate one
+    assert "Hollow: 1 degenerate fit (see the methodology), never on the front." in fastest_degenerate
 
 
 def test_each_reproduce_command_stands_on_its_own_line(tmp_path):

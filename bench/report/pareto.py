@@ -41,7 +41,7 @@ def points(runs: list[dict], dataset: str, timings: list[dict] = ()) -> list[dic
                     "n_train": cells.n_trained(first),
                     "acc": sum(m["test_acc"] for m in members) / len(members) * 100,
                     "time": sum(times) / len(times), "hosts": sorted({h for _, h, _ in timed if h}),
-                    "derived": any(d for _, _, d in timed)})
+                    "derived": any(d for _, _, d in timed), "degenerate": all(m.get("degenerate") for m in members)})
     if len({p["n_train"] for p in out if p["kind"] == "svm"}) > 1:  # name which size an SVM point is
         out = [{**p, "name": f"{p['name']} n {p['n_train']:,}"} if p["kind"] == "svm" and p["n_train"] else p
                for p in out]
@@ -59,10 +59,11 @@ def _sizes(pts: list[dict]) -> str:
 
 
 def front(pts: list[dict]) -> list[dict]:
-    """The cells no other cell beats on both: faster and at least as accurate, or as fast and more."""
+    """The cells no other cell beats on both: faster and at least as accurate, or as fast and more.
+    Degenerate fits are no choice a reader would make (cells.DEGENERATE_RULE): never on the front."""
     best, out = -1.0, []
     for p in pts:  # sorted by time, then by accuracy descending
-        if p["acc"] > best:
+        if p["acc"] > best and not p.get("degenerate"):
             out.append(p)
             best = p["acc"]
     return out
@@ -105,16 +106,20 @@ def figures(view: dict) -> tuple[dict, list]:
         pts = points(runs, dataset, view["timings"])
         left_out = sum(1 for r in cells.distinct(cells.done(runs)) if r["dataset"] == dataset
                        and r["role"] == "grid" and not _time(r, view["timings"])[0])
-        derived = sum(p["derived"] for p in pts)
+        derived, degenerate = sum(p["derived"] for p in pts), sum(p["degenerate"] for p in pts)
         hosts = sorted({h for p in pts for h in p["hosts"]})
         if len(pts) < 2:
             continue
         fig, (ax,) = figure(1, 1, w=6.4, h=2.9)  # two with their captions fit a printed page
         labels = sorted({p["label"] for p in pts})
         for i, label in enumerate(labels):
-            mine = [p for p in pts if p["label"] == label]
+            colour, marker = OKABE_ITO[i % len(OKABE_ITO)], MARKERS[i % len(MARKERS)]
+            mine = [p for p in pts if p["label"] == label and not p["degenerate"]]
             ax.scatter([p["time"] for p in mine], [p["acc"] for p in mine], s=16, alpha=0.75, lw=0,
-                       color=OKABE_ITO[i % len(OKABE_ITO)], marker=MARKERS[i % len(MARKERS)], label=label)
+                       color=colour, marker=marker, label=label)
+            hollow = [p for p in pts if p["label"] == label and p["degenerate"]]  # as hatched in the heatmaps
+            ax.scatter([p["time"] for p in hollow], [p["acc"] for p in hollow], s=16, lw=0.8,
+                       facecolors="none", edgecolors=colour, marker=marker)
         top = front(pts)
         ax.plot([p["time"] for p in top], [p["acc"] for p in top], color="grey", lw=0.8, ls="--", zorder=0)
         plain_log_x(ax)
@@ -131,6 +136,8 @@ def figures(view: dict) -> tuple[dict, list]:
                                 "The dashed line joins "
                                 f"the {len(top)} cells that no other cell beats on both (labelled); every other "
                                 "point is slower, less accurate, or both."
+                                + (f" Hollow: {degenerate} degenerate fit{'s' if degenerate > 1 else ''} (see the "
+                                   "methodology), never on the front." if degenerate else "")
                                 + (f" {derived} ResNet cells computed beside other work show the time derived from "
                                    "their timed-alone rate (bench time: images trained ÷ rate, plus evaluation), "
                                    "as on their run pages; every other point is its runs' own time, timed alone."
