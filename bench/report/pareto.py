@@ -25,11 +25,13 @@ def _time(run: dict, timings: list[dict]) -> tuple[float | None, str | None, boo
 def points(runs: list[dict], dataset: str, timings: list[dict] = ()) -> list[dict]:
     """Per cell: mean test accuracy, mean training time (`_time`), the hosts of its times, whether
     they are derived, and a short name."""
-    own = [r for r in cells.distinct(cells.done(runs)) if r["dataset"] == dataset and r["role"] == "grid"
-           and r["test_acc"] is not None and _time(r, list(timings))[0]]
+    timings = list(timings)
+    grid = [r for r in cells.distinct(cells.done(runs)) if r["dataset"] == dataset and r["role"] == "grid"]
+    time_of = {id(r): _time(r, timings) for r in grid}  # once per run: a derived time searches the timings
+    own = [r for r in grid if r["test_acc"] is not None and time_of[id(r)][0]]
     out = []
     for members in cells.group(own).values():
-        timed = [_time(m, list(timings)) for m in members]
+        timed = [time_of[id(m)] for m in members]
         times = [t for t, _, _ in timed]
         if not all(t and t > 0 for t in times):
             continue
